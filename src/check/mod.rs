@@ -1,0 +1,232 @@
+//! The check kinds: one file each, one enum variant each, one `match` that
+//! dispatches them. [`Probe`] is what a running check uses to time its
+//! phases under the check's deadline and to note what it saw.
+
+pub mod dns;
+pub mod http;
+pub mod postgres;
+pub mod redis;
+pub mod tcp;
+
+use crate::net::{self, Net};
+use crate::outcome::{Cycles, Failure, Fault, Phase};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// What a check does, by kind.
+#[derive(Debug, Clone)]
+pub enum CheckSpec {
+    Dns(dns::DnsSpec),
+    Tcp(tcp::TcpSpec),
+    Postgres(postgres::PostgresSpec),
+    Redis(redis::RedisSpec),
+    Http(http::HttpSpec),
+}
+
+/// The kinds a suite may name in `kind = "..."`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Dns,
+    Tcp,
+    Postgres,
+    Redis,
+    Http,
+}
+
+impl Kind {
+    /// The `kind` label, and the name used in suite files.
+    pub fn as_str(self) -> &'static str {
+        self.describe().0
+    }
+
+    /// Suite keys this kind accepts, besides `name`, `kind` and `timeout`.
+    pub fn keys(self) -> &'static [&'static str] {
+        self.describe().1
+    }
+
+    fn describe(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Kind::Dns => (
+                "dns",
+                &["host", "expect_cidrs", "expect_addresses", "allow_public"],
+            ),
+            Kind::Tcp => ("tcp", &["host", "port", "expect"]),
+            Kind::Postgres => (
+                "postgres",
+                &[
+                    "url",
+                    "password",
+                    "password_file",
+                    "cycles",
+                    "query",
+                    "expect_role",
+                    "expect_extensions",
+                    "ca_file",
+                ],
+            ),
+            Kind::Redis => (
+                "redis",
+                &[
+                    "url",
+                    "username",
+                    "password",
+                    "password_file",
+                    "expect_role",
+                    "ca_file",
+                    "tls_skip_verify",
+                ],
+            ),
+            Kind::Http => (
+                "http",
+                &[
+                    "url",
+                    "expect_status",
+                    "expect_json_keys",
+                    "expect_headers",
+                    "expect_body",
+                    "ca_file",
+                    "tls_skip_verify",
+                ],
+            ),
+        }
+    }
+}
+
+impl CheckSpec {
+    /// The check's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            CheckSpec::Dns(_) => Kind::Dns,
+            CheckSpec::Tcp(_) => Kind::Tcp,
+            CheckSpec::Postgres(_) => Kind::Postgres,
+            CheckSpec::Redis(_) => Kind::Redis,
+            CheckSpec::Http(_) => Kind::Http,
+        }
+    }
+
+    /// What is probed, for the report; never carries a secret.
+    pub fn target(&self) -> String {
+        match self {
+            CheckSpec::Dns(spec) => spec.host.clone(),
+            CheckSpec::Tcp(spec) => host_port(&spec.host, spec.port),
+            CheckSpec::Postgres(spec) => spec.target(),
+            CheckSpec::Redis(spec) => spec.target(),
+            CheckSpec::Http(spec) => spec.target(),
+        }
+    }
+
+    /// Run the check once; phases and observations land in `probe`.
+    pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
+        match self {
+            CheckSpec::Dns(spec) => spec.run(probe).await,
+            CheckSpec::Tcp(spec) => spec.run(probe).await,
+            CheckSpec::Postgres(spec) => spec.run(probe).await,
+            CheckSpec::Redis(spec) => spec.run(probe).await,
+            CheckSpec::Http(spec) => spec.run(probe).await,
+        }
+    }
+}
+
+/// `host:port`, bracketing IPv6 literals.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The running state of one check: its deadline, phase timings and findings.
+pub struct Probe<'a> {
+    net: &'a Net,
+    deadline: Instant,
+    budget: Duration,
+    pub phases: BTreeMap<Phase, Duration>,
+    pub observed: BTreeMap<&'static str, String>,
+    pub cycles: Option<Cycles>,
+}
+
+impl<'a> Probe<'a> {
+    pub fn new(net: &'a Net, budget: Duration) -> Self {
+        Probe {
+            net,
+            deadline: Instant::now() + budget,
+            budget,
+            phases: BTreeMap::new(),
+            observed: BTreeMap::new(),
+            cycles: None,
+        }
+    }
+
+    /// Run one phase under the check's deadline, adding its time to the
+    /// phase total; a deadline hit becomes the phase's timeout reason.
+    pub async fn phase<T>(
+        &mut self,
+        phase: Phase,
+        work: impl Future<Output = Result<T, Fault>>,
+    ) -> Result<T, Failure> {
+        let start = Instant::now();
+        let result = tokio::time::timeout_at(self.deadline, work).await;
+        self.add_time(phase, start.elapsed());
+        match result {
+            Ok(done) => done.map_err(|fault| Failure::new(phase, fault)),
+            Err(_) => Err(Failure::new(
+                phase,
+                Fault::new(
+                    phase.deadline_reason(),
+                    format!(
+                        "no answer within the check's {} deadline",
+                        humantime::format_duration(self.budget)
+                    ),
+                ),
+            )),
+        }
+    }
+
+    /// Add time to a phase total (also used to split a measured span).
+    pub fn add_time(&mut self, phase: Phase, spent: Duration) {
+        *self.phases.entry(phase).or_default() += spent;
+    }
+
+    /// Move time measured inside one phase to another, e.g. TLS inside auth.
+    pub fn move_time(&mut self, from: Phase, to: Phase, spent: Duration) {
+        if let Some(total) = self.phases.get_mut(&from) {
+            *total = total.saturating_sub(spent);
+        }
+        self.add_time(to, spent);
+    }
+
+    /// True once the deadline has passed: further cycles would only time out.
+    pub fn expired(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    pub fn observe(&mut self, key: &'static str, value: impl Into<String>) {
+        self.observed.insert(key, value.into());
+    }
+
+    /// Resolve through the suite's resolver, noting the answer.
+    pub async fn resolve(&mut self, host: &str) -> Result<Vec<IpAddr>, Failure> {
+        let net = self.net;
+        let addrs = self.phase(Phase::Resolve, net.resolve(host)).await?;
+        let listed: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+        self.observe("addresses", listed.join(","));
+        Ok(addrs)
+    }
+
+    /// Open a TCP connection to one of `addrs`, timed as the connect phase.
+    pub async fn connect(&mut self, addrs: &[IpAddr], port: u16) -> Result<TcpStream, Failure> {
+        let stream = self
+            .phase(Phase::Connect, net::connect(addrs, port))
+            .await?;
+        if let Ok(peer) = stream.peer_addr() {
+            self.observe("peer", peer.to_string());
+        }
+        Ok(stream)
+    }
+}

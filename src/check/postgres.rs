@@ -1,0 +1,385 @@
+//! `kind = "postgres"`: N full open / TLS / auth / query / close cycles,
+//! the server's role (`pg_is_in_recovery()`) and required extensions, all
+//! over the simple query protocol so PgBouncer transaction pooling works.
+
+use super::{host_port, Probe};
+use crate::config::Secret;
+use crate::net::wire::{Heard, Wire};
+use crate::outcome::{Cycles, Failure, Fault, Phase, Reason};
+use futures_util::future::BoxFuture;
+use rustls::ClientConfig;
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// libpq's `sslmode`, as far as it changes what the probe does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    /// `verify-ca` and `verify-full`: the chain and the host name are checked.
+    VerifyFull,
+}
+
+/// The role the server behind the port must have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Primary,
+    Replica,
+    #[default]
+    Any,
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresSpec {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub dbname: String,
+    pub application_name: String,
+    pub sslmode: SslMode,
+    /// Present unless `sslmode = disable`.
+    pub tls: Option<Arc<ClientConfig>>,
+    pub cycles: u32,
+    pub query: String,
+    pub expect_role: Role,
+    pub expect_extensions: Vec<String>,
+}
+
+/// An open session and the task driving its connection.
+struct Session {
+    client: Client,
+    driver: JoinHandle<Result<(), tokio_postgres::Error>>,
+    heard: Arc<Heard>,
+}
+
+impl PostgresSpec {
+    pub fn target(&self) -> String {
+        format!("{}/{}", host_port(&self.host, self.port), self.dbname)
+    }
+
+    pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
+        let addrs = probe.resolve(&self.host).await?;
+        let mut cycles = Cycles::default();
+        let mut first_failure = None;
+        for index in 0..self.cycles {
+            let start = Instant::now();
+            let result = self.cycle(probe, &addrs, index == 0).await;
+            cycles.seconds.push(start.elapsed().as_secs_f64());
+            match result {
+                Ok(()) => cycles.ok += 1,
+                Err(failure) => {
+                    cycles.failed += 1;
+                    first_failure.get_or_insert(failure);
+                }
+            }
+            if probe.expired() {
+                break;
+            }
+        }
+        probe.observe("cycles", format!("{}/{} ok", cycles.ok, self.cycles));
+        probe.cycles = Some(cycles);
+        first_failure.map_or(Ok(()), Err)
+    }
+
+    /// One open / auth / query / close cycle; the first also checks role and
+    /// extensions, which do not change between cycles.
+    async fn cycle(
+        &self,
+        probe: &mut Probe<'_>,
+        addrs: &[IpAddr],
+        first: bool,
+    ) -> Result<(), Failure> {
+        let stream = probe.connect(addrs, self.port).await?;
+        let session = self.open(probe, stream).await?;
+        if first {
+            self.check_server(probe, &session).await?;
+        }
+        let heard = session.heard.clone();
+        probe
+            .phase(Phase::Query, async {
+                let rows = session.client.simple_query(&self.query).await;
+                rows.map_err(|err| classify(&err, &heard, self.sslmode, false))
+            })
+            .await?;
+        probe.phase(Phase::Close, close(session)).await
+    }
+
+    /// Startup, TLS and authentication; TLS time is split out of auth.
+    async fn open(&self, probe: &mut Probe<'_>, stream: TcpStream) -> Result<Session, Failure> {
+        let (wire, heard) = Wire::new(stream);
+        let tls_state = Arc::new(Mutex::new(TlsState::default()));
+        let opened = probe
+            .phase(Phase::Auth, self.startup(wire, &heard, &tls_state))
+            .await;
+        let state = *tls_state.lock().expect("tls state lock");
+        match state.spent {
+            Some(spent) => {
+                probe.move_time(Phase::Auth, Phase::Tls, spent);
+                probe.observe("tls", if state.failed { "failed" } else { "on" });
+            }
+            None => probe.observe("tls", "off"),
+        }
+        let (client, driver) = opened?;
+        Ok(Session {
+            client,
+            driver,
+            heard,
+        })
+    }
+
+    async fn startup(
+        &self,
+        wire: Wire<TcpStream>,
+        heard: &Heard,
+        tls_state: &Arc<Mutex<TlsState>>,
+    ) -> Result<(Client, Driver), Fault> {
+        let config = self.config();
+        let opened = match &self.tls {
+            Some(tls) => {
+                let connect = timed_tls::<Wire<TcpStream>>(tls, &self.host, tls_state.clone())?;
+                let opened = config.connect_raw(wire, connect).await;
+                opened.map(|(client, connection)| (client, tokio::spawn(connection)))
+            }
+            None => {
+                let opened = config.connect_raw(wire, NoTls).await;
+                opened.map(|(client, connection)| (client, tokio::spawn(connection)))
+            }
+        };
+        let tls_failed = tls_state.lock().expect("tls state lock").failed;
+        opened.map_err(|err| classify(&err, heard, self.sslmode, tls_failed))
+    }
+
+    fn config(&self) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .user(&self.user)
+            .dbname(&self.dbname)
+            .host(&self.host)
+            .port(self.port)
+            .application_name(&self.application_name)
+            .ssl_mode(match self.sslmode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+            });
+        if let Some(password) = &self.password {
+            config.password(password.expose());
+        }
+        config
+    }
+
+    /// The role behind the port and the required extensions.
+    async fn check_server(&self, probe: &mut Probe<'_>, session: &Session) -> Result<(), Failure> {
+        let heard = &session.heard;
+        let sql = "SELECT CASE WHEN pg_is_in_recovery() THEN 'replica' ELSE 'primary' END; \
+                   SELECT extname FROM pg_extension";
+        let messages = probe
+            .phase(Phase::Query, async {
+                let rows = session.client.simple_query(sql).await;
+                rows.map_err(|err| classify(&err, heard, self.sslmode, false))
+            })
+            .await?;
+        let mut values = rows(&messages).into_iter();
+        let role = values.next().unwrap_or_default();
+        let extensions: BTreeSet<String> = values.collect();
+        probe.observe("role", role.clone());
+        let wrong_role = match self.expect_role {
+            Role::Any => false,
+            Role::Primary => role != "primary",
+            Role::Replica => role != "replica",
+        };
+        if wrong_role {
+            let detail = format!(
+                "expected a {:?} but the server is a {role}",
+                self.expect_role
+            )
+            .to_lowercase();
+            return Err(Failure::new(
+                Phase::Query,
+                Fault::new(Reason::WrongRole, detail),
+            ));
+        }
+        let missing: Vec<&str> = self
+            .expect_extensions
+            .iter()
+            .filter(|name| !extensions.contains(*name))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            let detail = format!(
+                "not installed in database {}: {}",
+                self.dbname,
+                missing.join(", ")
+            );
+            return Err(Failure::new(
+                Phase::Query,
+                Fault::new(Reason::MissingExtension, detail),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The first column of every row, across statements.
+fn rows(messages: &[SimpleQueryMessage]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|message| match message {
+            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Terminate the session and wait until the server has closed it, so a
+/// probe never leaves server sessions behind.
+async fn close(session: Session) -> Result<(), Fault> {
+    drop(session.client);
+    match session.driver.await {
+        Ok(_) => Ok(()),
+        Err(err) => Err(Fault::new(
+            Reason::ProtocolError,
+            format!("connection task failed: {err}"),
+        )),
+    }
+}
+
+/// The task that drives a session's connection until the server closes it.
+type Driver = JoinHandle<Result<(), tokio_postgres::Error>>;
+
+/// Classify a session error: the server's SQLSTATE when it sent one, else
+/// what the wire showed (nothing heard, another protocol, a TLS refusal).
+fn classify(
+    err: &tokio_postgres::Error,
+    heard: &Heard,
+    sslmode: SslMode,
+    tls_failed: bool,
+) -> Fault {
+    if let Some(db) = err.as_db_error() {
+        let detail = format!(
+            "server said: {} (SQLSTATE {})",
+            db.message(),
+            db.code().code()
+        );
+        return Fault::new(classify_sqlstate(db.code()), detail);
+    }
+    let tls_required = matches!(sslmode, SslMode::Require | SslMode::VerifyFull);
+    let reason = match heard.first_byte() {
+        _ if tls_failed => Reason::TlsError,
+        None => Reason::ClosedByPeer,
+        Some(byte) if !STARTUP_REPLIES.contains(&byte) => Reason::ProtocolError,
+        Some(b'N') if tls_required && heard.bytes() == 1 => Reason::TlsError,
+        Some(_) if err.is_closed() || io_kind(err).is_some_and(is_hang_up) => Reason::ClosedByPeer,
+        Some(_) => Reason::ProtocolError,
+    };
+    let detail = match reason {
+        Reason::TlsError if !tls_failed => {
+            "the server does not support TLS (answered N to SSLRequest)".to_string()
+        }
+        Reason::ProtocolError if heard.bytes() > 0 => {
+            format!(
+                "not a PostgreSQL server: {err} (first byte {:#04x})",
+                heard.first_byte().unwrap_or(0)
+            )
+        }
+        _ => err.to_string(),
+    };
+    Fault::new(reason, detail)
+}
+
+/// First bytes a PostgreSQL server sends: an SSLRequest answer (S/N) or a
+/// startup reply (authentication request R, error E).
+const STARTUP_REPLIES: [u8; 4] = [b'S', b'N', b'R', b'E'];
+
+fn classify_sqlstate(code: &SqlState) -> Reason {
+    if code.code().starts_with("28") {
+        Reason::AuthFailed
+    } else if *code == SqlState::TOO_MANY_CONNECTIONS || *code == SqlState::CANNOT_CONNECT_NOW {
+        Reason::ClosedByPeer
+    } else {
+        Reason::UnexpectedResponse
+    }
+}
+
+/// The `io::ErrorKind` behind an error, if an I/O error caused it.
+fn io_kind(err: &tokio_postgres::Error) -> Option<std::io::ErrorKind> {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+fn is_hang_up(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+    )
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct TlsState {
+    spent: Option<Duration>,
+    failed: bool,
+}
+
+/// A TLS connector that records how long the handshake took and whether it
+/// failed: tokio-postgres runs it inside its startup, out of our sight.
+struct TimedTls<T> {
+    inner: T,
+    state: Arc<Mutex<TlsState>>,
+}
+
+fn timed_tls<S>(
+    config: &Arc<ClientConfig>,
+    host: &str,
+    state: Arc<Mutex<TlsState>>,
+) -> Result<TimedTls<<MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect>, Fault>
+where
+    MakeRustlsConnect: MakeTlsConnect<S>,
+{
+    let mut make = MakeRustlsConnect::new(ClientConfig::clone(config));
+    let inner = MakeTlsConnect::<S>::make_tls_connect(&mut make, host)
+        .map_err(|err| Fault::new(Reason::TlsError, format!("{host}: {}", err.into())))?;
+    Ok(TimedTls { inner, state })
+}
+
+impl<S, T> TlsConnect<S> for TimedTls<T>
+where
+    T: TlsConnect<S>,
+    T::Future: Send + 'static,
+    T::Stream: Send,
+    T::Error: Send,
+{
+    type Stream = T::Stream;
+    type Error = T::Error;
+    type Future = BoxFuture<'static, Result<T::Stream, T::Error>>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        let start = Instant::now();
+        let handshake = self.inner.connect(stream);
+        let state = self.state;
+        Box::pin(async move {
+            let result = handshake.await;
+            let mut state = state.lock().expect("tls state lock");
+            state.spent = Some(start.elapsed());
+            state.failed = result.is_err();
+            result
+        })
+    }
+}

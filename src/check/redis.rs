@@ -1,0 +1,162 @@
+//! `kind = "redis"`: Redis / Valkey / ElastiCache: TLS (`rediss://`), AUTH
+//! (password or ACL user), PING, and optionally the replication role.
+
+use super::{host_port, Probe};
+use crate::config::Secret;
+use crate::net::wire::{Heard, Wire};
+use crate::net::{tls, BoxedStream};
+use crate::outcome::{Failure, Fault, Phase, Reason};
+use redis::aio::MultiplexedConnection;
+use redis::{ErrorKind, ProtocolVersion, RedisConnectionInfo, RedisError, Value};
+use rustls::ClientConfig;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// The replication role the server must report (`ROLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisRole {
+    Master,
+    Replica,
+}
+
+impl RedisRole {
+    fn as_str(self) -> &'static str {
+        match self {
+            RedisRole::Master => "master",
+            RedisRole::Replica => "slave",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisSpec {
+    pub host: String,
+    pub port: u16,
+    /// Present for `rediss://`.
+    pub tls: Option<Arc<ClientConfig>>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub db: i64,
+    pub expect_role: Option<RedisRole>,
+}
+
+impl RedisSpec {
+    pub fn target(&self) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!(
+            "{scheme}://{}/{}",
+            host_port(&self.host, self.port),
+            self.db
+        )
+    }
+
+    pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
+        let addrs = probe.resolve(&self.host).await?;
+        let tcp = probe.connect(&addrs, self.port).await?;
+        let (wire, heard) = Wire::new(tcp);
+        let stream: BoxedStream = match &self.tls {
+            Some(config) => {
+                let stream = probe
+                    .phase(Phase::Tls, tls::handshake(wire, &self.host, config.clone()))
+                    .await?;
+                probe.observe("tls", tls::version(&stream));
+                Box::new(stream)
+            }
+            None => Box::new(wire),
+        };
+        let info = RedisConnectionInfo {
+            db: self.db,
+            username: self.username.clone(),
+            password: self.password.as_ref().map(|p| p.expose().to_string()),
+            protocol: ProtocolVersion::RESP2,
+        };
+        let (mut connection, driver) = probe
+            .phase(Phase::Auth, async {
+                let opened = MultiplexedConnection::new(&info, stream).await;
+                let (connection, driver) = opened.map_err(|err| classify(&err, &heard))?;
+                Ok((connection, tokio::spawn(driver)))
+            })
+            .await?;
+        let queried = probe
+            .phase(Phase::Query, self.query(&mut connection, &heard))
+            .await;
+        close(connection, driver);
+        let role = queried?;
+        if let Some(role) = role {
+            probe.observe("role", role);
+        }
+        Ok(())
+    }
+
+    /// PING, then ROLE when a role is expected; returns the role seen.
+    async fn query(
+        &self,
+        connection: &mut MultiplexedConnection,
+        heard: &Heard,
+    ) -> Result<Option<String>, Fault> {
+        let pong: Value = redis::cmd("PING")
+            .query_async(connection)
+            .await
+            .map_err(|err| classify(&err, heard))?;
+        if !matches!(&pong, Value::SimpleString(s) if s == "PONG") {
+            return Err(Fault::new(
+                Reason::UnexpectedResponse,
+                format!("PING answered {pong:?}"),
+            ));
+        }
+        let Some(expected) = self.expect_role else {
+            return Ok(None);
+        };
+        let reply: Value = redis::cmd("ROLE")
+            .query_async(connection)
+            .await
+            .map_err(|err| classify(&err, heard))?;
+        let role = first_text(&reply).unwrap_or_default();
+        if role != expected.as_str() {
+            let detail = format!("expected role {}, ROLE answered {role}", expected.as_str());
+            return Err(Fault::new(Reason::WrongRole, detail));
+        }
+        Ok(Some(role))
+    }
+}
+
+/// The first element of an array reply, as text.
+fn first_text(reply: &Value) -> Option<String> {
+    match reply {
+        Value::Array(items) => match items.first()? {
+            Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+            Value::SimpleString(text) => Some(text.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Drop the connection and stop its driver; the server sees the socket close.
+fn close(connection: MultiplexedConnection, driver: JoinHandle<()>) {
+    drop(connection);
+    driver.abort();
+}
+
+/// Bytes a RESP2/RESP3 reply may start with.
+const RESP_TYPES: &[u8] = b"+-:$*_,#!=(|~>%";
+
+/// Classify a Redis error from its kind and server error code, or from
+/// what the wire showed when the server never answered in RESP.
+fn classify(err: &RedisError, heard: &Heard) -> Fault {
+    let detail = err.to_string();
+    let reason = match heard.first_byte() {
+        Some(byte) if !RESP_TYPES.contains(&byte) => Reason::ProtocolError,
+        _ if err.kind() == ErrorKind::AuthenticationFailed => Reason::AuthFailed,
+        _ if matches!(err.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM")) => Reason::AuthFailed,
+        None if err.is_io_error() || err.is_connection_dropped() => Reason::ClosedByPeer,
+        _ if err.is_connection_dropped() => Reason::ClosedByPeer,
+        _ => Reason::UnexpectedResponse,
+    };
+    Fault::new(reason, detail)
+}

@@ -1,0 +1,118 @@
+//! A transparent stream wrapper that remembers what the server said first,
+//! so "closed before the server spoke" and "another protocol answered" can
+//! be told apart from the bytes themselves.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const NOTHING: u16 = u16::MAX;
+
+/// What came back over a connection, shared with the code that classifies.
+#[derive(Debug)]
+pub struct Heard {
+    bytes: AtomicU64,
+    first: AtomicU16,
+}
+
+impl Heard {
+    /// Total bytes received from the server.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The first byte the server sent, if it sent anything.
+    pub fn first_byte(&self) -> Option<u8> {
+        match self.first.load(Ordering::Relaxed) {
+            NOTHING => None,
+            byte => Some(byte as u8),
+        }
+    }
+}
+
+/// A stream that records in [`Heard`] what it reads.
+#[derive(Debug)]
+pub struct Wire<S> {
+    inner: S,
+    heard: Arc<Heard>,
+}
+
+impl<S> Wire<S> {
+    pub fn new(inner: S) -> (Self, Arc<Heard>) {
+        let heard = Arc::new(Heard {
+            bytes: AtomicU64::new(0),
+            first: AtomicU16::new(NOTHING),
+        });
+        (
+            Wire {
+                inner,
+                heard: heard.clone(),
+            },
+            heard,
+        )
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Wire<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let fresh = &buf.filled()[before..];
+        if let Some(&first) = fresh.first() {
+            let _ = self.heard.first.compare_exchange(
+                NOTHING,
+                u16::from(first),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            self.heard
+                .bytes
+                .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Wire<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn records_first_byte_and_count() {
+        let (client, mut server) = tokio::io::duplex(64);
+        let (mut wire, heard) = Wire::new(client);
+        assert_eq!(heard.first_byte(), None);
+        server.write_all(b"HTTP/1.1").await.unwrap();
+        drop(server);
+        let mut all = Vec::new();
+        wire.read_to_end(&mut all).await.unwrap();
+        assert_eq!(heard.first_byte(), Some(b'H'));
+        assert_eq!(heard.bytes(), 8);
+    }
+}

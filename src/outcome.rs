@@ -1,0 +1,325 @@
+//! What a check found: its classified failure reason, the phase it failed in,
+//! and the per-phase timings; plus the fixed table of hints the report prints.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// Why a check failed: a closed, payload-free set, so it can be a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Reason {
+    DnsNxdomain,
+    DnsTimeout,
+    DnsServfail,
+    DnsPublicAddress,
+    DnsUnexpectedAddress,
+    ConnectTimeout,
+    ConnectRefused,
+    ConnectUnreachable,
+    TlsError,
+    AuthFailed,
+    WrongRole,
+    MissingExtension,
+    ClosedByPeer,
+    ProtocolError,
+    UnexpectedResponse,
+    Timeout,
+    UnexpectedlyReachable,
+}
+
+impl Reason {
+    /// Every reason, in report order; tests and `explain` walk this list.
+    pub const ALL: [Reason; 17] = [
+        Reason::DnsNxdomain,
+        Reason::DnsTimeout,
+        Reason::DnsServfail,
+        Reason::DnsPublicAddress,
+        Reason::DnsUnexpectedAddress,
+        Reason::ConnectTimeout,
+        Reason::ConnectRefused,
+        Reason::ConnectUnreachable,
+        Reason::TlsError,
+        Reason::AuthFailed,
+        Reason::WrongRole,
+        Reason::MissingExtension,
+        Reason::ClosedByPeer,
+        Reason::ProtocolError,
+        Reason::UnexpectedResponse,
+        Reason::Timeout,
+        Reason::UnexpectedlyReachable,
+    ];
+
+    /// The label value: stable, snake_case, safe for metrics and JSON.
+    pub fn as_str(self) -> &'static str {
+        self.describe().0
+    }
+
+    /// One line: what the reason means.
+    pub fn meaning(self) -> &'static str {
+        self.describe().1
+    }
+
+    /// One line: the likely cause in the VPC and where to look.
+    pub fn hint(self) -> &'static str {
+        self.describe().2
+    }
+
+    /// The single table of (label, meaning, hint); one arm per reason.
+    fn describe(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Reason::DnsNxdomain => (
+                "dns_nxdomain",
+                "the resolver says the name does not exist (or has no address records)",
+                "check the Route 53 private hosted zone is associated with this VPC and holds the record; check the name for typos",
+            ),
+            Reason::DnsTimeout => (
+                "dns_timeout",
+                "no answer from the DNS resolver before the deadline",
+                "the resolver is unreachable from this subnet: check the VPC DHCP options / resolver address, and NACLs or security groups blocking port 53",
+            ),
+            Reason::DnsServfail => (
+                "dns_servfail",
+                "the resolver answered with an error (SERVFAIL, REFUSED, ...)",
+                "the resolver is broken or refuses this client: check Route 53 Resolver rules and forwarding endpoints",
+            ),
+            Reason::DnsPublicAddress => (
+                "dns_public_address",
+                "the name resolved to a public IP address",
+                "enable DNS resolution on the VPC peering connection (both sides), so the name answers its private address",
+            ),
+            Reason::DnsUnexpectedAddress => (
+                "dns_unexpected_address",
+                "the name resolved outside the expected CIDRs or addresses",
+                "compare the private hosted zone record with the expected address; a stale record or another zone shadowing this one",
+            ),
+            Reason::ConnectTimeout => (
+                "connect_timeout",
+                "the TCP connection got no answer before the deadline (packets dropped)",
+                "check this subnet's route table has the peering route, the NACLs both ways, and the target's security group allows this source on the port",
+            ),
+            Reason::ConnectRefused => (
+                "connect_refused",
+                "the host answered but nothing listens on the port (or a REJECT rule)",
+                "the service is down or listens on another port: check the HAProxy / server process and its bind address",
+            ),
+            Reason::ConnectUnreachable => (
+                "connect_unreachable",
+                "no route to the target from this subnet",
+                "add the peering route for the target CIDR to this subnet's route table; check the peering connection is active",
+            ),
+            Reason::TlsError => (
+                "tls_error",
+                "TLS failed: required but not offered, bad certificate, or wrong host name",
+                "check the server has TLS enabled, the certificate chain and its names match the host used, or the sslmode / ca_file setting",
+            ),
+            Reason::AuthFailed => (
+                "auth_failed",
+                "the server rejected the credentials",
+                "check the user and password (the secret in Secrets Manager), pg_hba.conf / PgBouncer userlist, or the Redis ACL",
+            ),
+            Reason::WrongRole => (
+                "wrong_role",
+                "the server has the wrong role: a replica where a primary was expected, or the reverse",
+                "check the HAProxy frontend for that port routes to the right Patroni role (its health check on /primary or /replica)",
+            ),
+            Reason::MissingExtension => (
+                "missing_extension",
+                "a required extension is not installed in that database",
+                "CREATE EXTENSION in the target database, or point the check at the database that has it",
+            ),
+            Reason::ClosedByPeer => (
+                "closed_by_peer",
+                "the connection was accepted, then closed before the server spoke",
+                "HAProxy has no healthy backend (check its stats / backend health), or the server is at its connection limit",
+            ),
+            Reason::ProtocolError => (
+                "protocol_error",
+                "something other than the expected server answered on that port",
+                "the port is served by another service: check the port in the check and the HAProxy frontend / ECS service mapping",
+            ),
+            Reason::UnexpectedResponse => (
+                "unexpected_response",
+                "the server answered, but not as expected (status, body, reply, query result)",
+                "look at the detail: the service is up but unhealthy or misconfigured",
+            ),
+            Reason::Timeout => (
+                "timeout",
+                "the server accepted the connection, then stopped answering before the deadline",
+                "the server is overloaded or hung, or a middlebox drops traffic after the handshake; the phase says where",
+            ),
+            Reason::UnexpectedlyReachable => (
+                "unexpectedly_reachable",
+                "a path that must stay closed accepted a connection",
+                "the security group or NACL is too wide: remove the rule that lets this subnet reach the target directly",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A step of a check, each timed and each under the check's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Resolve,
+    Connect,
+    Tls,
+    Auth,
+    Query,
+    Request,
+    Body,
+    Close,
+}
+
+impl Phase {
+    /// The label value used in JSON and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Resolve => "resolve",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Auth => "auth",
+            Phase::Query => "query",
+            Phase::Request => "request",
+            Phase::Body => "body",
+            Phase::Close => "close",
+        }
+    }
+
+    /// The reason a deadline expiring in this phase stands for.
+    pub fn deadline_reason(self) -> Reason {
+        match self {
+            Phase::Resolve => Reason::DnsTimeout,
+            Phase::Connect => Reason::ConnectTimeout,
+            Phase::Tls
+            | Phase::Auth
+            | Phase::Query
+            | Phase::Request
+            | Phase::Body
+            | Phase::Close => Reason::Timeout,
+        }
+    }
+}
+
+/// A classified error before the phase that saw it is attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl Fault {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Fault {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A check's failure: why, where, and what was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub reason: Reason,
+    pub phase: Phase,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(phase: Phase, fault: Fault) -> Self {
+        Failure {
+            reason: fault.reason,
+            phase,
+            detail: fault.detail,
+        }
+    }
+}
+
+/// Timings of repeated PostgreSQL open/auth/query/close cycles.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Cycles {
+    pub ok: u32,
+    pub failed: u32,
+    /// Seconds per completed or failed cycle, in run order.
+    pub seconds: Vec<f64>,
+}
+
+impl Cycles {
+    /// (min, median, max) of the cycle times, if any cycle ran.
+    pub fn spread(&self) -> Option<(f64, f64, f64)> {
+        let mut sorted = self.seconds.clone();
+        sorted.sort_by(f64::total_cmp);
+        let (first, last) = (sorted.first()?, sorted.last()?);
+        Some((*first, sorted[sorted.len() / 2], *last))
+    }
+}
+
+/// The result of running one check once.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub kind: &'static str,
+    /// What was probed, with any secret removed.
+    pub target: String,
+    pub result: Result<(), Failure>,
+    pub duration: Duration,
+    /// Total time spent in each phase (summed over cycles).
+    pub phases: BTreeMap<Phase, Duration>,
+    /// Facts seen on the way, e.g. resolved addresses, server role, TLS version.
+    pub observed: BTreeMap<&'static str, String>,
+    pub cycles: Option<Cycles>,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        self.result.as_ref().err()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn labels_are_unique_snake_case_and_hinted() {
+        let labels: HashSet<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(labels.len(), Reason::ALL.len());
+        for reason in Reason::ALL {
+            let label = reason.as_str();
+            assert!(label.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert_eq!(serde_json::to_value(reason).unwrap(), label);
+            assert!(!reason.hint().is_empty() && !reason.meaning().is_empty());
+        }
+    }
+
+    #[test]
+    fn deadline_in_resolve_or_connect_names_the_layer() {
+        assert_eq!(Phase::Resolve.deadline_reason(), Reason::DnsTimeout);
+        assert_eq!(Phase::Connect.deadline_reason(), Reason::ConnectTimeout);
+        assert_eq!(Phase::Query.deadline_reason(), Reason::Timeout);
+    }
+
+    #[test]
+    fn cycle_spread_is_min_median_max() {
+        let cycles = Cycles {
+            ok: 3,
+            failed: 0,
+            seconds: vec![0.3, 0.1, 0.2],
+        };
+        assert_eq!(cycles.spread(), Some((0.1, 0.2, 0.3)));
+        assert_eq!(Cycles::default().spread(), None);
+    }
+}
