@@ -118,7 +118,7 @@ impl Reason {
             Reason::AuthFailed => (
                 "auth_failed",
                 "the server rejected the credentials",
-                "check the user and password (the secret in Secrets Manager), pg_hba.conf / PgBouncer userlist, or the Redis ACL",
+                "check the user and password (the secret in Secrets Manager), pg_hba.conf, PgBouncer's userlist and [databases], or the Redis ACL user",
             ),
             Reason::WrongRole => (
                 "wrong_role",

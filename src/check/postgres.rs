@@ -109,7 +109,7 @@ impl PostgresSpec {
         probe
             .phase(Phase::Query, async {
                 let rows = session.client.simple_query(&self.query).await;
-                rows.map_err(|err| classify(&err, &heard, self.sslmode, false))
+                rows.map_err(|err| classify(&err, &heard, self.sslmode, Step::Query, false))
             })
             .await?;
         probe.phase(Phase::Close, close(session)).await
@@ -157,7 +157,7 @@ impl PostgresSpec {
             }
         };
         let tls_failed = tls_state.lock().expect("tls state lock").failed;
-        opened.map_err(|err| classify(&err, heard, self.sslmode, tls_failed))
+        opened.map_err(|err| classify(&err, heard, self.sslmode, Step::Startup, tls_failed))
     }
 
     fn config(&self) -> tokio_postgres::Config {
@@ -187,7 +187,7 @@ impl PostgresSpec {
         let messages = probe
             .phase(Phase::Query, async {
                 let rows = session.client.simple_query(sql).await;
-                rows.map_err(|err| classify(&err, heard, self.sslmode, false))
+                rows.map_err(|err| classify(&err, heard, self.sslmode, Step::Query, false))
             })
             .await?;
         let mut values = rows(&messages).into_iter();
@@ -260,10 +260,19 @@ type Driver = JoinHandle<Result<(), tokio_postgres::Error>>;
 
 /// Classify a session error: the server's SQLSTATE when it sent one, else
 /// what the wire showed (nothing heard, another protocol, a TLS refusal).
+/// Where in a session an error was raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Startup: TLS negotiation and authentication.
+    Startup,
+    Query,
+}
+
 fn classify(
     err: &tokio_postgres::Error,
     heard: &Heard,
     sslmode: SslMode,
+    step: Step,
     tls_failed: bool,
 ) -> Fault {
     if let Some(db) = err.as_db_error() {
@@ -272,10 +281,16 @@ fn classify(
             db.message(),
             db.code().code()
         );
-        return Fault::new(classify_sqlstate(db.code()), detail);
+        return Fault::new(classify_sqlstate(db.code(), step), detail);
     }
     let tls_required = matches!(sslmode, SslMode::Require | SslMode::VerifyFull);
+    let prefix = heard.prefix();
     let reason = match heard.first_byte() {
+        // A real server answers SSLRequest with the single byte S, then TLS
+        // records (0x16 handshake, 0x15 alert) follow; anything else is a banner.
+        Some(b'S') if tls_failed && prefix.get(1).is_some_and(|b| ![0x15, 0x16].contains(b)) => {
+            Reason::ProtocolError
+        }
         _ if tls_failed => Reason::TlsError,
         None => Reason::ClosedByPeer,
         Some(byte) if !STARTUP_REPLIES.contains(&byte) => Reason::ProtocolError,
@@ -302,8 +317,12 @@ fn classify(
 /// startup reply (authentication request R, error E).
 const STARTUP_REPLIES: [u8; 4] = [b'S', b'N', b'R', b'E'];
 
-fn classify_sqlstate(code: &SqlState) -> Reason {
-    if code.code().starts_with("28") {
+/// Reason for a server error. PgBouncer (before 1.21) reports a failed
+/// login, an unknown user and an unknown database all as 08P01 during
+/// startup, where a real PostgreSQL never sends it to a correct client.
+fn classify_sqlstate(code: &SqlState, step: Step) -> Reason {
+    let pgbouncer_login = step == Step::Startup && *code == SqlState::PROTOCOL_VIOLATION;
+    if code.code().starts_with("28") || pgbouncer_login {
         Reason::AuthFailed
     } else if *code == SqlState::TOO_MANY_CONNECTIONS || *code == SqlState::CANNOT_CONNECT_NOW {
         Reason::ClosedByPeer

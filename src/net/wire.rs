@@ -4,18 +4,19 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-const NOTHING: u16 = u16::MAX;
+/// How many leading bytes of the server's answer are kept.
+const PREFIX: usize = 8;
 
 /// What came back over a connection, shared with the code that classifies.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Heard {
     bytes: AtomicU64,
-    first: AtomicU16,
+    prefix: Mutex<Vec<u8>>,
 }
 
 impl Heard {
@@ -26,10 +27,20 @@ impl Heard {
 
     /// The first byte the server sent, if it sent anything.
     pub fn first_byte(&self) -> Option<u8> {
-        match self.first.load(Ordering::Relaxed) {
-            NOTHING => None,
-            byte => Some(byte as u8),
+        self.prefix().first().copied()
+    }
+
+    /// Up to the first 8 bytes the server sent.
+    pub fn prefix(&self) -> Vec<u8> {
+        self.prefix.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, fresh: &[u8]) {
+        if let Ok(mut prefix) = self.prefix.lock() {
+            let room = PREFIX.saturating_sub(prefix.len());
+            prefix.extend_from_slice(&fresh[..room.min(fresh.len())]);
         }
+        self.bytes.fetch_add(fresh.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -42,10 +53,7 @@ pub struct Wire<S> {
 
 impl<S> Wire<S> {
     pub fn new(inner: S) -> (Self, Arc<Heard>) {
-        let heard = Arc::new(Heard {
-            bytes: AtomicU64::new(0),
-            first: AtomicU16::new(NOTHING),
-        });
+        let heard = Arc::new(Heard::default());
         (
             Wire {
                 inner,
@@ -65,16 +73,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Wire<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let fresh = &buf.filled()[before..];
-        if let Some(&first) = fresh.first() {
-            let _ = self.heard.first.compare_exchange(
-                NOTHING,
-                u16::from(first),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            self.heard
-                .bytes
-                .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        if !fresh.is_empty() {
+            self.heard.record(fresh);
         }
         polled
     }
@@ -108,11 +108,12 @@ mod tests {
         let (client, mut server) = tokio::io::duplex(64);
         let (mut wire, heard) = Wire::new(client);
         assert_eq!(heard.first_byte(), None);
-        server.write_all(b"HTTP/1.1").await.unwrap();
+        server.write_all(b"HTTP/1.1 200").await.unwrap();
         drop(server);
         let mut all = Vec::new();
         wire.read_to_end(&mut all).await.unwrap();
         assert_eq!(heard.first_byte(), Some(b'H'));
-        assert_eq!(heard.bytes(), 8);
+        assert_eq!(heard.bytes(), 12);
+        assert_eq!(heard.prefix(), b"HTTP/1.1");
     }
 }

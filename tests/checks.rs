@@ -1,0 +1,354 @@
+//! Every check kind against real servers: a healthy run through HAProxy and
+//! PgBouncer with names from the rig's DNS server, and every failure reason
+//! the loopback rig can produce, each named exactly.
+
+mod rig;
+
+use rig::probe::check_json;
+use rig::*;
+use std::time::Duration;
+
+fn healthy_checks(rig: &Rig) -> String {
+    format!(
+        r#"
+[[check]]
+name = "haproxy-dns"
+kind = "dns"
+host = "{HAPROXY_NAME}"
+expect_cidrs = ["127.0.0.0/8"]
+expect_addresses = ["127.0.0.1"]
+
+[[check]]
+name = "haproxy-tcp"
+kind = "tcp"
+host = "{HAPROXY_NAME}"
+port = {haproxy}
+
+[[check]]
+name = "patroni-direct"
+kind = "tcp"
+host = "127.0.0.1"
+port = {closed}
+expect = "unreachable"
+
+[[check]]
+name = "postgres-haproxy"
+kind = "postgres"
+url = "postgres://{PG_USER}@{HAPROXY_NAME}:{haproxy}/app"
+password = "{PG_PASSWORD}"
+cycles = 3
+query = "SELECT now()"
+expect_role = "primary"
+expect_extensions = ["postgis"]
+
+[[check]]
+name = "postgres-direct"
+kind = "postgres"
+url = "postgres://{PG_USER}@127.0.0.1:{postgres}/app?sslmode=disable&application_name=leakcheck"
+password = "{PG_PASSWORD}"
+cycles = 2
+
+[[check]]
+name = "redis"
+kind = "redis"
+url = "redis://{REDIS_NAME}:{redis}"
+password = "{REDIS_PASSWORD}"
+expect_role = "master"
+
+[[check]]
+name = "redis-acl"
+kind = "redis"
+url = "redis://{REDIS_NAME}:{redis}/0"
+username = "{REDIS_ACL_USER}"
+password = "{REDIS_ACL_PASSWORD}"
+
+[[check]]
+name = "anisette-client-info"
+kind = "http"
+url = "http://{ANISETTE_NAME}:{anisette}/v3/client_info"
+expect_status = [200]
+expect_json_keys = ["client_info", "user_agent"]
+
+[[check]]
+name = "anisette-headers"
+kind = "http"
+url = "http://{ANISETTE_NAME}:{anisette}/"
+expect_headers = ["X-Apple-I-MD", "X-Apple-I-MD-M"]
+expect_json_keys = ["X-Apple-I-MD", "X-Apple-I-MD-M", "X-Apple-I-MD-RINFO"]
+"#,
+        haproxy = rig.haproxy,
+        closed = rig.closed,
+        postgres = rig.postgres,
+        redis = rig.redis,
+        anisette = rig.anisette,
+    )
+}
+
+#[test]
+fn every_kind_passes_through_haproxy_and_pgbouncer() {
+    let rig = rig();
+    let run = check_json(&rig.suite("healthy", &healthy_checks(rig)), &[]);
+    let report = run.json();
+    let failures: Vec<String> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["success"] != true)
+        .map(|c| format!("{}: {} {}", c["name"], c["reason"], c["detail"]))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "failures: {failures:#?}\nstderr: {}",
+        run.stderr
+    );
+    assert_eq!(run.code, 0);
+    assert_eq!(report["success"], true);
+
+    let pg = run.check("postgres-haproxy");
+    assert_eq!(pg["cycles"]["ok"], 3);
+    assert_eq!(pg["cycles"]["failed"], 0);
+    assert_eq!(pg["observed"]["role"], "primary");
+    for phase in ["resolve", "connect", "auth", "query", "close"] {
+        assert!(
+            pg["phases"][phase].as_f64().unwrap() > 0.0,
+            "phase {phase} not timed: {pg}"
+        );
+    }
+    assert_eq!(
+        run.check("haproxy-dns")["observed"]["addresses"],
+        "127.0.0.1"
+    );
+    assert_eq!(
+        run.check("patroni-direct")["observed"]["blocked_by"],
+        "connect_refused"
+    );
+    assert_eq!(run.check("redis")["observed"]["role"], "master");
+    assert_eq!(
+        run.check("anisette-client-info")["observed"]["status"],
+        "200"
+    );
+}
+
+#[test]
+fn postgres_cycles_leave_no_server_session_behind() {
+    let rig = rig();
+    let suite = rig.suite("leak", &healthy_checks(rig));
+    let run = check_json(&suite, &["--only", "postgres-direct"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'leakcheck'";
+    assert_eq!(rig.psql("postgres", sql).unwrap(), "0");
+}
+
+/// (check name, expected reason, the check's TOML body)
+fn fault_checks(rig: &Rig) -> Vec<(&'static str, &'static str, String)> {
+    let pg = |port: u16, user: &str, password: &str, extra: &str| {
+        format!("kind = \"postgres\"\nurl = \"postgres://{user}@127.0.0.1:{port}/app{extra}\"\npassword = \"{password}\"")
+    };
+    let redis = |port: u16, auth: &str| {
+        format!("kind = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n{auth}")
+    };
+    let http =
+        |port: u16, path: &str| format!("kind = \"http\"\nurl = \"http://127.0.0.1:{port}{path}\"");
+    let dns = |host: &str| format!("kind = \"dns\"\nhost = \"{host}\"");
+    let right = format!("password = \"{REDIS_PASSWORD}\"");
+    vec![
+        ("dns-nxdomain", "dns_nxdomain", dns(MISSING_NAME)),
+        ("dns-public", "dns_public_address", dns(PUBLIC_NAME)),
+        ("dns-servfail", "dns_servfail", dns(SERVFAIL_NAME)),
+        (
+            "dns-unexpected",
+            "dns_unexpected_address",
+            dns(OTHER_NAME) + "\nexpect_addresses = [\"127.0.0.1\"]",
+        ),
+        (
+            "tcp-refused",
+            "connect_refused",
+            format!(
+                "kind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}",
+                rig.closed
+            ),
+        ),
+        (
+            "tcp-too-wide",
+            "unexpectedly_reachable",
+            format!(
+                "kind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\nexpect = \"unreachable\"",
+                rig.postgres
+            ),
+        ),
+        (
+            "pg-wrong-password",
+            "auth_failed",
+            pg(rig.postgres, PG_USER, "wrong", ""),
+        ),
+        (
+            "pg-wrong-password-pgbouncer",
+            "auth_failed",
+            pg(rig.haproxy, PG_USER, "wrong", ""),
+        ),
+        (
+            "pg-hba-reject",
+            "auth_failed",
+            pg(rig.postgres, PG_REJECTED_USER, PG_PASSWORD, ""),
+        ),
+        (
+            "pg-replica-expected",
+            "wrong_role",
+            pg(rig.postgres, PG_USER, PG_PASSWORD, "") + "\nexpect_role = \"replica\"",
+        ),
+        (
+            "pg-timescaledb",
+            "missing_extension",
+            pg(rig.postgres, PG_USER, PG_PASSWORD, "")
+                + "\nexpect_extensions = [\"timescaledb\", \"postgis\"]",
+        ),
+        (
+            "pg-no-backend",
+            "closed_by_peer",
+            pg(rig.haproxy_dead, PG_USER, PG_PASSWORD, ""),
+        ),
+        (
+            "pg-http-on-port",
+            "protocol_error",
+            pg(rig.anisette, PG_USER, PG_PASSWORD, ""),
+        ),
+        (
+            "pg-silent",
+            "timeout",
+            pg(rig.silent, PG_USER, PG_PASSWORD, "") + "\ntimeout = \"1s\"",
+        ),
+        (
+            "pg-tls-required",
+            "tls_error",
+            pg(rig.postgres, PG_USER, PG_PASSWORD, "?sslmode=require"),
+        ),
+        (
+            "redis-wrong-password",
+            "auth_failed",
+            redis(rig.redis, "password = \"wrong\""),
+        ),
+        ("redis-no-auth", "auth_failed", redis(rig.redis, "")),
+        (
+            "redis-acl-wrong",
+            "auth_failed",
+            redis(
+                rig.redis,
+                &format!("username = \"{REDIS_ACL_USER}\"\npassword = \"{REDIS_PASSWORD}\""),
+            ),
+        ),
+        (
+            "redis-replica-expected",
+            "wrong_role",
+            redis(rig.redis, &right) + "\nexpect_role = \"replica\"",
+        ),
+        (
+            "redis-no-backend",
+            "closed_by_peer",
+            redis(rig.haproxy_dead, &right),
+        ),
+        (
+            "redis-http-on-port",
+            "protocol_error",
+            redis(rig.anisette, &right),
+        ),
+        (
+            "redis-silent",
+            "timeout",
+            redis(rig.silent, &right) + "\ntimeout = \"1s\"",
+        ),
+        (
+            "http-503",
+            "unexpected_response",
+            http(rig.unhealthy_http, "/v3/client_info"),
+        ),
+        (
+            "http-missing-keys",
+            "unexpected_response",
+            http(rig.anisette, "/") + "\nexpect_json_keys = [\"client_info\"]",
+        ),
+        (
+            "http-no-backend",
+            "closed_by_peer",
+            http(rig.haproxy_dead, "/"),
+        ),
+        ("http-on-ssh-port", "protocol_error", http(rig.ssh, "/")),
+        (
+            "pg-on-ssh-port",
+            "protocol_error",
+            pg(rig.ssh, PG_USER, PG_PASSWORD, ""),
+        ),
+        (
+            "http-silent",
+            "timeout",
+            http(rig.silent, "/v3/client_info") + "\ntimeout = \"1s\"",
+        ),
+    ]
+}
+
+#[test]
+fn every_fault_gets_exactly_its_reason() {
+    let rig = rig();
+    let matrix = fault_checks(rig);
+    let body: String = matrix
+        .iter()
+        .map(|(name, _, toml)| format!("[[check]]\nname = \"{name}\"\n{toml}\n\n"))
+        .collect();
+    let run = check_json(&rig.suite("faults", &body), &[]);
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    let mut wrong = Vec::new();
+    for (name, expected, _) in &matrix {
+        let check = run.check(name);
+        if check["reason"] != *expected || check["success"] != false {
+            wrong.push(format!(
+                "{name}: expected {expected}, got {} ({})",
+                check["reason"], check["detail"]
+            ));
+        }
+        assert!(
+            check["hint"].as_str().is_some_and(|h| !h.is_empty()),
+            "{name} has no hint"
+        );
+    }
+    assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_silent_resolver_is_a_dns_timeout_within_the_deadline() {
+    let rig = rig();
+    let suite = rig.suite_with(
+        "dns-timeout",
+        &format!("resolver = \"{}\"\ntimeout = \"1s\"", rig.dns_black_hole),
+        &format!("[[check]]\nname = \"haproxy-dns\"\nkind = \"dns\"\nhost = \"{HAPROXY_NAME}\""),
+    );
+    let run = check_json(&suite, &[]);
+    assert_eq!(run.check("haproxy-dns")["reason"], "dns_timeout");
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn twenty_black_holed_checks_take_one_deadline_not_twenty() {
+    let rig = rig();
+    let body: String = (0..20)
+        .map(|i| {
+            format!(
+                "[[check]]\nname = \"hole-{i}\"\nkind = \"postgres\"\nurl = \"postgres://probe@127.0.0.1:{}/app\"\ntimeout = \"2s\"\n\n",
+                rig.silent
+            )
+        })
+        .collect();
+    let run = check_json(&rig.suite("black-holes", &body), &[]);
+    assert_eq!(run.code, 1);
+    for i in 0..20 {
+        assert_eq!(run.check(&format!("hole-{i}"))["reason"], "timeout");
+    }
+    // 20 sequential deadlines would be 40 s; concurrency makes it about 2 s.
+    assert!(
+        run.elapsed < Duration::from_secs(8),
+        "took {:?}",
+        run.elapsed
+    );
+}

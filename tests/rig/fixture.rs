@@ -1,0 +1,119 @@
+//! Small servers that stand in where nothing installable fits: anisette-v3
+//! (its documented responses), an HTTP service answering 503, a server that
+//! accepts and never answers, and a UDP port that swallows DNS queries.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::Duration;
+
+/// What a fixture server does with a connection.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// anisette-v3-server: `GET /v3/client_info` and `GET /`.
+    Anisette,
+    /// Every request answers 503.
+    Unavailable,
+    /// Accepts, reads nothing, says nothing.
+    Silent,
+    /// Speaks first, like SSH on a port the check thought was HTTP.
+    SshBanner,
+}
+
+/// Connections a silent server holds at most; older ones are closed.
+const SILENT_HOLD: usize = 256;
+
+pub fn spawn(mode: Mode) -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
+    let port = listener.local_addr().map_err(|err| err.to_string())?.port();
+    std::thread::spawn(move || {
+        let mut held = std::collections::VecDeque::new();
+        for stream in listener.incoming().flatten() {
+            match mode {
+                Mode::Silent => {
+                    held.push_back(stream);
+                    if held.len() > SILENT_HOLD {
+                        held.pop_front();
+                    }
+                }
+                Mode::SshBanner => {
+                    let mut stream = stream;
+                    let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n");
+                    held.push_back(stream);
+                    if held.len() > SILENT_HOLD {
+                        held.pop_front();
+                    }
+                }
+                Mode::Anisette | Mode::Unavailable => {
+                    std::thread::spawn(move || serve(stream, mode));
+                }
+            }
+        }
+    });
+    Ok(port)
+}
+
+pub fn spawn_udp_black_hole() -> Result<SocketAddr, String> {
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
+    let addr = socket.local_addr().map_err(|err| err.to_string())?;
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 1500];
+        while socket.recv_from(&mut buffer).is_ok() {}
+    });
+    Ok(addr)
+}
+
+const CLIENT_INFO: &str = r#"{"client_info":"<MacBookPro13,2> <macOS;13.1;22C65> <com.apple.AuthKit/1 (com.apple.dt.Xcode/3594.4.19)>","user_agent":"akd/1.0 CFNetwork/808.1.4"}"#;
+
+const HEADERS: &str = r#"{"X-Apple-I-Client-Time":"2026-11-21T10:00:00Z","X-Apple-I-MD":"AAAABQAAABBmZmZmZmZmZmZmZmZmZmZm","X-Apple-I-MD-LU":"5B4A1F0C3D2E","X-Apple-I-MD-M":"dGVzdC1tYWNoaW5lLWlk","X-Apple-I-MD-RINFO":"17106176","X-Apple-I-SRL-NO":"0","X-Apple-I-TimeZone":"UTC","X-Apple-Locale":"en_US","X-MMe-Client-Info":"<MacBookPro13,2> <macOS;13.1;22C65> <com.apple.AuthKit/1 (com.apple.dt.Xcode/3594.4.19)>","X-Mme-Device-Id":"B1A2C3D4-0000-4000-8000-000000000001"}"#;
+
+fn serve(mut stream: TcpStream, mode: Mode) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let Some(head) = read_head(&mut stream) else {
+        return;
+    };
+    let request_line = head.lines().next().unwrap_or_default().to_string();
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let (status, headers, body) = match (mode, method, path) {
+        (Mode::Silent | Mode::SshBanner, _, _) => return,
+        (Mode::Unavailable, _, _) => (
+            "503 Service Unavailable",
+            "",
+            r#"{"error":"no anisette data"}"#,
+        ),
+        (_, "GET", "/v3/client_info") => ("200 OK", "", CLIENT_INFO),
+        (_, "GET", "/") => (
+            "200 OK",
+            "X-Apple-I-MD: AAAABQ\r\nX-Apple-I-MD-M: dGVzdA\r\n",
+            HEADERS,
+        ),
+        (_, "GET", _) => ("404 Not Found", "", r#"{"error":"not found"}"#),
+        _ => ("400 Bad Request", "", "bad request"),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+}
+
+/// Read until the end of the request head, at most 16 KiB; a request that
+/// is not HTTP (a PostgreSQL startup packet, say) yields what arrived.
+fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while head.len() < 16 * 1024 {
+        let read = stream.read(&mut buffer).ok()?;
+        if read == 0 {
+            break;
+        }
+        head.extend_from_slice(&buffer[..read]);
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || !head.starts_with(b"G") {
+            break;
+        }
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}

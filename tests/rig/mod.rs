@@ -1,0 +1,337 @@
+//! A stack of real servers on loopback for tests and the demo: PostgreSQL 15
+//! with PostGIS, PgBouncer (transaction pooling), HAProxy in tcp mode (plus a
+//! frontend whose only backend is down), redis-server with a password and an
+//! ACL user, dnsmasq holding the private zone, an anisette-v3 stand-in, and
+//! hostile servers (silent, 503, wrong keys). One rig per process, started on
+//! first use and stopped at exit. Nothing listens beyond 127.0.0.1.
+#![allow(dead_code)]
+
+pub mod fixture;
+pub mod probe;
+mod process;
+
+use process::{free_port, wait_for, Daemon};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const PG_USER: &str = "probe";
+pub const PG_PASSWORD: &str = "pg-Secret-4711";
+pub const REDIS_PASSWORD: &str = "redis-Secret-4712";
+pub const REDIS_ACL_USER: &str = "app";
+pub const REDIS_ACL_PASSWORD: &str = "acl-Secret-4713";
+/// A role pg_hba.conf rejects outright.
+pub const PG_REJECTED_USER: &str = "blocked";
+
+/// Names the rig's DNS server answers.
+pub const HAPROXY_NAME: &str = "production-haproxy.timescale.glimpse.internal";
+pub const PUBLIC_NAME: &str = "leaky.timescale.glimpse.internal";
+pub const PUBLIC_ADDRESS: &str = "203.0.113.7";
+pub const OTHER_NAME: &str = "other.timescale.glimpse.internal";
+pub const REDIS_NAME: &str = "master.cache.glimpse.internal";
+pub const ANISETTE_NAME: &str = "anisette-v3.glimpse.internal";
+pub const MISSING_NAME: &str = "nope.timescale.glimpse.internal";
+pub const SERVFAIL_NAME: &str = "db.broken.internal";
+
+pub struct Rig {
+    pub root: PathBuf,
+    pub dns: SocketAddr,
+    pub postgres: u16,
+    pub pgbouncer: u16,
+    pub haproxy: u16,
+    pub haproxy_dead: u16,
+    pub redis: u16,
+    pub anisette: u16,
+    pub unhealthy_http: u16,
+    pub silent: u16,
+    pub ssh: u16,
+    pub closed: u16,
+    /// A UDP port that swallows DNS queries and never answers.
+    pub dns_black_hole: SocketAddr,
+    daemons: Vec<Daemon>,
+}
+
+static RIG: OnceLock<Rig> = OnceLock::new();
+
+/// The shared rig, started on first use.
+pub fn rig() -> &'static Rig {
+    RIG.get_or_init(|| Rig::start().unwrap_or_else(|err| panic!("starting the test rig: {err}")))
+}
+
+impl Rig {
+    fn start() -> Result<Rig, String> {
+        let root = process::scratch_dir("vpc-probe-rig")?;
+        let anisette = fixture::spawn(fixture::Mode::Anisette)?;
+        let unhealthy_http = fixture::spawn(fixture::Mode::Unavailable)?;
+        let silent = fixture::spawn(fixture::Mode::Silent)?;
+        let ssh = fixture::spawn(fixture::Mode::SshBanner)?;
+        let dns_black_hole = fixture::spawn_udp_black_hole()?;
+        let closed = free_port()?;
+        let mut daemons = Vec::new();
+        let postgres = start_postgres(&root, &mut daemons)?;
+        let pgbouncer = start_pgbouncer(&root, postgres, &mut daemons)?;
+        let (haproxy, haproxy_dead) = start_haproxy(&root, pgbouncer, closed, &mut daemons)?;
+        let redis = start_redis(&root, &mut daemons)?;
+        let dns = start_dnsmasq(&root, closed, &mut daemons)?;
+        Ok(Rig {
+            root,
+            dns,
+            postgres,
+            pgbouncer,
+            haproxy,
+            haproxy_dead,
+            redis,
+            anisette,
+            unhealthy_http,
+            silent,
+            ssh,
+            closed,
+            dns_black_hole,
+            daemons,
+        })
+    }
+
+    /// Write a suite whose names resolve through the rig's DNS server.
+    pub fn suite(&self, name: &str, checks: &str) -> PathBuf {
+        self.suite_with(
+            name,
+            &format!("resolver = \"{}\"\ntimeout = \"3s\"", self.dns),
+            checks,
+        )
+    }
+
+    /// Write a suite with a custom `[suite]` body.
+    pub fn suite_with(&self, name: &str, suite: &str, checks: &str) -> PathBuf {
+        let path = self.root.join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!("[suite]\nname = \"{name}\"\n{suite}\n\n{checks}\n"),
+        )
+        .expect("write suite");
+        path
+    }
+
+    /// Run SQL as the superuser against a database, through the socket.
+    pub fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
+        psql(&self.root.join("pg"), self.postgres, database, sql)
+    }
+}
+
+fn psql(socket_dir: &Path, port: u16, database: &str, sql: &str) -> Result<String, String> {
+    let output = process::as_postgres(Command::new(pg_bin("psql")))
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            "postgres",
+        ])
+        .arg("-h")
+        .arg(socket_dir)
+        .args(["-p", &port.to_string(), "-d", database, "-c", sql])
+        .output()
+        .map_err(|err| format!("psql: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    Path::new("/usr/lib/postgresql/15/bin").join(name)
+}
+
+fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
+    let data = root.join("pg");
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    process::give_to_postgres(&data)?;
+    let init = process::as_postgres(Command::new(pg_bin("initdb")))
+        .args([
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-D",
+        ])
+        .arg(&data)
+        .output()
+        .map_err(|err| format!("initdb: {err}"))?;
+    if !init.status.success() {
+        return Err(format!("initdb: {}", String::from_utf8_lossy(&init.stderr)));
+    }
+    let hba = std::fs::read_to_string(data.join("pg_hba.conf")).map_err(|e| e.to_string())?;
+    let reject = format!("host all {PG_REJECTED_USER} 127.0.0.1/32 reject\n");
+    std::fs::write(data.join("pg_hba.conf"), reject + &hba).map_err(|e| e.to_string())?;
+    let port = free_port()?;
+    let mut command = process::as_postgres(Command::new(pg_bin("postgres")));
+    command
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ])
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", data.display()));
+    daemons.push(Daemon::spawn(
+        "postgres",
+        command,
+        &root.join("postgres.log"),
+    )?);
+    wait_for("postgres", Duration::from_secs(60), || {
+        psql(&data, port, "postgres", "SELECT 1").is_ok()
+    })?;
+    let roles = format!(
+        "CREATE ROLE {PG_USER} LOGIN PASSWORD '{PG_PASSWORD}'; \
+         CREATE ROLE {PG_REJECTED_USER} LOGIN PASSWORD '{PG_PASSWORD}';"
+    );
+    psql(&data, port, "postgres", &roles)?;
+    psql(
+        &data,
+        port,
+        "postgres",
+        &format!("CREATE DATABASE app OWNER {PG_USER}"),
+    )?;
+    psql(&data, port, "app", "CREATE EXTENSION postgis;")?;
+    Ok(port)
+}
+
+fn start_pgbouncer(root: &Path, postgres: u16, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
+    let dir = root.join("pgbouncer");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let port = free_port()?;
+    let ini = format!(
+        "[databases]\napp = host=127.0.0.1 port={postgres} dbname=app\n\n\
+         [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+         auth_type = scram-sha-256\nauth_file = {dir}/userlist.txt\npool_mode = transaction\n\
+         max_client_conn = 50\ndefault_pool_size = 5\nignore_startup_parameters = extra_float_digits,options\n\
+         logfile = {dir}/pgbouncer.log\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("pgbouncer.ini"), ini).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("userlist.txt"),
+        format!("\"{PG_USER}\" \"{PG_PASSWORD}\"\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    process::give_to_postgres(&dir)?;
+    let mut command = process::as_postgres(Command::new("pgbouncer"));
+    command.arg(dir.join("pgbouncer.ini"));
+    daemons.push(Daemon::spawn(
+        "pgbouncer",
+        command,
+        &root.join("pgbouncer.stderr"),
+    )?);
+    wait_for("pgbouncer", Duration::from_secs(30), || {
+        process::accepts(port)
+    })?;
+    Ok(port)
+}
+
+fn start_haproxy(
+    root: &Path,
+    pgbouncer: u16,
+    closed: u16,
+    daemons: &mut Vec<Daemon>,
+) -> Result<(u16, u16), String> {
+    let (front, dead) = (free_port()?, free_port()?);
+    let config = format!(
+        "global\n  maxconn 200\n\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n\n\
+         frontend postgres\n  bind 127.0.0.1:{front}\n  default_backend pgbouncer\n\n\
+         backend pgbouncer\n  server bouncer 127.0.0.1:{pgbouncer}\n\n\
+         frontend no_backend\n  bind 127.0.0.1:{dead}\n  default_backend patroni_down\n\n\
+         backend patroni_down\n  server patroni1 127.0.0.1:{closed} check inter 200ms fall 1 rise 1\n"
+    );
+    let path = root.join("haproxy.cfg");
+    std::fs::write(&path, config).map_err(|e| e.to_string())?;
+    let mut command = Command::new("haproxy");
+    command.arg("-db").arg("-f").arg(&path);
+    daemons.push(Daemon::spawn(
+        "haproxy",
+        command,
+        &root.join("haproxy.log"),
+    )?);
+    wait_for("haproxy", Duration::from_secs(30), || {
+        process::accepts(front) && process::accepts(dead)
+    })?;
+    Ok((front, dead))
+}
+
+fn start_redis(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
+    let dir = root.join("redis");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let port = free_port()?;
+    let config = format!(
+        "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {dir}\ndaemonize no\n\
+         requirepass {REDIS_PASSWORD}\nuser {REDIS_ACL_USER} on >{REDIS_ACL_PASSWORD} ~* &* +@all\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("redis.conf"), config).map_err(|e| e.to_string())?;
+    let mut command = Command::new("redis-server");
+    command.arg(dir.join("redis.conf"));
+    daemons.push(Daemon::spawn(
+        "redis-server",
+        command,
+        &root.join("redis.log"),
+    )?);
+    wait_for("redis-server", Duration::from_secs(30), || {
+        process::accepts(port)
+    })?;
+    Ok(port)
+}
+
+fn start_dnsmasq(
+    root: &Path,
+    closed: u16,
+    daemons: &mut Vec<Daemon>,
+) -> Result<SocketAddr, String> {
+    let port = process::free_udp_port()?;
+    let mut command = Command::new("dnsmasq");
+    command.args([
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--listen-address=127.0.0.1",
+        "--pid-file=",
+        "--user=root",
+        "--local=/glimpse.internal/",
+    ]);
+    command.arg(format!("--port={port}"));
+    for (name, ip) in [
+        (HAPROXY_NAME, "127.0.0.1"),
+        (REDIS_NAME, "127.0.0.1"),
+        (ANISETTE_NAME, "127.0.0.1"),
+        (OTHER_NAME, "127.0.0.2"),
+        (PUBLIC_NAME, PUBLIC_ADDRESS),
+    ] {
+        command.arg(format!("--host-record={name},{ip}"));
+    }
+    // Names outside the local zone have no upstream: dnsmasq answers REFUSED.
+    let _ = closed;
+    daemons.push(Daemon::spawn(
+        "dnsmasq",
+        command,
+        &root.join("dnsmasq.log"),
+    )?);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_for("dnsmasq", Duration::from_secs(30), || {
+        process::dns_answers(addr)
+    })?;
+    Ok(addr)
+}

@@ -1,0 +1,85 @@
+//! Running the `vpc-probe` binary from tests, bounded in time.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one run of the binary produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|err| {
+            panic!(
+                "stdout is not JSON ({err}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// The report entry of one check.
+    pub fn check(&self, name: &str) -> serde_json::Value {
+        let report = self.json();
+        let checks = report["checks"].as_array().expect("checks array").clone();
+        checks
+            .into_iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no check {name} in report"))
+    }
+}
+
+/// Run the binary with `args`, killing it if it outlives `limit`.
+pub fn run_with(args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Run {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vpc-probe"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("VPC_PROBE_SUITE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vpc-probe");
+    let mut stdout_pipe = child.stdout.take().expect("stdout");
+    let mut stderr_pipe = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout_pipe.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("vpc-probe {args:?} ran longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// `vpc-probe check --suite PATH --format json`, bounded to 60 s.
+pub fn check_json(suite: &Path, extra: &[&str]) -> Run {
+    let suite = suite.to_str().expect("utf-8 path");
+    let mut args = vec!["check", "--suite", suite, "--format", "json"];
+    args.extend_from_slice(extra);
+    run_with(&args, &[], Duration::from_secs(60))
+}

@@ -1,0 +1,173 @@
+//! Starting and stopping the rig's server processes, with bounded waits.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// Processes and directories to clean up when the test process exits.
+static RUNNING: Mutex<Vec<(u32, libc::c_int)>> = Mutex::new(Vec::new());
+static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static CLEANUP: Once = Once::new();
+
+extern "C" fn cleanup() {
+    let pids: Vec<(u32, libc::c_int)> = RUNNING.lock().map(|list| list.clone()).unwrap_or_default();
+    for (pid, signal) in &pids {
+        unsafe { libc::kill(*pid as libc::pid_t, *signal) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (pid, _) in &pids {
+        while Instant::now() < deadline {
+            let mut status = 0;
+            let reaped = unsafe { libc::waitpid(*pid as libc::pid_t, &mut status, libc::WNOHANG) };
+            if reaped != 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
+    }
+    for dir in SCRATCH.lock().map(|list| list.clone()).unwrap_or_default() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn register_cleanup() {
+    CLEANUP.call_once(|| unsafe {
+        libc::atexit(cleanup);
+    });
+}
+
+/// A fresh directory, removed when the process exits; readable by the
+/// `postgres` user, who runs PostgreSQL and PgBouncer.
+pub fn scratch_dir(prefix: &str) -> Result<PathBuf, String> {
+    register_cleanup();
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+    let _ = Command::new("chmod").arg("755").arg(&dir).status();
+    SCRATCH.lock().expect("scratch list").push(dir.clone());
+    Ok(dir)
+}
+
+/// A long-running server process, stopped at exit with its own signal.
+pub struct Daemon {
+    pub name: &'static str,
+    pub pid: u32,
+}
+
+impl Daemon {
+    pub fn spawn(name: &'static str, mut command: Command, log: &Path) -> Result<Daemon, String> {
+        register_cleanup();
+        let out = File::create(log).map_err(|err| format!("{}: {err}", log.display()))?;
+        let err = out.try_clone().map_err(|err| err.to_string())?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|err| format!("starting {name}: {err} (is it installed? run scripts/test)"))?;
+        // PostgreSQL's fast shutdown is SIGINT; SIGTERM would wait for clients.
+        let signal = if name == "postgres" {
+            libc::SIGINT
+        } else {
+            libc::SIGTERM
+        };
+        RUNNING
+            .lock()
+            .expect("process list")
+            .push((child.id(), signal));
+        Ok(Daemon {
+            name,
+            pid: child.id(),
+        })
+    }
+}
+
+/// Run as the `postgres` user when we are root (initdb and PgBouncer refuse root).
+pub fn as_postgres(mut command: Command) -> Command {
+    if let Some((uid, gid)) = postgres_ids() {
+        command.uid(uid).gid(gid);
+        command.env("HOME", "/var/lib/postgresql");
+    }
+    command
+}
+
+fn postgres_ids() -> Option<(u32, u32)> {
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let entry = unsafe { libc::getpwnam(c"postgres".as_ptr()) };
+    if entry.is_null() {
+        return None;
+    }
+    Some(unsafe { ((*entry).pw_uid, (*entry).pw_gid) })
+}
+
+/// Hand a directory to the `postgres` user when we are root.
+pub fn give_to_postgres(dir: &Path) -> Result<(), String> {
+    if postgres_ids().is_none() {
+        return Ok(());
+    }
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg("postgres:postgres")
+        .arg(dir)
+        .status();
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        _ => Err(format!("chown postgres {}", dir.display())),
+    }
+}
+
+/// A loopback TCP port nobody listens on right now.
+pub fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
+    Ok(listener.local_addr().map_err(|err| err.to_string())?.port())
+}
+
+/// A loopback UDP port nobody listens on right now.
+pub fn free_udp_port() -> Result<u16, String> {
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
+    Ok(socket.local_addr().map_err(|err| err.to_string())?.port())
+}
+
+pub fn accepts(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// True once a DNS server answers a query for the HAProxy name.
+pub fn dns_answers(addr: SocketAddr) -> bool {
+    let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else {
+        return false;
+    };
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(300)));
+    let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in super::HAPROXY_NAME.split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut answer = [0u8; 512];
+    socket.send_to(&query, addr).is_ok() && socket.recv_from(&mut answer).is_ok()
+}
+
+/// Poll `ready` until it holds or `limit` passes.
+pub fn wait_for(
+    what: &str,
+    limit: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("{what} was not ready within {limit:?}"))
+}
