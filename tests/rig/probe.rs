@@ -39,8 +39,8 @@ pub fn run_with(args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Run {
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vpc-probe"))
         .args(args)
-        .envs(envs.iter().copied())
         .env_remove("VPC_PROBE_SUITE")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,243 @@
+//! The command line contract: exit codes, report formats, suite errors with
+//! file / line / key, and no secret in any output.
+
+mod rig;
+
+use rig::probe::{check_json, run_with};
+use rig::*;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn write(name: &str, text: &str) -> std::path::PathBuf {
+    let path = rig().root.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn bad_suites_exit_2_naming_file_line_and_key() {
+    let cases = [
+        ("unknown-key.toml", "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\nprot = 2\n", ":6:", "prot"),
+        ("bad-cidr.toml", "[[check]]\nname = \"a\"\nkind = \"dns\"\nhost = \"h\"\nexpect_cidrs = [\"10.0.0/16\"]\n", ":5:", "expect_cidrs"),
+        ("bad-port.toml", "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 70000\n", ":5:", "port"),
+        ("bad-kind.toml", "[[check]]\nname = \"a\"\nkind = \"ftp\"\n", ":3:", "kind"),
+        ("bad-duration.toml", "[suite]\ntimeout = \"5 parsecs\"\n[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\n", ":2:", "timeout"),
+        ("bad-url.toml", "[[check]]\nname = \"a\"\nkind = \"postgres\"\nurl = \"mysql://u@h/db\"\n", ":4:", "url"),
+        ("unset-env.toml", "[[check]]\nname = \"a\"\nkind = \"redis\"\nurl = \"redis://h\"\npassword = \"${VPC_PROBE_TEST_UNSET}\"\n", ":5:", "VPC_PROBE_TEST_UNSET"),
+        ("wrong-kind-key.toml", "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\ncycles = 3\n", ":6:", "cycles"),
+        ("duplicate.toml", "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\n[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 2\n", ":7:", "duplicate"),
+    ];
+    for (file, text, line, word) in cases {
+        let path = write(file, text);
+        let run = run_with(&["validate", "--suite", path.to_str().unwrap()], &[], LIMIT);
+        assert_eq!(run.code, 2, "{file}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(file) && run.stderr.contains(line) && run.stderr.contains(word),
+            "{file}: {}",
+            run.stderr
+        );
+        let run = run_with(&["check", "--suite", path.to_str().unwrap()], &[], LIMIT);
+        assert_eq!(run.code, 2, "check on {file} must not run");
+        assert!(
+            run.stdout.is_empty(),
+            "{file}: nothing may run: {}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let suite = write(
+        "usage.toml",
+        "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n",
+    );
+    let suite = suite.to_str().unwrap();
+    assert_eq!(run_with(&["check"], &[], LIMIT).code, 2);
+    assert_eq!(
+        run_with(&["check", "--suite", suite, "--format", "yaml"], &[], LIMIT).code,
+        2
+    );
+    assert_eq!(
+        run_with(&["check", "--suite", suite, "--only", "nope"], &[], LIMIT).code,
+        2
+    );
+    assert_eq!(
+        run_with(&["check", "--suite", "/nonexistent.toml"], &[], LIMIT).code,
+        2
+    );
+}
+
+#[test]
+fn suite_from_environment_and_only_selects() {
+    let rig = rig();
+    let body = format!(
+        "[[check]]\nname = \"up\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\n\n[[check]]\nname = \"down\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\n",
+        rig.postgres, rig.closed
+    );
+    let suite = rig.suite("env-suite", &body);
+    let envs = [("VPC_PROBE_SUITE", suite.to_str().unwrap())];
+    let passed = run_with(&["check", "--format", "json", "--only", "up"], &envs, LIMIT);
+    assert_eq!(passed.code, 0, "{}", passed.stderr);
+    assert_eq!(passed.json()["checks"].as_array().unwrap().len(), 1);
+    let failed = run_with(&["check", "--format", "json"], &envs, LIMIT);
+    assert_eq!(failed.code, 1);
+    assert_eq!(failed.check("down")["reason"], "connect_refused");
+}
+
+#[test]
+fn text_report_has_progress_table_detail_and_hint() {
+    let rig = rig();
+    let body = format!(
+        "[[check]]\nname = \"leaky-dns\"\nkind = \"dns\"\nhost = \"{PUBLIC_NAME}\"\n\n[[check]]\nname = \"haproxy-tcp\"\nkind = \"tcp\"\nhost = \"{HAPROXY_NAME}\"\nport = {}\n",
+        rig.haproxy
+    );
+    let suite = rig.suite("text", &body);
+    let run = run_with(&["check", "--suite", suite.to_str().unwrap()], &[], LIMIT);
+    assert_eq!(run.code, 1);
+    let out = &run.stdout;
+    assert!(out.contains("PASS haproxy-tcp (tcp)"), "{out}");
+    assert!(
+        out.contains("FAIL leaky-dns (dns) dns_public_address in resolve"),
+        "{out}"
+    );
+    for column in ["check", "kind", "target", "result", "reason", "time"] {
+        assert!(out.contains(column), "table lacks {column}: {out}");
+    }
+    assert!(
+        out.contains(&format!("resolved to public {PUBLIC_ADDRESS}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("hint:   enable DNS resolution on the VPC peering connection"),
+        "{out}"
+    );
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn junit_has_one_case_per_check_with_reason() {
+    let rig = rig();
+    let body = format!(
+        "[[check]]\nname = \"ok\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\n\n[[check]]\nname = \"refused\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\n",
+        rig.postgres, rig.closed
+    );
+    let suite = rig.suite("junit", &body);
+    let junit = rig.root.join("junit.xml");
+    let run = check_json(&suite, &["--junit", junit.to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("tests=\"2\"") && xml.contains("failures=\"1\""),
+        "{xml}"
+    );
+    assert!(xml.contains("testcase name=\"refused\""), "{xml}");
+    assert!(xml.contains("type=\"connect_refused\""), "{xml}");
+    assert!(xml.contains("hint: the service is down"), "{xml}");
+}
+
+#[test]
+fn no_secret_reaches_any_output() {
+    let rig = rig();
+    let url_secret = "Url-Secret-9931";
+    let file_secret = "File-Secret-9932";
+    let env_secret = "Env-Secret-9933";
+    let http_secret = "Http-Secret-9934";
+    let secret_file = write("pg.secret", &format!("{file_secret}\n"));
+    let body = format!(
+        r#"
+[[check]]
+name = "pg-url-password"
+kind = "postgres"
+url = "postgres://{PG_USER}:{url_secret}@127.0.0.1:{pg}/app"
+
+[[check]]
+name = "pg-password-file"
+kind = "postgres"
+url = "postgres://{PG_USER}@127.0.0.1:{pg}/app"
+password_file = "{file}"
+
+[[check]]
+name = "redis-url-password"
+kind = "redis"
+url = "redis://:{url_secret}@127.0.0.1:{redis}"
+
+[[check]]
+name = "redis-env-password"
+kind = "redis"
+url = "redis://{REDIS_ACL_USER}@127.0.0.1:{redis}"
+password = "${{VPC_PROBE_TEST_SECRET}}"
+
+[[check]]
+name = "http-basic"
+kind = "http"
+url = "http://admin:{http_secret}@127.0.0.1:{http}/v3/client_info"
+"#,
+        pg = rig.postgres,
+        redis = rig.redis,
+        http = rig.unhealthy_http,
+        file = secret_file.display(),
+    );
+    let suite = rig.suite("secrets", &body);
+    let junit = rig.root.join("secrets.xml");
+    let suite = suite.to_str().unwrap();
+    let envs = [("VPC_PROBE_TEST_SECRET", env_secret), ("RUST_LOG", "trace")];
+    let runs = [
+        run_with(
+            &[
+                "check",
+                "--suite",
+                suite,
+                "--format",
+                "json",
+                "--junit",
+                junit.to_str().unwrap(),
+            ],
+            &envs,
+            LIMIT,
+        ),
+        run_with(
+            &["--log-format", "json", "check", "--suite", suite],
+            &envs,
+            LIMIT,
+        ),
+        run_with(&["list", "--suite", suite], &envs, LIMIT),
+    ];
+    let junit_text = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(
+        runs[0].code, 1,
+        "the wrong passwords must fail: {}",
+        runs[0].stdout
+    );
+    for secret in [url_secret, file_secret, env_secret, http_secret] {
+        for run in &runs {
+            assert!(
+                !run.stdout.contains(secret),
+                "secret in stdout: {}",
+                run.stdout
+            );
+            assert!(!run.stderr.contains(secret), "secret in stderr");
+        }
+        assert!(!junit_text.contains(secret), "secret in JUnit");
+    }
+    assert_eq!(runs[0].check("pg-url-password")["reason"], "auth_failed");
+    assert_eq!(runs[0].check("redis-env-password")["reason"], "auth_failed");
+}
+
+#[test]
+fn explain_prints_every_reason() {
+    let run = run_with(&["explain"], &[], LIMIT);
+    assert_eq!(run.code, 0);
+    for reason in [
+        "dns_public_address",
+        "connect_timeout",
+        "closed_by_peer",
+        "unexpectedly_reachable",
+    ] {
+        assert!(run.stdout.contains(reason), "{reason} missing");
+    }
+    let one = run_with(&["explain", "wrong_role"], &[], LIMIT);
+    assert!(one.stdout.contains("Patroni role"), "{}", one.stdout);
+    assert_eq!(run_with(&["explain", "no_such_reason"], &[], LIMIT).code, 2);
+}
