@@ -44,7 +44,7 @@ impl Namespace {
 
     /// Run `vpc-probe check` inside the namespace.
     fn probe(&self, suite: &std::path::Path) -> rig::probe::Run {
-        let binary = env!("CARGO_BIN_EXE_vpc-probe");
+        let binary = rig::probe::binary();
         let args = [
             "netns",
             "exec",

@@ -299,6 +299,9 @@ fn classify(
         Some(_) => Reason::ProtocolError,
     };
     let detail = match reason {
+        Reason::ClosedByPeer if heard.bytes() == 0 => {
+            "the server accepted the connection and closed it without a word".to_string()
+        }
         Reason::TlsError if !tls_failed => {
             "the server does not support TLS (answered N to SSLRequest)".to_string()
         }

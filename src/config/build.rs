@@ -99,12 +99,9 @@ fn dns(raw: RawCheck) -> Result<DnsSpec, Problem> {
 
 fn tcp(raw: RawCheck) -> Result<TcpSpec, Problem> {
     let Env(host) = required(raw.host, "host", Kind::Tcp)?;
-    let port = required(raw.port, "port", Kind::Tcp)?;
-    if port == 0 || host.is_empty() {
-        return Err(Problem::at(
-            if port == 0 { "port" } else { "host" },
-            "must not be empty or zero",
-        ));
+    let super::expand::Port(port) = required(raw.port, "port", Kind::Tcp)?;
+    if host.is_empty() {
+        return Err(Problem::at("host", "must not be empty"));
     }
     Ok(TcpSpec {
         host,

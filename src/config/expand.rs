@@ -70,6 +70,47 @@ where
     }
 }
 
+/// A TCP port: a TOML integer, or a string such as `"${DB_PORT:-5432}"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port(pub u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(PortVisitor)
+    }
+}
+
+struct PortVisitor;
+
+impl de::Visitor<'_> for PortVisitor {
+    type Value = Port;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a port number 1-65535, or a string expanding to one")
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Port, E> {
+        u16::try_from(value)
+            .ok()
+            .filter(|port| *port != 0)
+            .map(Port)
+            .ok_or_else(|| E::custom(format!("port {value} is not in 1-65535")))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Port, E> {
+        self.visit_i64(i64::try_from(value).unwrap_or(-1))
+    }
+
+    fn visit_str<E: de::Error>(self, raw: &str) -> Result<Port, E> {
+        let expanded = expand(raw).map_err(E::custom)?;
+        let value: i64 = expanded
+            .trim()
+            .parse()
+            .map_err(|_| E::custom("port must be a number 1-65535"))?;
+        self.visit_i64(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +138,23 @@ mod tests {
     fn unset_without_default_names_the_variable() {
         let err = expand_with("${PGPASSWORD}", env).unwrap_err();
         assert!(err.contains("PGPASSWORD"), "{err}");
+    }
+
+    #[test]
+    fn ports_are_integers_or_expanded_strings() {
+        #[derive(Deserialize)]
+        struct Doc {
+            port: Port,
+        }
+        let parse = |text: &str| toml::from_str::<Doc>(text).map(|d| d.port.0);
+        assert_eq!(parse("port = 5432").unwrap(), 5432);
+        assert_eq!(
+            parse("port = \"${VPC_PROBE_UNSET_PORT:-6379}\"").unwrap(),
+            6379
+        );
+        assert!(parse("port = 0").is_err());
+        assert!(parse("port = 70000").is_err());
+        assert!(parse("port = \"http\"").is_err());
     }
 
     #[test]

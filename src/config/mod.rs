@@ -98,7 +98,7 @@ struct RawCheck {
     kind: Kind,
     timeout: Option<Env<humantime::Duration>>,
     host: Option<Env<String>>,
-    port: Option<u16>,
+    port: Option<expand::Port>,
     expect: Option<crate::check::tcp::Expect>,
     expect_cidrs: Option<Vec<Env<ipnet::IpNet>>>,
     expect_addresses: Option<Vec<Env<std::net::IpAddr>>>,

@@ -84,23 +84,20 @@ impl Net {
 
 /// Classify a resolver error from its protocol error kind and response code.
 pub fn classify_resolve(host: &str, err: &ResolveError) -> Fault {
-    let reason = match err.proto().map(|proto| proto.kind()) {
-        Some(ProtoErrorKind::NoRecordsFound { response_code, .. }) => match *response_code {
-            ResponseCode::NXDomain | ResponseCode::NoError => Reason::DnsNxdomain,
-            _ => Reason::DnsServfail,
-        },
-        Some(ProtoErrorKind::Timeout | ProtoErrorKind::Io(_) | ProtoErrorKind::NoConnections) => {
-            Reason::DnsTimeout
-        }
-        _ => Reason::DnsServfail,
-    };
-    let what = match err.proto().map(|proto| proto.kind()) {
+    use ResponseCode::{NXDomain, NoError};
+    match err.proto().map(|proto| proto.kind()) {
         Some(ProtoErrorKind::NoRecordsFound { response_code, .. }) => {
-            format!("{host}: resolver answered {response_code}")
+            let reason = match *response_code {
+                NXDomain | NoError => Reason::DnsNxdomain,
+                _ => Reason::DnsServfail,
+            };
+            Fault::new(reason, format!("{host}: resolver answered {response_code}"))
         }
-        _ => format!("{host}: {err}"),
-    };
-    Fault::new(reason, what)
+        Some(ProtoErrorKind::Timeout | ProtoErrorKind::Io(_) | ProtoErrorKind::NoConnections) => {
+            Fault::new(Reason::DnsTimeout, format!("{host}: {err}"))
+        }
+        _ => Fault::new(Reason::DnsServfail, format!("{host}: {err}")),
+    }
 }
 
 /// Connect to the first address that accepts; the last error is classified.

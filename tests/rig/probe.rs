@@ -34,10 +34,15 @@ impl Run {
     }
 }
 
+/// The binary under test (set by cargo for integration tests).
+pub fn binary() -> &'static str {
+    option_env!("CARGO_BIN_EXE_vpc-probe").unwrap_or("target/debug/vpc-probe")
+}
+
 /// Run the binary with `args`, killing it if it outlives `limit`.
 pub fn run_with(args: &[&str], envs: &[(&str, &str)], limit: Duration) -> Run {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vpc-probe"))
+    let mut child = Command::new(binary())
         .args(args)
         .env_remove("VPC_PROBE_SUITE")
         .envs(envs.iter().copied())

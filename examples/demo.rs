@@ -1,0 +1,63 @@
+//! The main job on an embedded stack: starts the test rig's real servers on
+//! loopback, runs `vpc-probe check --suite checks/local.toml` against them
+//! healthy, then again with faults injected through the suite's variables.
+//! Run it with `scripts/demo`.
+
+#[path = "../tests/rig/mod.rs"]
+mod rig;
+
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let rig = rig::rig();
+    let healthy = [
+        ("LOCAL_RESOLVER", rig.dns.to_string()),
+        ("LOCAL_HAPROXY_PORT", rig.haproxy.to_string()),
+        ("LOCAL_PG_PASSWORD", rig::PG_PASSWORD.to_string()),
+        ("LOCAL_REDIS_PORT", rig.redis.to_string()),
+        ("LOCAL_REDIS_PASSWORD", rig::REDIS_PASSWORD.to_string()),
+        ("LOCAL_ANISETTE_PORT", rig.anisette.to_string()),
+        ("LOCAL_PATRONI_PORT", rig.closed.to_string()),
+    ];
+    banner("1. Healthy stack: dnsmasq, HAProxy -> PgBouncer -> PostgreSQL 15 + PostGIS, Redis, anisette");
+    let first = probe(&healthy, &[]);
+
+    banner("2. Injected faults");
+    println!("   - the HAProxy name answers a public IP (peering DNS resolution off)");
+    println!("   - HAProxy's only backend is down");
+    println!("   - the 'Patroni node' is reachable directly (security group too wide)");
+    println!("   - the Redis password is wrong");
+    println!("   - anisette answers 503\n");
+    let faults = [
+        ("LOCAL_HAPROXY_NAME", rig::PUBLIC_NAME.to_string()),
+        ("LOCAL_HAPROXY_PORT", rig.haproxy_dead.to_string()),
+        ("LOCAL_PATRONI_PORT", rig.postgres.to_string()),
+        ("LOCAL_REDIS_PASSWORD", "not-the-password".to_string()),
+        ("LOCAL_ANISETTE_PORT", rig.unhealthy_http.to_string()),
+    ];
+    let second = probe(&healthy, &faults);
+    println!("\nexit codes: healthy run {first}, faulty run {second} (0 = all passed, 1 = a check failed)");
+    if first == 0 && second == 1 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn banner(title: &str) {
+    println!("\n=== {title}\n");
+}
+
+/// Run the probe binary on checks/local.toml with `base` then `overrides` set.
+fn probe(base: &[(&str, String)], overrides: &[(&str, String)]) -> i32 {
+    let binary = std::env::var("VPC_PROBE_BIN").unwrap_or_else(|_| "target/debug/vpc-probe".into());
+    let mut command = Command::new(binary);
+    command.args(["check", "--suite", "checks/local.toml"]);
+    for (key, value) in base.iter().chain(overrides) {
+        command.env(key, value);
+    }
+    let status = command
+        .status()
+        .expect("run vpc-probe (build it first: scripts/demo does)");
+    status.code().unwrap_or(-1)
+}
