@@ -2,8 +2,8 @@
 //! with its status, headers, JSON keys or body text checked.
 
 use super::{host_port, Probe};
-use crate::net::wire::{Heard, Wire};
-use crate::net::{tls, BoxedStream};
+use crate::net::wire::Heard;
+use crate::net::BoxedStream;
 use crate::outcome::{Failure, Fault, Phase, Reason};
 use bytes::Bytes;
 use http::header::{HeaderMap, AUTHORIZATION, HOST, USER_AGENT};
@@ -43,19 +43,7 @@ impl HttpSpec {
     }
 
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
-        let addrs = probe.resolve(&self.host).await?;
-        let tcp = probe.connect(&addrs, self.port).await?;
-        let (wire, heard) = Wire::new(tcp);
-        let stream: BoxedStream = match &self.tls {
-            Some(config) => {
-                let stream = probe
-                    .phase(Phase::Tls, tls::handshake(wire, &self.host, config.clone()))
-                    .await?;
-                probe.observe("tls", tls::version(&stream));
-                Box::new(stream)
-            }
-            None => Box::new(wire),
-        };
+        let (stream, heard) = probe.open(&self.host, self.port, self.tls.as_ref()).await?;
         let response = probe
             .phase(Phase::Request, self.request(stream, &heard))
             .await?;

@@ -8,11 +8,13 @@ pub mod postgres;
 pub mod redis;
 pub mod tcp;
 
-use crate::net::{self, Net};
+use crate::net::wire::{Heard, Wire};
+use crate::net::{self, tls, BoxedStream, Net};
 use crate::outcome::{Cycles, Failure, Fault, Phase};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -228,5 +230,26 @@ impl<'a> Probe<'a> {
             self.observe("peer", peer.to_string());
         }
         Ok(stream)
+    }
+
+    /// Resolve, connect and, when `tls` is set, run the TLS handshake: the
+    /// stream a client protocol runs over, and what the server said on it.
+    pub async fn open(
+        &mut self,
+        host: &str,
+        port: u16,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<(BoxedStream, Arc<Heard>), Failure> {
+        let addrs = self.resolve(host).await?;
+        let tcp = self.connect(&addrs, port).await?;
+        let (wire, heard) = Wire::new(tcp);
+        let Some(config) = tls else {
+            return Ok((Box::new(wire), heard));
+        };
+        let stream = self
+            .phase(Phase::Tls, tls::handshake(wire, host, config.clone()))
+            .await?;
+        self.observe("tls", tls::version(&stream));
+        Ok((Box::new(stream), heard))
     }
 }

@@ -3,8 +3,7 @@
 
 use super::{host_port, Probe};
 use crate::config::Secret;
-use crate::net::wire::{Heard, Wire};
-use crate::net::{tls, BoxedStream};
+use crate::net::wire::Heard;
 use crate::outcome::{Failure, Fault, Phase, Reason};
 use redis::aio::MultiplexedConnection;
 use redis::{ErrorKind, ProtocolVersion, RedisConnectionInfo, RedisError, Value};
@@ -56,19 +55,7 @@ impl RedisSpec {
     }
 
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
-        let addrs = probe.resolve(&self.host).await?;
-        let tcp = probe.connect(&addrs, self.port).await?;
-        let (wire, heard) = Wire::new(tcp);
-        let stream: BoxedStream = match &self.tls {
-            Some(config) => {
-                let stream = probe
-                    .phase(Phase::Tls, tls::handshake(wire, &self.host, config.clone()))
-                    .await?;
-                probe.observe("tls", tls::version(&stream));
-                Box::new(stream)
-            }
-            None => Box::new(wire),
-        };
+        let (stream, heard) = probe.open(&self.host, self.port, self.tls.as_ref()).await?;
         let info = RedisConnectionInfo {
             db: self.db,
             username: self.username.clone(),
