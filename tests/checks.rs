@@ -49,6 +49,19 @@ password = "{PG_PASSWORD}"
 cycles = 2
 
 [[check]]
+name = "postgres-tls-require"
+kind = "postgres"
+url = "postgres://{PG_USER}@127.0.0.1:{postgres}/app?sslmode=require"
+password = "{PG_PASSWORD}"
+
+[[check]]
+name = "postgres-tls-verify-full"
+kind = "postgres"
+url = "postgres://{PG_USER}@127.0.0.1:{postgres}/app?sslmode=verify-full"
+password = "{PG_PASSWORD}"
+ca_file = "{ca_file}"
+
+[[check]]
 name = "redis"
 kind = "redis"
 url = "redis://{REDIS_NAME}:{redis}"
@@ -81,6 +94,7 @@ expect_json_keys = ["X-Apple-I-MD", "X-Apple-I-MD-M", "X-Apple-I-MD-RINFO"]
         postgres = rig.postgres,
         redis = rig.redis,
         anisette = rig.anisette,
+        ca_file = rig.pg_certificate().display(),
     )
 }
 
@@ -218,9 +232,14 @@ fn fault_checks(rig: &Rig) -> Vec<(&'static str, &'static str, String)> {
             pg(rig.silent, PG_USER, PG_PASSWORD, "") + "\ntimeout = \"1s\"",
         ),
         (
-            "pg-tls-required",
+            "pg-tls-not-offered",
             "tls_error",
-            pg(rig.postgres, PG_USER, PG_PASSWORD, "?sslmode=require"),
+            pg(rig.pgbouncer, PG_USER, PG_PASSWORD, "?sslmode=require"),
+        ),
+        (
+            "pg-tls-unverified",
+            "tls_error",
+            pg(rig.postgres, PG_USER, PG_PASSWORD, "?sslmode=verify-full"),
         ),
         (
             "redis-wrong-password",

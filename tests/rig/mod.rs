@@ -113,6 +113,11 @@ impl Rig {
         path
     }
 
+    /// The PostgreSQL server certificate (PEM), usable as a `ca_file`.
+    pub fn pg_certificate(&self) -> PathBuf {
+        self.root.join("pg").join("server.crt")
+    }
+
     /// Run SQL as the superuser against a database, through the socket.
     pub fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
         psql(&self.root.join("pg"), self.postgres, database, sql)
@@ -172,6 +177,7 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
     let hba = std::fs::read_to_string(data.join("pg_hba.conf")).map_err(|e| e.to_string())?;
     let reject = format!("host all {PG_REJECTED_USER} 127.0.0.1/32 reject\n");
     std::fs::write(data.join("pg_hba.conf"), reject + &hba).map_err(|e| e.to_string())?;
+    make_certificate(&data)?;
     let port = free_port()?;
     let mut command = process::as_postgres(Command::new(pg_bin("postgres")));
     command
@@ -184,6 +190,14 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
             "listen_addresses=127.0.0.1",
             "-c",
             "fsync=off",
+        ])
+        .args([
+            "-c",
+            "ssl=on",
+            "-c",
+            "ssl_cert_file=server.crt",
+            "-c",
+            "ssl_key_file=server.key",
         ])
         .arg("-c")
         .arg(format!("unix_socket_directories={}", data.display()));
@@ -208,6 +222,38 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
     )?;
     psql(&data, port, "app", "CREATE EXTENSION postgis;")?;
     Ok(port)
+}
+
+/// A self-signed certificate for 127.0.0.1 / localhost, so PostgreSQL
+/// speaks TLS (PgBouncer does not: the rig has both cases).
+fn make_certificate(data: &Path) -> Result<(), String> {
+    let made = process::as_postgres(Command::new("openssl"))
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(data.join("server.key"))
+        .arg("-out")
+        .arg(data.join("server.crt"))
+        .output()
+        .map_err(|err| format!("openssl: {err}"))?;
+    if !made.status.success() {
+        return Err(format!(
+            "openssl: {}",
+            String::from_utf8_lossy(&made.stderr)
+        ));
+    }
+    Ok(())
 }
 
 fn start_pgbouncer(root: &Path, postgres: u16, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
