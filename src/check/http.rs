@@ -156,13 +156,11 @@ fn check_json_keys(body: &[u8], keys: &[String]) -> Result<(), Fault> {
 
 /// Classify a hyper error from its predicates and what the wire showed.
 fn classify(err: &hyper::Error, heard: &Heard) -> Fault {
-    let reason = if heard.bytes() == 0
-        && (err.is_incomplete_message() || err.is_closed() || err.is_canceled())
-    {
-        Reason::ClosedByPeer
-    } else if err.is_parse() || err.is_parse_status() {
+    // A parse error needs bytes, so "nothing heard" only ever meets hang-ups.
+    let hung_up = err.is_incomplete_message() || err.is_closed();
+    let reason = if err.is_parse() || err.is_parse_status() {
         Reason::ProtocolError
-    } else if err.is_incomplete_message() || err.is_closed() {
+    } else if hung_up || (err.is_canceled() && heard.bytes() == 0) {
         Reason::ClosedByPeer
     } else {
         Reason::ProtocolError

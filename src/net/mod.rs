@@ -131,9 +131,9 @@ pub fn classify_connect(err: &io::Error) -> Reason {
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let cgnat = ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(100, 64, 0, 0), 10)
-                .expect("valid CGNAT prefix");
-            v4.is_private() || v4.is_loopback() || v4.is_link_local() || cgnat.contains(&v4)
+            let [first, second, ..] = v4.octets();
+            let cgnat = first == 100 && (second & 0xc0) == 64; // 100.64.0.0/10
+            v4.is_private() || v4.is_loopback() || v4.is_link_local() || cgnat
         }
         IpAddr::V6(v6) => {
             let ula = (v6.segments()[0] & 0xfe00) == 0xfc00;
@@ -158,12 +158,20 @@ mod tests {
             "192.168.1.1",
             "127.0.0.1",
             "100.64.0.1",
+            "100.127.255.255",
             "fd00::1",
             "::1",
         ] {
             assert!(is_private(private.parse().unwrap()), "{private}");
         }
-        for public in ["203.0.113.7", "52.1.2.3", "172.32.0.1", "2600::1"] {
+        for public in [
+            "203.0.113.7",
+            "52.1.2.3",
+            "172.32.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "2600::1",
+        ] {
             assert!(!is_private(public.parse().unwrap()), "{public}");
         }
     }

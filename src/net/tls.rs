@@ -36,7 +36,9 @@ pub fn client_config(verify: Verify, ca_file: Option<&Path>) -> Result<Arc<Clien
             .with_no_client_auth(),
         Verify::Nothing => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate))
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
+                algorithms: provider().signature_verification_algorithms,
+            }))
             .with_no_client_auth(),
     };
     Ok(Arc::new(config))
@@ -105,7 +107,10 @@ pub fn version<S>(stream: &TlsStream<S>) -> String {
 /// Accepts any certificate while still checking handshake signatures: what
 /// libpq does for `sslmode=require`.
 #[derive(Debug)]
-struct AcceptAnyCertificate;
+struct AcceptAnyCertificate {
+    /// Taken once from the provider: handshakes check signatures with it.
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
 
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
@@ -125,8 +130,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &algorithms)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -135,13 +139,10 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &algorithms)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
