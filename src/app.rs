@@ -1,11 +1,18 @@
 //! What each subcommand does, mapped to the exit code contract:
 //! 0 all passed, 1 a check failed, 2 the suite or command line is wrong.
 
-use crate::cli::{CheckArgs, Cli, Command, Format, LogFormat, SuiteArg};
+use crate::cli::{
+    CheckArgs, Cli, Command, Format, HealthcheckArgs, LogFormat, ServeArgs, SuiteArg,
+};
 use crate::config::{self, Suite};
+use crate::ecs::TaskIdentity;
+use crate::net::fetch;
 use crate::outcome::Reason;
+use crate::publish::ledger::Ledger;
+use crate::publish::{emf, metrics, pushgateway};
 use crate::report;
-use crate::runner;
+use crate::runner::{self, Report};
+use crate::serve;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -14,9 +21,18 @@ pub const EXIT_FAIL: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 pub fn main(cli: Cli) -> ExitCode {
-    init_logging(cli.log_format, &cli.log_level);
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    init_logging(
+        cli.log_format,
+        cli.log_level.as_deref().unwrap_or(default_level),
+    );
     let code = match cli.command {
         Command::Check(args) => check(args),
+        Command::Serve(args) => serve(args),
+        Command::Healthcheck(args) => healthcheck(&args),
         Command::Validate(args) => validate(&args),
         Command::List(args) => list(&args),
         Command::Explain { reason } => explain(reason),
@@ -87,6 +103,16 @@ fn explain(reason: Option<Reason>) -> u8 {
     EXIT_PASS
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("error: cannot start the runtime: {err}");
+            EXIT_FAIL
+        })
+}
+
 fn check(args: CheckArgs) -> u8 {
     let Ok(suite) = load(&args.suite) else {
         return EXIT_USAGE;
@@ -98,18 +124,16 @@ fn check(args: CheckArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the runtime: {err}");
-            return EXIT_FAIL;
-        }
-    };
+    match runtime() {
+        Ok(runtime) => runtime.block_on(check_and_publish(&suite, &checks, &args)),
+        Err(code) => code,
+    }
+}
+
+async fn check_and_publish(suite: &Suite, checks: &[&config::Check], args: &CheckArgs) -> u8 {
+    let identity = TaskIdentity::discover().await;
     let format = args.format;
-    let ran = runtime.block_on(runner::run(&suite, &checks, |outcome| {
+    let ran = runner::run(suite, checks, |outcome| {
         let line = report::text::progress_line(outcome);
         match format {
             Format::Text => println!("{line}"),
@@ -117,7 +141,8 @@ fn check(args: CheckArgs) -> u8 {
                 tracing::info!(check = %outcome.name, success = outcome.success(), "{line}")
             }
         }
-    }));
+    })
+    .await;
     let report = match ran {
         Ok(report) => report,
         Err(err) => {
@@ -125,26 +150,121 @@ fn check(args: CheckArgs) -> u8 {
             return EXIT_FAIL;
         }
     };
-    let written = write_reports(&report, &args);
-    if let Err(err) = written {
+    if let Err(err) = write_reports(&report, identity.as_ref(), args) {
         eprintln!("error: writing the report: {err:#}");
         return EXIT_FAIL;
     }
-    if report.success() {
-        EXIT_PASS
-    } else {
+    let pushed = match &args.push {
+        Some(gateway) => push(gateway, &report, identity.as_ref()).await,
+        None => true,
+    };
+    if !report.success() || (args.push_required && !pushed) {
         EXIT_FAIL
+    } else {
+        EXIT_PASS
     }
 }
 
-fn write_reports(report: &runner::Report, args: &CheckArgs) -> anyhow::Result<()> {
+/// Push the run to the Pushgateway; a failure is reported, not fatal.
+async fn push(gateway: &url::Url, report: &Report, identity: Option<&TaskIdentity>) -> bool {
+    let ledger = Ledger::from_report(report);
+    let exposition = metrics::render(&metrics::Exposition {
+        suite: &report.suite,
+        ledger: &ledger,
+        identity,
+        reload: None,
+    });
+    let group =
+        pushgateway::group_url(gateway, &pushgateway::grouping_key(&report.suite, identity));
+    let pushed = match exposition {
+        Ok(text) => pushgateway::push(&group, text).await,
+        Err(err) => Err(err),
+    };
+    match pushed {
+        Ok(()) => {
+            tracing::info!(group = %fetch::redacted(&group), "pushed to the Pushgateway");
+            true
+        }
+        Err(err) => {
+            eprintln!("warning: push to the Pushgateway failed: {err:#}");
+            false
+        }
+    }
+}
+
+fn write_reports(
+    report: &Report,
+    identity: Option<&TaskIdentity>,
+    args: &CheckArgs,
+) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match args.format {
-        Format::Text => write!(stdout, "\n{}", report::text::render(report))?,
-        Format::Json => writeln!(stdout, "{}", report::json::render(report))?,
+        Format::Text => write!(stdout, "\n{}", report::text::render(report, identity))?,
+        Format::Json => writeln!(stdout, "{}", report::json::render(report, identity))?,
+    }
+    if args.emf {
+        for document in emf::documents(report, identity, &args.emf_namespace) {
+            writeln!(stdout, "{document}")?;
+        }
     }
     if let Some(path) = &args.junit {
         std::fs::write(path, report::junit::render(report)?)?;
     }
     Ok(())
+}
+
+fn serve(args: ServeArgs) -> u8 {
+    let Ok(suite) = load(&args.suite) else {
+        return EXIT_USAGE;
+    };
+    let options = serve::Options {
+        suite: args.suite.suite,
+        listen: args.listen,
+        interval: args.interval,
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let served = runtime.block_on(serve::run(options, suite));
+    // Checks abandoned at shutdown must not hold the process open.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match served {
+        Ok(()) => EXIT_PASS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            EXIT_FAIL
+        }
+    }
+}
+
+fn healthcheck(args: &HealthcheckArgs) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("unhealthy: cannot start the runtime: {err}");
+            return EXIT_FAIL;
+        }
+    };
+    let answer = runtime.block_on(fetch::send(
+        http::Method::GET,
+        &args.url,
+        None,
+        args.timeout,
+    ));
+    match answer {
+        Ok(response) if response.status.is_success() => EXIT_PASS,
+        Ok(response) => {
+            let body = String::from_utf8_lossy(&response.body);
+            eprintln!("unhealthy: HTTP {}: {}", response.status, body.trim());
+            EXIT_FAIL
+        }
+        Err(err) => {
+            eprintln!("unhealthy: {err:#}");
+            EXIT_FAIL
+        }
+    }
 }

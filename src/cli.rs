@@ -1,8 +1,12 @@
-//! The command line: `check`, `validate`, `list`, `explain`.
+//! The command line: `check`, `serve`, `healthcheck`, `validate`, `list`,
+//! `explain`.
 
 use crate::outcome::Reason;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
 
 /// In-VPC connectivity validation: DNS, TCP, PostgreSQL, Redis/Valkey and
 /// HTTP checks with every failure classified and explained.
@@ -13,9 +17,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
-    /// Log filter, e.g. `info` or `vpc_probe=debug` (RUST_LOG works too).
-    #[arg(long, default_value = "warn", global = true)]
-    pub log_level: String,
+    /// Log filter, e.g. `info` or `vpc_probe=debug` (RUST_LOG works too);
+    /// `info` for `serve`, `warn` otherwise.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -25,6 +30,11 @@ pub struct Cli {
 pub enum Command {
     /// Run every check once; exit 0 if all pass, 1 if any fails, 2 if the suite is wrong.
     Check(CheckArgs),
+    /// Run the suite on a schedule and serve /metrics, /healthz and /readyz.
+    Serve(ServeArgs),
+    /// Ask a running `serve` whether it is ready (exit 0) or not (exit 1):
+    /// the ECS container health check, with no shell needed.
+    Healthcheck(HealthcheckArgs),
     /// Check a suite file without running it (exit 0 or 2).
     Validate(SuiteArg),
     /// List a suite's checks and their targets.
@@ -59,6 +69,58 @@ pub struct CheckArgs {
     /// Run only the named check (repeatable).
     #[arg(long = "only", value_name = "NAME")]
     pub only: Vec<String>,
+
+    /// After the run, push the results to this Prometheus Pushgateway
+    /// (grouped by suite, availability zone and subnet).
+    #[arg(long, value_name = "URL", env = "VPC_PROBE_PUSH_URL")]
+    pub push: Option<Url>,
+
+    /// Exit 1 when the push fails, even if every check passed.
+    #[arg(long, requires = "push")]
+    pub push_required: bool,
+
+    /// Also print CloudWatch Embedded Metric Format lines (one per check,
+    /// one per run) for the awslogs driver to turn into metrics.
+    #[arg(long)]
+    pub emf: bool,
+
+    /// CloudWatch namespace of the EMF metrics.
+    #[arg(long, value_name = "NAMESPACE", default_value = crate::publish::emf::DEFAULT_NAMESPACE, env = "VPC_PROBE_EMF_NAMESPACE")]
+    pub emf_namespace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub suite: SuiteArg,
+
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:9102", env = "VPC_PROBE_LISTEN")]
+    pub listen: SocketAddr,
+
+    /// Time between two runs of a check (each wait is jittered by 10%).
+    #[arg(long, default_value = "30s", value_parser = parse_interval, env = "VPC_PROBE_INTERVAL")]
+    pub interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The endpoint to ask.
+    #[arg(long, default_value = "http://127.0.0.1:9102/readyz")]
+    pub url: Url,
+
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// A schedule interval: a humantime duration of at least one second.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|err| err.to_string())?;
+    if interval < Duration::from_secs(1) {
+        return Err("the interval must be at least 1s".into());
+    }
+    Ok(interval)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,12 +17,19 @@
 //! - [`outcome`]: reasons, phases, failures, and the hint table.
 //! - [`runner`]: runs a suite's checks concurrently.
 //! - [`report`]: text table, JSON, JUnit XML.
+//! - [`publish`]: Prometheus exposition, Pushgateway, CloudWatch EMF.
+//! - [`serve`]: the long-running mode: schedule, `/metrics`, signals.
+//! - [`ecs`]: the task identity (cluster, task, AZ, subnet) from ECS
+//!   task metadata v4.
 
 pub mod app;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod ecs;
 pub mod net;
 pub mod outcome;
+pub mod publish;
 pub mod report;
 pub mod runner;
+pub mod serve;

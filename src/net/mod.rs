@@ -1,6 +1,7 @@
 //! The shared network steps every check kind uses: resolving names through
 //! the suite's resolver, connecting TCP, and classifying what went wrong.
 
+pub mod fetch;
 pub mod tls;
 pub mod wire;
 

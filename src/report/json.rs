@@ -1,12 +1,15 @@
 //! One JSON document per run, for pipelines and CloudWatch Logs Insights.
 
+use crate::ecs::TaskIdentity;
 use crate::outcome::Outcome;
 use crate::runner::Report;
 use serde_json::{json, Map, Value};
 
-pub fn render(report: &Report) -> Value {
+/// The run as one JSON value; `task` is where it ran, when ECS says so.
+pub fn render(report: &Report, identity: Option<&TaskIdentity>) -> Value {
     json!({
         "suite": report.suite,
+        "task": identity,
         "success": report.success(),
         "started": humantime::format_rfc3339_millis(report.started).to_string(),
         "duration_seconds": report.duration.as_secs_f64(),

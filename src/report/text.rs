@@ -1,6 +1,7 @@
 //! The human report: a progress line per check as it finishes, then a
 //! table, then each failure's detail and the hint naming what to fix.
 
+use crate::ecs::TaskIdentity;
 use crate::outcome::Outcome;
 use crate::runner::Report;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
@@ -27,8 +28,8 @@ pub fn progress_line(outcome: &Outcome) -> String {
     }
 }
 
-/// The full report: table, failures with hints, summary.
-pub fn render(report: &Report) -> String {
+/// The full report: table, failures with hints, summary, and where it ran.
+pub fn render(report: &Report, identity: Option<&TaskIdentity>) -> String {
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
     table.set_header(["check", "kind", "target", "result", "reason", "time"]);
@@ -68,6 +69,14 @@ pub fn render(report: &Report) -> String {
         report.failed(),
         seconds(report.duration)
     );
+    if let Some(identity) = identity {
+        let place: Vec<String> = identity
+            .labels()
+            .into_iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let _ = writeln!(out, "ran in {}", place.join(" "));
+    }
     out
 }
 

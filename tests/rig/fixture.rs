@@ -17,6 +17,9 @@ pub enum Mode {
     Silent,
     /// Speaks first, like SSH on a port the check thought was HTTP.
     SshBanner,
+    /// The ECS task metadata endpoint v4: `GET /task` answers AWS's
+    /// documented Fargate example.
+    TaskMetadata,
 }
 
 /// Connections a silent server holds at most; older ones are closed.
@@ -43,7 +46,7 @@ pub fn spawn(mode: Mode) -> Result<u16, String> {
                         held.pop_front();
                     }
                 }
-                Mode::Anisette | Mode::Unavailable => {
+                Mode::Anisette | Mode::Unavailable | Mode::TaskMetadata => {
                     std::thread::spawn(move || serve(stream, mode));
                 }
             }
@@ -61,6 +64,8 @@ pub fn spawn_udp_black_hole() -> Result<SocketAddr, String> {
     });
     Ok(addr)
 }
+
+const TASK_METADATA: &str = include_str!("../data/ecs-task-metadata-v4.json");
 
 const CLIENT_INFO: &str = r#"{"client_info":"<MacBookPro13,2> <macOS;13.1;22C65> <com.apple.AuthKit/1 (com.apple.dt.Xcode/3594.4.19)>","user_agent":"akd/1.0 CFNetwork/808.1.4"}"#;
 
@@ -84,6 +89,10 @@ fn serve(mut stream: TcpStream, mode: Mode) {
             "",
             r#"{"error":"no anisette data"}"#,
         ),
+        (Mode::TaskMetadata, "GET", path) if path.ends_with("/task") => {
+            ("200 OK", "", TASK_METADATA)
+        }
+        (Mode::TaskMetadata, _, _) => ("404 Not Found", "", "{}"),
         (_, "GET", "/v3/client_info") => ("200 OK", "", CLIENT_INFO),
         (_, "GET", "/") => (
             "200 OK",

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod observe;
 pub mod probe;
 mod process;
 
@@ -50,6 +51,8 @@ pub struct Rig {
     pub closed: u16,
     /// A UDP port that swallows DNS queries and never answers.
     pub dns_black_hole: SocketAddr,
+    /// Serves ECS task metadata v4 (`/task`); its base URL is [`Rig::task_metadata_url`].
+    pub task_metadata: u16,
     daemons: Vec<Daemon>,
 }
 
@@ -68,6 +71,7 @@ impl Rig {
         let silent = fixture::spawn(fixture::Mode::Silent)?;
         let ssh = fixture::spawn(fixture::Mode::SshBanner)?;
         let dns_black_hole = fixture::spawn_udp_black_hole()?;
+        let task_metadata = fixture::spawn(fixture::Mode::TaskMetadata)?;
         let closed = free_port()?;
         let mut daemons = Vec::new();
         let postgres = start_postgres(&root, &mut daemons)?;
@@ -89,6 +93,7 @@ impl Rig {
             ssh,
             closed,
             dns_black_hole,
+            task_metadata,
             daemons,
         })
     }
@@ -111,6 +116,14 @@ impl Rig {
         )
         .expect("write suite");
         path
+    }
+
+    /// What ECS would put in `ECS_CONTAINER_METADATA_URI_V4`.
+    pub fn task_metadata_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/v4/0123456789abcdef",
+            self.task_metadata
+        )
     }
 
     /// The PostgreSQL server certificate (PEM), usable as a `ca_file`.

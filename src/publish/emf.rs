@@ -1,0 +1,194 @@
+//! CloudWatch Embedded Metric Format: JSON log lines that CloudWatch Logs
+//! turns into metrics, so a one-shot task on the `awslogs` driver
+//! publishes `Success` and `DurationMs` with no agent.
+//!
+//! A document carries one value per metric for one set of dimension
+//! values, so each check gets its own line (dimensions Suite and Check,
+//! plus AvailabilityZone when known), and the run gets a summary line
+//! (dimension Suite).
+
+use crate::ecs::TaskIdentity;
+use crate::runner::Report;
+use serde_json::{json, Map, Value};
+use std::time::UNIX_EPOCH;
+
+/// The namespace when none is given.
+pub const DEFAULT_NAMESPACE: &str = "VpcProbe";
+
+/// The specification's limits per directive.
+pub const MAX_METRICS: usize = 100;
+pub const MAX_DIMENSIONS: usize = 30;
+
+/// One document per check, then the run's summary, each to be printed on
+/// a line of its own.
+pub fn documents(report: &Report, identity: Option<&TaskIdentity>, namespace: &str) -> Vec<Value> {
+    let timestamp = report
+        .started
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let zone = identity.and_then(|i| i.availability_zone.as_deref());
+    let mut documents: Vec<Value> = report
+        .checks
+        .iter()
+        .map(|outcome| {
+            let mut members = context(&report.suite, identity);
+            members.insert("Check".into(), json!(outcome.name));
+            members.insert("Kind".into(), json!(outcome.kind));
+            let failure = outcome.failure();
+            members.insert(
+                "Reason".into(),
+                json!(failure.map_or("none", |f| f.reason.as_str())),
+            );
+            members.insert(
+                "Phase".into(),
+                json!(failure.map_or("none", |f| f.phase.as_str())),
+            );
+            members.insert("Success".into(), json!(u8::from(outcome.success())));
+            members.insert("DurationMs".into(), json!(millis(outcome.duration)));
+            document(
+                namespace,
+                timestamp,
+                &["Suite", "Check"],
+                zone,
+                CHECK_METRICS,
+                members,
+            )
+        })
+        .collect();
+    let mut summary = context(&report.suite, identity);
+    summary.insert("Success".into(), json!(u8::from(report.success())));
+    summary.insert("DurationMs".into(), json!(millis(report.duration)));
+    summary.insert("FailedChecks".into(), json!(report.failed()));
+    documents.push(document(
+        namespace,
+        timestamp,
+        &["Suite"],
+        zone,
+        RUN_METRICS,
+        summary,
+    ));
+    documents
+}
+
+const CHECK_METRICS: &[(&str, &str)] = &[("Success", "Count"), ("DurationMs", "Milliseconds")];
+const RUN_METRICS: &[(&str, &str)] = &[
+    ("Success", "Count"),
+    ("DurationMs", "Milliseconds"),
+    ("FailedChecks", "Count"),
+];
+
+/// Members every document carries: the suite and where the task ran.
+/// Only the availability zone is a dimension; the rest are properties
+/// that Logs Insights can query without creating metrics per task.
+fn context(suite: &str, identity: Option<&TaskIdentity>) -> Map<String, Value> {
+    let mut members = Map::new();
+    members.insert("Suite".into(), json!(suite));
+    if let Some(identity) = identity {
+        let named = [
+            ("AvailabilityZone", &identity.availability_zone),
+            ("Subnet", &identity.subnet),
+            ("Cluster", &identity.cluster),
+            ("TaskArn", &identity.task_arn),
+            ("PrivateIp", &identity.private_ip),
+        ];
+        for (name, value) in named {
+            if let Some(value) = value {
+                members.insert(name.into(), json!(value));
+            }
+        }
+    }
+    members
+}
+
+fn document(
+    namespace: &str,
+    timestamp: u64,
+    dimensions: &[&str],
+    zone: Option<&str>,
+    metrics: &[(&str, &str)],
+    mut members: Map<String, Value>,
+) -> Value {
+    let mut sets = vec![json!(dimensions)];
+    if zone.is_some() {
+        let mut with_zone = dimensions.to_vec();
+        with_zone.push("AvailabilityZone");
+        sets.push(json!(with_zone));
+    }
+    let metrics: Vec<Value> = metrics
+        .iter()
+        .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
+        .collect();
+    members.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": sets,
+                "Metrics": metrics,
+            }],
+        }),
+    );
+    Value::Object(members)
+}
+
+fn millis(duration: std::time::Duration) -> f64 {
+    (duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Reason;
+    use crate::publish::ledger::tests::outcome;
+    use std::time::{Duration, SystemTime};
+
+    fn report() -> Report {
+        Report {
+            suite: "production".into(),
+            started: SystemTime::now(),
+            duration: Duration::from_millis(40),
+            checks: vec![
+                outcome("up", None),
+                outcome("down", Some(Reason::ConnectTimeout)),
+            ],
+        }
+    }
+
+    #[test]
+    fn one_document_per_check_and_one_for_the_run_within_the_limits() {
+        let documents = documents(&report(), None, DEFAULT_NAMESPACE);
+        assert_eq!(documents.len(), 3);
+        for document in &documents {
+            let directive = &document["_aws"]["CloudWatchMetrics"][0];
+            assert!(directive["Metrics"].as_array().unwrap().len() <= MAX_METRICS);
+            for set in directive["Dimensions"].as_array().unwrap() {
+                assert!(set.as_array().unwrap().len() <= MAX_DIMENSIONS);
+            }
+        }
+        assert_eq!(documents[1]["Reason"], "connect_timeout");
+        assert_eq!(documents[1]["Success"], 0);
+        assert_eq!(documents[2]["FailedChecks"], 1);
+        assert!(documents[0].get("AvailabilityZone").is_none());
+    }
+
+    #[test]
+    fn a_known_zone_adds_a_dimension_set_and_the_task_stays_a_property() {
+        let identity = TaskIdentity {
+            availability_zone: Some("us-west-2b".into()),
+            task_arn: Some("arn:aws:ecs:us-west-2:1:task/c/abc".into()),
+            ..TaskIdentity::default()
+        };
+        let documents = documents(&report(), Some(&identity), "Glimpse");
+        let sets = &documents[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
+        assert_eq!(
+            sets[1],
+            serde_json::json!(["Suite", "Check", "AvailabilityZone"])
+        );
+        assert_eq!(
+            documents[0]["TaskArn"],
+            "arn:aws:ecs:us-west-2:1:task/c/abc"
+        );
+        assert!(!sets.to_string().contains("TaskArn"));
+    }
+}

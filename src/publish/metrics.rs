@@ -1,0 +1,282 @@
+//! The Prometheus text exposition of a [`Ledger`]: blackbox_exporter's
+//! names where the meaning is the same (`probe_success`,
+//! `probe_duration_seconds`, `probe_dns_lookup_time_seconds`), and
+//! `vpc_probe_*` for what it lacks. Every label value comes from the suite
+//! (check names), a closed set (kind, phase, reason) or the task identity:
+//! never an error text, never a secret.
+//!
+//! Each scrape builds a fresh registry from the ledger, so a scrape sees
+//! one consistent state and checks removed by a reload leave no series.
+
+use super::ledger::{Ledger, Tally};
+use crate::ecs::TaskIdentity;
+use crate::outcome::Phase;
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The content type of what [`render`] writes (text format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The label value of `reason` and `phase` while a check passes.
+pub const NONE: &str = "none";
+
+/// The state of suite reloads (`serve` only).
+#[derive(Debug, Clone, Copy)]
+pub struct ReloadStatus {
+    pub last_successful: bool,
+    pub last_success: SystemTime,
+    pub succeeded: u64,
+    pub failed: u64,
+}
+
+/// Everything one exposition shows.
+pub struct Exposition<'a> {
+    pub suite: &'a str,
+    pub ledger: &'a Ledger,
+    pub identity: Option<&'a TaskIdentity>,
+    pub reload: Option<ReloadStatus>,
+}
+
+/// Render the exposition as Prometheus text.
+pub fn render(exposition: &Exposition) -> anyhow::Result<String> {
+    let registry = Registry::new();
+    let families = Families::register(&registry)?;
+    for tally in exposition.ledger.tallies() {
+        families.record(tally);
+    }
+    families.info(exposition);
+    if let Some(reload) = exposition.reload {
+        families.reload(&registry, reload)?;
+    }
+    let mut buffer = Vec::new();
+    TextEncoder::new().encode(&registry.gather(), &mut buffer)?;
+    Ok(String::from_utf8(buffer)?)
+}
+
+const CHECK: &[&str] = &["check", "kind"];
+
+struct Families {
+    success: GaugeVec,
+    duration: GaugeVec,
+    dns_lookup: GaugeVec,
+    phase: GaugeVec,
+    reason: GaugeVec,
+    last_run: GaugeVec,
+    runs: IntCounterVec,
+    failures: IntCounterVec,
+    cycles: IntCounterVec,
+    build: GaugeVec,
+    suite: GaugeVec,
+    task: GaugeVec,
+}
+
+impl Families {
+    fn register(registry: &Registry) -> prometheus::Result<Families> {
+        let families = Families {
+            success: gauge("probe_success", "Whether the check passed (1) or failed (0) on its latest run.", CHECK)?,
+            duration: gauge("probe_duration_seconds", "How long the check's latest run took.", CHECK)?,
+            dns_lookup: gauge("probe_dns_lookup_time_seconds", "Time spent resolving the target's name on the latest run (0 for an IP literal).", CHECK)?,
+            phase: gauge("vpc_probe_phase_duration_seconds", "Time spent in each phase of the check's latest run (summed over PostgreSQL cycles).", &["check", "kind", "phase"])?,
+            reason: gauge("vpc_probe_failure_reason", "1 for the reason and phase of the check's latest failure; reason=\"none\" while it passes.", &["check", "kind", "reason", "phase"])?,
+            last_run: gauge("vpc_probe_last_run_timestamp_seconds", "When the check's latest run finished, in seconds since the epoch.", CHECK)?,
+            runs: counter("vpc_probe_check_runs_total", "Runs of the check since the probe started, by result.", &["check", "kind", "result"])?,
+            failures: counter("vpc_probe_check_failures_total", "Failed runs of the check since the probe started, by reason.", &["check", "kind", "reason"])?,
+            cycles: counter("vpc_probe_postgres_cycles_total", "PostgreSQL open/auth/query/close cycles since the probe started, by result.", &["check", "result"])?,
+            build: gauge("vpc_probe_build_info", "The probe's version; always 1.", &["version"])?,
+            suite: gauge("vpc_probe_suite_info", "The suite being run and its number of checks in the checks label; always 1.", &["suite", "checks"])?,
+            task: gauge("vpc_probe_task_info", "Where the probe runs, from the ECS task metadata; always 1.", &["cluster", "task_arn", "family", "revision", "availability_zone", "subnet", "private_ip"])?,
+        };
+        for collector in [
+            &families.success,
+            &families.duration,
+            &families.dns_lookup,
+            &families.phase,
+            &families.reason,
+            &families.last_run,
+            &families.build,
+            &families.suite,
+            &families.task,
+        ] {
+            registry.register(Box::new(collector.clone()))?;
+        }
+        for collector in [&families.runs, &families.failures, &families.cycles] {
+            registry.register(Box::new(collector.clone()))?;
+        }
+        Ok(families)
+    }
+
+    fn record(&self, tally: &Tally) {
+        let outcome = &tally.latest;
+        let check = [outcome.name.as_str(), outcome.kind];
+        self.success
+            .with_label_values(&check)
+            .set(f64::from(u8::from(outcome.success())));
+        self.duration
+            .with_label_values(&check)
+            .set(outcome.duration.as_secs_f64());
+        let dns = outcome
+            .phases
+            .get(&Phase::Resolve)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.dns_lookup.with_label_values(&check).set(dns);
+        for (phase, spent) in &outcome.phases {
+            self.phase
+                .with_label_values(&[check[0], check[1], phase.as_str()])
+                .set(spent.as_secs_f64());
+        }
+        let (reason, phase) = outcome
+            .failure()
+            .map_or((NONE, NONE), |f| (f.reason.as_str(), f.phase.as_str()));
+        self.reason
+            .with_label_values(&[check[0], check[1], reason, phase])
+            .set(1.0);
+        self.last_run
+            .with_label_values(&check)
+            .set(epoch_seconds(tally.finished));
+        self.runs
+            .with_label_values(&[check[0], check[1], "success"])
+            .inc_by(tally.successes);
+        self.runs
+            .with_label_values(&[check[0], check[1], "failure"])
+            .inc_by(tally.failures);
+        for (reason, count) in &tally.failures_by_reason {
+            self.failures
+                .with_label_values(&[check[0], check[1], reason.as_str()])
+                .inc_by(*count);
+        }
+        if outcome.cycles.is_some() {
+            self.cycles
+                .with_label_values(&[check[0], "ok"])
+                .inc_by(tally.cycles_ok);
+            self.cycles
+                .with_label_values(&[check[0], "failed"])
+                .inc_by(tally.cycles_failed);
+        }
+    }
+
+    fn info(&self, exposition: &Exposition) {
+        self.build
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1.0);
+        let checks = exposition.ledger.len().to_string();
+        self.suite
+            .with_label_values(&[exposition.suite, checks.as_str()])
+            .set(1.0);
+        if let Some(identity) = exposition.identity {
+            let value = |v: &Option<String>| v.clone().unwrap_or_default();
+            let values = [
+                value(&identity.cluster),
+                value(&identity.task_arn),
+                value(&identity.family),
+                value(&identity.revision),
+                value(&identity.availability_zone),
+                value(&identity.subnet),
+                value(&identity.private_ip),
+            ];
+            self.task.with_label_values(&values).set(1.0);
+        }
+    }
+
+    fn reload(&self, registry: &Registry, reload: ReloadStatus) -> prometheus::Result<()> {
+        let successful = gauge("vpc_probe_config_last_reload_successful", "Whether the last suite reload (SIGHUP) succeeded; a refused suite leaves the previous one running.", &[])?;
+        let last = gauge(
+            "vpc_probe_config_last_reload_success_timestamp_seconds",
+            "When the suite was last loaded successfully, in seconds since the epoch.",
+            &[],
+        )?;
+        let reloads = counter(
+            "vpc_probe_config_reloads_total",
+            "Suite reloads since the probe started, by result.",
+            &["result"],
+        )?;
+        successful
+            .with_label_values::<&str>(&[])
+            .set(f64::from(u8::from(reload.last_successful)));
+        last.with_label_values::<&str>(&[])
+            .set(epoch_seconds(reload.last_success));
+        reloads
+            .with_label_values(&["success"])
+            .inc_by(reload.succeeded);
+        reloads
+            .with_label_values(&["failure"])
+            .inc_by(reload.failed);
+        registry.register(Box::new(successful))?;
+        registry.register(Box::new(last))?;
+        registry.register(Box::new(reloads))
+    }
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVec> {
+    GaugeVec::new(Opts::new(name, help), labels)
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    IntCounterVec::new(Opts::new(name, help), labels)
+}
+
+fn epoch_seconds(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Reason;
+    use crate::publish::ledger::tests::outcome;
+
+    fn exposition_of(ledger: &Ledger, identity: Option<&TaskIdentity>) -> String {
+        render(&Exposition {
+            suite: "local",
+            ledger,
+            identity,
+            reload: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_failing_check_shows_its_reason_and_a_passing_one_none() {
+        let mut ledger = Ledger::new(vec!["up".into(), "down".into()]);
+        ledger.record(outcome("up", None), SystemTime::now());
+        ledger.record(
+            outcome("down", Some(Reason::ConnectTimeout)),
+            SystemTime::now(),
+        );
+        let text = exposition_of(&ledger, None);
+        assert!(
+            text.contains("probe_success{check=\"up\",kind=\"tcp\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("probe_success{check=\"down\",kind=\"tcp\"} 0\n"));
+        assert!(text.contains("vpc_probe_failure_reason{check=\"down\",kind=\"tcp\",phase=\"connect\",reason=\"connect_timeout\"} 1\n"));
+        assert!(text.contains("vpc_probe_failure_reason{check=\"up\",kind=\"tcp\",phase=\"none\",reason=\"none\"} 1\n"));
+        assert!(text.contains("vpc_probe_check_failures_total{check=\"down\",kind=\"tcp\",reason=\"connect_timeout\"} 1\n"));
+        assert!(text.contains("# TYPE vpc_probe_check_runs_total counter\n"));
+        assert!(!text.contains("vpc_probe_task_info"));
+        assert!(!text.contains("vpc_probe_config_"));
+    }
+
+    #[test]
+    fn check_names_are_escaped_as_label_values() {
+        let mut ledger = Ledger::new(vec!["a\"b\\c".into()]);
+        ledger.record(outcome("a\"b\\c", None), SystemTime::now());
+        let text = exposition_of(&ledger, None);
+        assert!(
+            text.contains(r#"probe_success{check="a\"b\\c",kind="tcp"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn task_identity_is_one_info_series() {
+        let identity = TaskIdentity {
+            availability_zone: Some("us-west-2a".into()),
+            subnet: Some("10.20.1.0/24".into()),
+            ..TaskIdentity::default()
+        };
+        let text = exposition_of(&Ledger::default(), Some(&identity));
+        assert!(text.contains("availability_zone=\"us-west-2a\""), "{text}");
+        assert_eq!(text.matches("vpc_probe_task_info{").count(), 1);
+    }
+}

@@ -1,0 +1,81 @@
+//! `vpc-probe serve`: the long-running ECS service Prometheus scrapes.
+//! Runs the suite on a schedule, serves `/metrics`, `/healthz` and
+//! `/readyz`, reloads the suite on SIGHUP (a bad suite is refused and the
+//! old one keeps running) and stops on SIGTERM or SIGINT.
+
+mod http;
+mod schedule;
+mod state;
+
+use crate::config::{self, Suite};
+use crate::ecs::TaskIdentity;
+use schedule::Schedule;
+use state::State;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// How `serve` was asked to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub suite: PathBuf,
+    pub listen: SocketAddr,
+    pub interval: Duration,
+}
+
+/// Serve until a stop signal; an error here means it could not start.
+pub async fn run(options: Options, suite: Suite) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", options.listen))?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let identity = TaskIdentity::discover().await;
+    let state = Arc::new(State::new(&suite, identity));
+    let server = tokio::spawn(http::serve(listener, state.clone()));
+    let net = Schedule::resolver(&suite)?;
+    let mut schedule = Schedule::start(&suite, &net, options.interval, &state);
+    tracing::info!(
+        listen = %options.listen,
+        suite = %suite.name,
+        checks = suite.checks.len(),
+        interval = %humantime::format_duration(options.interval),
+        "serving"
+    );
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                schedule = reload(&options, &state, schedule).await;
+            }
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    tracing::info!("stopping");
+    schedule.stop().await;
+    server.abort();
+    Ok(())
+}
+
+/// Load the suite again; on any error keep the running schedule.
+async fn reload(options: &Options, state: &Arc<State>, running: Schedule) -> Schedule {
+    let loaded = config::load(&options.suite)
+        .map_err(anyhow::Error::from)
+        .and_then(|suite| Ok((Schedule::resolver(&suite)?, suite)));
+    let (net, suite) = match loaded {
+        Ok(ready) => ready,
+        Err(err) => {
+            tracing::error!("reload refused, the previous suite keeps running: {err:#}");
+            state.reload_refused();
+            return running;
+        }
+    };
+    running.stop().await;
+    state.reloaded(&suite);
+    tracing::info!(suite = %suite.name, checks = suite.checks.len(), "suite reloaded");
+    Schedule::start(&suite, &net, options.interval, state)
+}

@@ -1,0 +1,85 @@
+//! Runs each check in its own loop: first at start, then every interval
+//! with jitter, so many probe tasks started together drift apart. A check
+//! never overlaps itself: its next run waits for the previous one.
+
+use super::state::State;
+use crate::config::{Check, Scrubber, Suite};
+use crate::net::Net;
+use crate::report;
+use crate::runner;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// Each wait is the interval plus or minus this fraction of it.
+const JITTER: f64 = 0.1;
+
+/// The running loops of one suite; dropping it stops them.
+pub struct Schedule {
+    loops: JoinSet<()>,
+}
+
+impl Schedule {
+    /// The resolver the suite's checks share; the one step that can fail.
+    pub fn resolver(suite: &Suite) -> anyhow::Result<Net> {
+        Net::new(suite.resolver, suite.longest_timeout())
+    }
+
+    pub fn start(suite: &Suite, net: &Net, interval: Duration, state: &Arc<State>) -> Schedule {
+        let mut loops = JoinSet::new();
+        if suite.longest_timeout() > interval {
+            tracing::warn!(
+                "a check's timeout exceeds the interval: a slow run delays that check's next run"
+            );
+        }
+        for check in &suite.checks {
+            let (net, check, scrubber, state) = (
+                net.clone(),
+                check.clone(),
+                suite.scrubber.clone(),
+                state.clone(),
+            );
+            loops.spawn(repeat(net, check, scrubber, interval, state));
+        }
+        Schedule { loops }
+    }
+
+    /// Stop every loop, abandoning checks in flight (their sockets close).
+    pub async fn stop(mut self) {
+        self.loops.abort_all();
+        while self.loops.join_next().await.is_some() {}
+    }
+}
+
+async fn repeat(net: Net, check: Check, scrubber: Scrubber, interval: Duration, state: Arc<State>) {
+    loop {
+        let outcome = runner::run_check(&net, &check, &scrubber).await;
+        let line = report::text::progress_line(&outcome);
+        match outcome.failure() {
+            None => tracing::debug!(check = %outcome.name, "{line}"),
+            Some(failure) => {
+                tracing::warn!(check = %outcome.name, reason = %failure.reason, "{line}")
+            }
+        }
+        state.record(outcome);
+        tokio::time::sleep(jittered(interval)).await;
+    }
+}
+
+fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(1.0 - JITTER + 2.0 * JITTER * fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let interval = Duration::from_secs(30);
+        for _ in 0..1000 {
+            let wait = jittered(interval);
+            assert!(wait >= Duration::from_secs(27) && wait <= Duration::from_secs(33));
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! What `serve` shares between the schedule, the signal handler and the
+//! HTTP endpoints: the ledger of results, the task identity and the state
+//! of suite reloads, behind one lock held only to copy or update.
+
+use crate::config::Suite;
+use crate::ecs::TaskIdentity;
+use crate::outcome::Outcome;
+use crate::publish::ledger::Ledger;
+use crate::publish::metrics::{self, Exposition, ReloadStatus};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+pub struct State {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    suite: String,
+    ledger: Ledger,
+    identity: Option<TaskIdentity>,
+    reload: ReloadStatus,
+    /// Set once every check of a suite has finished a run; stays set
+    /// across reloads, since the process has proved it can probe.
+    ready: bool,
+}
+
+/// Readiness, with what is missing when not ready.
+pub enum Readiness {
+    Ready,
+    Waiting { finished: usize, total: usize },
+}
+
+impl State {
+    pub fn new(suite: &Suite, identity: Option<TaskIdentity>) -> State {
+        State {
+            inner: Mutex::new(Inner {
+                suite: suite.name.clone(),
+                ledger: Ledger::new(names(suite)),
+                identity,
+                reload: ReloadStatus {
+                    last_successful: true,
+                    last_success: SystemTime::now(),
+                    succeeded: 0,
+                    failed: 0,
+                },
+                ready: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the ledger half
+        // written (each update is one insert), so keep serving.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn record(&self, outcome: Outcome) {
+        let mut inner = self.lock();
+        inner.ledger.record(outcome, SystemTime::now());
+        if inner.ledger.complete() {
+            inner.ready = true;
+        }
+    }
+
+    pub fn reloaded(&self, suite: &Suite) {
+        let mut inner = self.lock();
+        inner.suite = suite.name.clone();
+        inner.ledger.retain(names(suite));
+        inner.reload.last_successful = true;
+        inner.reload.last_success = SystemTime::now();
+        inner.reload.succeeded += 1;
+    }
+
+    pub fn reload_refused(&self) {
+        let mut inner = self.lock();
+        inner.reload.last_successful = false;
+        inner.reload.failed += 1;
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        let inner = self.lock();
+        if inner.ready {
+            return Readiness::Ready;
+        }
+        Readiness::Waiting {
+            finished: inner.ledger.tallies().count(),
+            total: inner.ledger.len(),
+        }
+    }
+
+    /// The Prometheus text of the current state.
+    pub fn metrics(&self) -> anyhow::Result<String> {
+        let inner = self.lock();
+        metrics::render(&Exposition {
+            suite: &inner.suite,
+            ledger: &inner.ledger,
+            identity: inner.identity.as_ref(),
+            reload: Some(inner.reload),
+        })
+    }
+}
+
+fn names(suite: &Suite) -> Vec<String> {
+    suite.checks.iter().map(|c| c.name.clone()).collect()
+}
