@@ -1,6 +1,7 @@
 //! The main job on an embedded stack: starts the test rig's real servers on
 //! loopback, runs `vpc-probe check --suite checks/local.toml` against them
-//! healthy, then again with faults injected through the suite's variables.
+//! healthy, then again with faults injected through the suite's variables,
+//! then as the long-running service Prometheus scrapes (`serve`).
 //! Run it with `scripts/demo`.
 
 #[path = "../tests/rig/mod.rs"]
@@ -37,11 +38,46 @@ fn main() -> ExitCode {
     ];
     let second = probe(&healthy, &faults);
     println!("\nexit codes: healthy run {first}, faulty run {second} (0 = all passed, 1 = a check failed)");
-    if first == 0 && second == 1 {
+
+    banner("3. As an ECS service: `vpc-probe serve`, the same faults, scraped from /metrics");
+    let served = serve(rig, &healthy, &faults);
+    if first == 0 && second == 1 && served {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Run `serve` with the faults and ECS task metadata, print the lines a
+/// Prometheus user looks at first, then stop it with SIGTERM.
+fn serve(rig: &rig::Rig, base: &[(&str, String)], overrides: &[(&str, String)]) -> bool {
+    let metadata = rig.task_metadata_url();
+    let mut envs: Vec<(&str, &str)> = base
+        .iter()
+        .chain(overrides)
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
+    envs.push((rig::observe::ECS_METADATA, &metadata));
+    let suite = std::path::Path::new("checks/local.toml");
+    let mut served = rig::observe::Served::start(suite, "5s", &envs);
+    served.wait_ready(std::time::Duration::from_secs(30));
+    let (_, metrics) = served.get("/metrics");
+    println!("GET http://127.0.0.1:{}/metrics (excerpt)\n", served.port);
+    let shown = [
+        "probe_success{",
+        "vpc_probe_failure_reason{",
+        "vpc_probe_task_info{",
+    ];
+    for line in metrics
+        .lines()
+        .filter(|l| shown.iter().any(|s| l.starts_with(s)))
+    {
+        println!("  {line}");
+    }
+    served.signal(libc::SIGTERM);
+    let code = served.wait_exit(std::time::Duration::from_secs(5));
+    println!("\nSIGTERM: serve exited with {code:?}");
+    code == Some(0)
 }
 
 fn banner(title: &str) {

@@ -35,7 +35,7 @@ impl Served {
     /// Start `serve` on a free loopback port with `envs`, waiting until it answers /healthz.
     pub fn start(suite: &Path, interval: &str, envs: &[(&str, &str)]) -> Served {
         let port = free_port().expect("free port");
-        let log = suite.with_extension(format!("serve-{port}.log"));
+        let log = std::env::temp_dir().join(format!("vpc-probe-serve-{port}.log"));
         let child = Command::new(super::probe::binary())
             .args(["serve", "--suite", suite.to_str().expect("utf-8 path")])
             .args([
@@ -120,6 +120,7 @@ impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
