@@ -269,7 +269,7 @@ fn labels(line: &str) -> Vec<(String, String)> {
 fn readyz_waits_for_a_full_run_and_healthcheck_follows_it() {
     let rig = rig();
     let slow = format!(
-        "[[check]]\nname = \"slow\"\nkind = \"postgres\"\nurl = \"postgres://u@127.0.0.1:{}/app\"\ntimeout = \"3s\"\n",
+        "[[check]]\nname = \"slow\"\nkind = \"postgres\"\nurl = \"postgres://u@127.0.0.1:{}/app\"\ntimeout = \"5s\"\n",
         rig.silent
     );
     let suite = rig.suite("serve-slow", &slow);
@@ -305,16 +305,23 @@ fn readyz_waits_for_a_full_run_and_healthcheck_follows_it() {
 fn sighup_reloads_refuses_a_bad_suite_and_sigterm_stops_quickly() {
     let rig = rig();
     let one = |name: &str| tcp_check(name, rig.haproxy);
+    // Always in flight: SIGTERM must not wait for it.
+    let hung = format!(
+        "[[check]]\nname = \"hung\"\nkind = \"postgres\"\nurl = \"postgres://u@127.0.0.1:{}/app\"\ntimeout = \"60s\"\n",
+        rig.silent
+    );
     let suite = rig.suite(
         "serve-reload",
-        &format!("{}\n{}", one("first"), one("second")),
+        &format!("{}\n{}\n{hung}", one("first"), one("second")),
     );
     let mut served = Served::start(&suite, "1s", &[]);
-    served.wait_ready(Duration::from_secs(15));
+    served.metrics_until(Duration::from_secs(15), |m| {
+        m.contains("probe_success{check=\"second\"")
+    });
 
     rig.suite(
         "serve-reload",
-        &format!("{}\n{}", one("first"), one("third")),
+        &format!("{}\n{}\n{hung}", one("first"), one("third")),
     );
     served.signal(libc::SIGHUP);
     let metrics = served.metrics_until(Duration::from_secs(10), |m| m.contains("check=\"third\""));
@@ -357,6 +364,10 @@ fn sighup_reloads_refuses_a_bad_suite_and_sigterm_stops_quickly() {
     served.metrics_until(Duration::from_secs(10), |m| runs(m) > before);
     assert!(served.log().contains("reload refused"));
 
+    assert!(
+        !served.get("/metrics").1.contains("check=\"hung\""),
+        "hung finished?"
+    );
     served.signal(libc::SIGTERM);
     let code = served.wait_exit(Duration::from_secs(5));
     assert_eq!(
