@@ -75,7 +75,7 @@ impl Families {
         let families = Families {
             success: gauge("probe_success", "Whether the check passed (1) or failed (0) on its latest run.", CHECK)?,
             duration: gauge("probe_duration_seconds", "How long the check's latest run took.", CHECK)?,
-            dns_lookup: gauge("probe_dns_lookup_time_seconds", "Time spent resolving the target's name on the latest run (0 for an IP literal).", CHECK)?,
+            dns_lookup: gauge("probe_dns_lookup_time_seconds", "Time the latest run spent resolving the target's name (microseconds for an IP literal, which needs no DNS).", CHECK)?,
             phase: gauge("vpc_probe_phase_duration_seconds", "Time spent in each phase of the check's latest run (summed over PostgreSQL cycles).", &["check", "kind", "phase"])?,
             reason: gauge("vpc_probe_failure_reason", "1 for the reason and phase of the check's latest failure; reason=\"none\" while it passes.", &["check", "kind", "reason", "phase"])?,
             last_run: gauge("vpc_probe_last_run_timestamp_seconds", "When the check's latest run finished, in seconds since the epoch.", CHECK)?,
