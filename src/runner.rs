@@ -109,7 +109,7 @@ pub async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome
 }
 
 /// A check whose task panicked still shows up, failed, in the report.
-fn crashed(check: &Check, scrubber: &Scrubber, err: &tokio::task::JoinError) -> Outcome {
+pub fn crashed(check: &Check, scrubber: &Scrubber, err: &tokio::task::JoinError) -> Outcome {
     let detail = scrubber.scrub(&format!("the probe crashed on this server's answer: {err}"));
     Outcome {
         name: check.name.clone(),
