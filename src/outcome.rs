@@ -27,12 +27,13 @@ pub enum Reason {
     ProtocolError,
     UnexpectedResponse,
     Timeout,
+    TooSlow,
     UnexpectedlyReachable,
 }
 
 impl Reason {
     /// Every reason, in report order; tests and `explain` walk this list.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::DnsNxdomain,
         Reason::DnsTimeout,
         Reason::DnsServfail,
@@ -49,6 +50,7 @@ impl Reason {
         Reason::ProtocolError,
         Reason::UnexpectedResponse,
         Reason::Timeout,
+        Reason::TooSlow,
         Reason::UnexpectedlyReachable,
     ];
 
@@ -149,6 +151,11 @@ impl Reason {
                 "timeout",
                 "the server accepted the connection, then stopped answering before the deadline",
                 "the server is overloaded or hung, or a middlebox drops traffic after the handshake; the phase says where",
+            ),
+            Reason::TooSlow => (
+                "too_slow",
+                "the check passed but took longer than its max_duration budget",
+                "the path is slower than budgeted: a congested or longer path (cross-region peering, a NAT or proxy hop), or an overloaded HAProxy / PgBouncer / server; the phase named is where most time went",
             ),
             Reason::UnexpectedlyReachable => (
                 "unexpectedly_reachable",

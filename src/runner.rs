@@ -5,7 +5,7 @@ use crate::check::Probe;
 use crate::config::{Check, Scrubber, Suite};
 use crate::net::Net;
 use crate::outcome::{Failure, Fault, Outcome, Phase, Reason};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
 
@@ -87,17 +87,20 @@ pub async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome
     let clock = Instant::now();
     let mut probe = Probe::new(net, check.timeout);
     let result = check.spec.run(&mut probe).await;
-    let result = result.map_err(|failure| Failure {
-        detail: scrubber.scrub(&failure.detail),
-        ..failure
-    });
+    let elapsed = clock.elapsed();
+    let result = result
+        .and_then(|()| within_budget(check.max_duration, elapsed, &probe.phases))
+        .map_err(|failure| Failure {
+            detail: scrubber.scrub(&failure.detail),
+            ..failure
+        });
     tracing::debug!(check = %check.name, ok = result.is_ok(), "check finished");
     Outcome {
         name: check.name.clone(),
         kind: check.spec.kind().as_str(),
         target: scrubber.scrub(&check.spec.target()),
         result,
-        duration: clock.elapsed(),
+        duration: elapsed,
         phases: probe.phases,
         observed: probe
             .observed
@@ -106,6 +109,36 @@ pub async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome
             .collect(),
         cycles: probe.cycles,
     }
+}
+
+/// A run that passed but overran its latency budget is `too_slow`,
+/// attributed to the phase that took longest.
+fn within_budget(
+    budget: Option<Duration>,
+    elapsed: Duration,
+    phases: &BTreeMap<Phase, Duration>,
+) -> Result<(), Failure> {
+    let Some(budget) = budget.filter(|budget| elapsed > *budget) else {
+        return Ok(());
+    };
+    let (phase, spent) = phases
+        .iter()
+        .max_by_key(|(_, spent)| **spent)
+        .map_or((Phase::Connect, Duration::ZERO), |(phase, spent)| {
+            (*phase, *spent)
+        });
+    let detail = format!(
+        "took {} against a budget of {}; the slowest phase, {}, took {}",
+        millis(elapsed),
+        millis(budget),
+        phase.as_str(),
+        millis(spent)
+    );
+    Err(Failure::new(phase, Fault::new(Reason::TooSlow, detail)))
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{} ms", duration.as_millis())
 }
 
 /// A check whose task panicked still shows up, failed, in the report.
@@ -123,5 +156,27 @@ pub fn crashed(check: &Check, scrubber: &Scrubber, err: &tokio::task::JoinError)
         phases: Default::default(),
         observed: Default::default(),
         cycles: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_budget_is_too_slow_in_the_slowest_phase() {
+        let phases = BTreeMap::from([
+            (Phase::Connect, Duration::from_millis(5)),
+            (Phase::Auth, Duration::from_millis(400)),
+        ]);
+        let budget = Some(Duration::from_millis(300));
+        let failure = within_budget(budget, Duration::from_millis(420), &phases).unwrap_err();
+        assert_eq!(
+            (failure.reason, failure.phase),
+            (Reason::TooSlow, Phase::Auth)
+        );
+        assert!(failure.detail.contains("420 ms") && failure.detail.contains("300 ms"));
+        assert!(within_budget(budget, Duration::from_millis(200), &phases).is_ok());
+        assert!(within_budget(None, Duration::from_secs(9), &phases).is_ok());
     }
 }

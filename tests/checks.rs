@@ -40,6 +40,7 @@ cycles = 3
 query = "SELECT now()"
 expect_role = "primary"
 expect_extensions = ["postgis"]
+max_duration = "2s"
 
 [[check]]
 name = "postgres-direct"
@@ -174,6 +175,11 @@ fn fault_checks(rig: &Rig) -> Vec<(&'static str, &'static str, String)> {
     let right = format!("password = \"{REDIS_PASSWORD}\"");
     vec![
         ("dns-nxdomain", "dns_nxdomain", dns(MISSING_NAME)),
+        (
+            "postgres-too-slow",
+            "too_slow",
+            pg(rig.slow_haproxy, PG_USER, PG_PASSWORD, "") + "\nmax_duration = \"150ms\"",
+        ),
         ("dns-public", "dns_public_address", dns(PUBLIC_NAME)),
         ("dns-servfail", "dns_servfail", dns(SERVFAIL_NAME)),
         (

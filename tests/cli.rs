@@ -26,6 +26,8 @@ fn bad_suites_exit_2_naming_file_line_and_key() {
         ("bad-url.toml", "[[check]]\nname = \"a\"\nkind = \"postgres\"\nurl = \"mysql://u@h/db\"\n", ":4:", "url"),
         ("unset-env.toml", "[[check]]\nname = \"a\"\nkind = \"redis\"\nurl = \"redis://h\"\npassword = \"${VPC_PROBE_TEST_UNSET}\"\n", ":5:", "VPC_PROBE_TEST_UNSET"),
         ("wrong-kind-key.toml", "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\ncycles = 3\n", ":6:", "cycles"),
+        ("budget-over-timeout.toml", "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\ntimeout = \"1s\"\nmax_duration = \"2s\"\n", ":7:", "max_duration"),
+        ("budget-on-closed-path.toml", "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\nexpect = \"unreachable\"\nmax_duration = \"2s\"\n", ":7:", "max_duration"),
         ("duplicate.toml", "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\n[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 2\n", ":7:", "duplicate"),
     ];
     for (file, text, line, word) in cases {
@@ -233,6 +235,7 @@ fn explain_prints_every_reason() {
         "dns_public_address",
         "connect_timeout",
         "closed_by_peer",
+        "too_slow",
         "unexpectedly_reachable",
     ] {
         assert!(run.stdout.contains(reason), "{reason} missing");

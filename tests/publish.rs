@@ -216,6 +216,7 @@ fn labels_are_bounded_names_never_error_text() {
         "protocol_error",
         "unexpected_response",
         "timeout",
+        "too_slow",
         "unexpectedly_reachable",
     ]
     .into();

@@ -32,6 +32,11 @@ pub(super) fn check(
         }
         None => default_timeout,
     };
+    let max_duration = raw
+        .max_duration
+        .as_ref()
+        .map(|Env(budget)| budget_within((*budget).into(), timeout))
+        .transpose()?;
     let spec = match raw.kind {
         Kind::Dns => CheckSpec::Dns(dns(raw)?),
         Kind::Tcp => CheckSpec::Tcp(tcp(raw)?),
@@ -39,11 +44,34 @@ pub(super) fn check(
         Kind::Redis => CheckSpec::Redis(redis(raw, scrubber)?),
         Kind::Http => CheckSpec::Http(http(raw, scrubber)?),
     };
+    if let (CheckSpec::Tcp(tcp), Some(_)) = (&spec, max_duration) {
+        if tcp.expect == crate::check::tcp::Expect::Unreachable {
+            return Err(Problem::at(
+                "max_duration",
+                "a path that must stay closed has no latency budget",
+            ));
+        }
+    }
     Ok(Check {
         name,
         timeout,
+        max_duration,
         spec,
     })
+}
+
+/// A latency budget must be positive and shorter than the deadline.
+fn budget_within(budget: Duration, timeout: Duration) -> Result<Duration, Problem> {
+    if budget.is_zero() || budget >= timeout {
+        return Err(Problem::at(
+            "max_duration",
+            format!(
+                "must be more than zero and less than the timeout ({})",
+                humantime::format_duration(timeout)
+            ),
+        ));
+    }
+    Ok(budget)
 }
 
 /// Names become metric labels and file names in reports: keep them plain.

@@ -51,6 +51,8 @@ impl Suite {
 pub struct Check {
     pub name: String,
     pub timeout: Duration,
+    /// A latency budget: a run that passes but takes longer is `too_slow`.
+    pub max_duration: Option<Duration>,
     pub spec: CheckSpec,
 }
 
@@ -97,6 +99,7 @@ struct RawCheck {
     name: Spanned<Env<String>>,
     kind: Kind,
     timeout: Option<Env<humantime::Duration>>,
+    max_duration: Option<Env<humantime::Duration>>,
     host: Option<Env<String>>,
     port: Option<expand::Port>,
     expect: Option<crate::check::tcp::Expect>,
@@ -208,7 +211,7 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
 }
 
 fn applies(kind: Kind, key: &str) -> bool {
-    matches!(key, "name" | "kind" | "timeout") || kind.keys().contains(&key)
+    matches!(key, "name" | "kind" | "timeout" | "max_duration") || kind.keys().contains(&key)
 }
 
 /// A deadline must be positive and bounded.

@@ -126,3 +126,46 @@ fn read_head(stream: &mut TcpStream) -> Option<String> {
     }
     Some(String::from_utf8_lossy(&head).into_owned())
 }
+
+/// A TCP proxy to `upstream` that holds every chunk for `delay` in each
+/// direction: added latency on a path, since this kernel has no netem.
+/// The listener is bound by the calling thread and connections are made by
+/// threads it spawns, so a caller inside a network namespace proxies there.
+pub fn spawn_delay_proxy(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    delay: Duration,
+) -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind(listen).map_err(|err| format!("{listen}: {err}"))?;
+    let bound = listener.local_addr().map_err(|err| err.to_string())?;
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect_timeout(&upstream, Duration::from_secs(5)) else {
+                continue;
+            };
+            let (Ok(client_rx), Ok(server_rx)) = (client.try_clone(), server.try_clone()) else {
+                continue;
+            };
+            std::thread::spawn(move || pump(client_rx, server, delay));
+            std::thread::spawn(move || pump(server_rx, client, delay));
+        }
+    });
+    Ok(bound)
+}
+
+/// Copy `from` to `to`, each chunk late by `delay`, until either side ends
+/// (or a minute of silence).
+fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+    let _ = from.set_read_timeout(Some(Duration::from_secs(60)));
+    let mut buffer = [0u8; 16 * 1024];
+    while let Ok(read) = from.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        std::thread::sleep(delay);
+        if to.write_all(&buffer[..read]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}

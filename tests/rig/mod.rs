@@ -36,6 +36,9 @@ pub const ANISETTE_NAME: &str = "anisette-v3.glimpse.internal";
 pub const MISSING_NAME: &str = "nope.timescale.glimpse.internal";
 pub const SERVFAIL_NAME: &str = "db.broken.internal";
 
+/// The delay the slow path adds in each direction.
+pub const SLOW_PATH_DELAY: Duration = Duration::from_millis(100);
+
 pub struct Rig {
     pub root: PathBuf,
     pub dns: SocketAddr,
@@ -51,6 +54,8 @@ pub struct Rig {
     pub closed: u16,
     /// A UDP port that swallows DNS queries and never answers.
     pub dns_black_hole: SocketAddr,
+    /// HAProxy behind a proxy adding 100 ms each way: a path 200 ms slower.
+    pub slow_haproxy: u16,
     /// Serves ECS task metadata v4 (`/task`); its base URL is [`Rig::task_metadata_url`].
     pub task_metadata: u16,
     daemons: Vec<Daemon>,
@@ -79,6 +84,12 @@ impl Rig {
         let (haproxy, haproxy_dead) = start_haproxy(&root, pgbouncer, closed, &mut daemons)?;
         let redis = start_redis(&root, &mut daemons)?;
         let dns = start_dnsmasq(&root, closed, &mut daemons)?;
+        let slow_haproxy = fixture::spawn_delay_proxy(
+            "127.0.0.1:0".parse().expect("address"),
+            SocketAddr::from(([127, 0, 0, 1], haproxy)),
+            SLOW_PATH_DELAY,
+        )?
+        .port();
         Ok(Rig {
             root,
             dns,
@@ -93,6 +104,7 @@ impl Rig {
             ssh,
             closed,
             dns_black_hole,
+            slow_haproxy,
             task_metadata,
             daemons,
         })
