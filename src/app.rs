@@ -36,6 +36,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate(&args),
         Command::List(args) => list(&args),
         Command::Explain { reason } => explain(reason),
+        Command::Compare { reports } => compare(&reports),
     };
     ExitCode::from(code)
 }
@@ -89,6 +90,53 @@ fn list(args: &SuiteArg) -> u8 {
         );
     }
     EXIT_PASS
+}
+
+fn compare(arguments: &[String]) -> u8 {
+    let mut reports = Vec::with_capacity(arguments.len());
+    for argument in arguments {
+        match read_report(argument) {
+            Ok(labelled) => reports.push(labelled),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    match report::compare::Comparison::new(&reports) {
+        Ok(comparison) => {
+            print!("{}", comparison.render());
+            if comparison.success() {
+                EXIT_PASS
+            } else {
+                EXIT_FAIL
+            }
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// `[LABEL=]FILE`: the parsed report and the label it is shown under.
+fn read_report(argument: &str) -> Result<(String, serde_json::Value), String> {
+    let (label, path) = match argument.split_once('=') {
+        Some((label, path)) if !label.is_empty() => (Some(label.to_string()), path),
+        _ => (None, argument),
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| format!("{path}: {err}"))?;
+    // The report is the JSON object line; EMF lines may follow it.
+    let line = text
+        .lines()
+        .find(|line| line.starts_with('{') && !line.contains("\"_aws\""))
+        .ok_or_else(|| format!("{path}: no JSON report in it"))?;
+    let report: serde_json::Value =
+        serde_json::from_str(line).map_err(|err| format!("{path}: {err}"))?;
+    let label = label
+        .or_else(|| report::compare::label_from_report(&report))
+        .unwrap_or_else(|| path.to_string());
+    Ok((label, report))
 }
 
 fn explain(reason: Option<Reason>) -> u8 {

@@ -39,6 +39,14 @@ pub enum Command {
     Validate(SuiteArg),
     /// List a suite's checks and their targets.
     List(SuiteArg),
+    /// Put JSON reports from several subnets side by side and say which
+    /// checks fail from some subnets only (exit 0 all pass, 1 any fails).
+    Compare {
+        /// `check --format json` outputs, each `FILE` or `LABEL=FILE`; without
+        /// a label, the report's ECS subnet, else the file name.
+        #[arg(required = true, num_args = 1.., value_name = "[LABEL=]FILE")]
+        reports: Vec<String>,
+    },
     /// Explain a failure reason (or all of them) and what to check.
     Explain {
         /// A reason label, e.g. dns_public_address; all when omitted.
