@@ -90,7 +90,7 @@ impl Reason {
             Reason::DnsPublicAddress => (
                 "dns_public_address",
                 "the name resolved to a public IP address",
-                "enable DNS resolution on the VPC peering connection (both sides), so the name answers its private address",
+                "enable DNS resolution on the VPC peering connection (requester and accepter options), or associate the private hosted zone with this VPC, so the name answers its private address",
             ),
             Reason::DnsUnexpectedAddress => (
                 "dns_unexpected_address",
@@ -100,7 +100,7 @@ impl Reason {
             Reason::ConnectTimeout => (
                 "connect_timeout",
                 "the TCP connection got no answer before the deadline (packets dropped)",
-                "check this subnet's route table has the peering route, the NACLs both ways, and the target's security group allows this source on the port",
+                "check this subnet's route table has the peering route and that it is active (a deleted or rejected peering connection leaves a blackhole route), the network ACLs both ways (return traffic to ephemeral ports too), and that the target's security group allows this subnet on the port",
             ),
             Reason::ConnectRefused => (
                 "connect_refused",

@@ -25,9 +25,16 @@ pub enum Mode {
 /// Connections a silent server holds at most; older ones are closed.
 const SILENT_HOLD: usize = 256;
 
+/// A fixture on a free loopback port.
 pub fn spawn(mode: Mode) -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
-    let port = listener.local_addr().map_err(|err| err.to_string())?.port();
+    Ok(spawn_at(mode, SocketAddr::from(([127, 0, 0, 1], 0)))?.port())
+}
+
+/// A fixture on `addr`, bound by the calling thread (so a caller inside a
+/// network namespace serves there).
+pub fn spawn_at(mode: Mode, addr: SocketAddr) -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind(addr).map_err(|err| format!("{addr}: {err}"))?;
+    let bound = listener.local_addr().map_err(|err| err.to_string())?;
     std::thread::spawn(move || {
         let mut held = std::collections::VecDeque::new();
         for stream in listener.incoming().flatten() {
@@ -52,7 +59,7 @@ pub fn spawn(mode: Mode) -> Result<u16, String> {
             }
         }
     });
-    Ok(port)
+    Ok(bound)
 }
 
 pub fn spawn_udp_black_hole() -> Result<SocketAddr, String> {

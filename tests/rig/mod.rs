@@ -10,6 +10,7 @@ pub mod fixture;
 pub mod observe;
 pub mod probe;
 mod process;
+pub mod topology;
 
 use process::{free_port, wait_for, Daemon};
 use std::net::SocketAddr;

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 static RUNNING: Mutex<Vec<(u32, libc::c_int)>> = Mutex::new(Vec::new());
 static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static CLEANUP: Once = Once::new();
+/// Commands run at exit after the processes are stopped (namespace removal).
+static AT_EXIT: Mutex<Vec<Vec<String>>> = Mutex::new(Vec::new());
 
 extern "C" fn cleanup() {
     let pids: Vec<(u32, libc::c_int)> = RUNNING.lock().map(|list| list.clone()).unwrap_or_default();
@@ -30,6 +32,11 @@ extern "C" fn cleanup() {
         }
         unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
     }
+    for command in AT_EXIT.lock().map(|list| list.clone()).unwrap_or_default() {
+        if let Some((program, args)) = command.split_first() {
+            let _ = Command::new(program).args(args).status();
+        }
+    }
     for dir in SCRATCH.lock().map(|list| list.clone()).unwrap_or_default() {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -39,6 +46,13 @@ fn register_cleanup() {
     CLEANUP.call_once(|| unsafe {
         libc::atexit(cleanup);
     });
+}
+
+/// Run `command` when the test process exits, after its servers stopped.
+pub fn at_exit(command: &[&str]) {
+    register_cleanup();
+    let command = command.iter().map(|part| part.to_string()).collect();
+    AT_EXIT.lock().expect("exit list").push(command);
 }
 
 /// A fresh directory, removed when the process exits; readable by the

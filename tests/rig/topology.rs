@@ -1,0 +1,429 @@
+//! The two-VPC topology of `scripts/topology` with real servers inside:
+//! PostgreSQL primary and streaming replica as the Patroni nodes, HAProxy
+//! (read-write and read-only ports, runtime API for backend state), Redis,
+//! an anisette stand-in, dnsmasq as the VPC resolver, and an idle delaying
+//! proxy in the router for latency faults. Built once per test process,
+//! torn down at exit. Every packet stays inside namespaces with no default
+//! route; the host namespace never talks to these addresses (readiness is
+//! checked over Unix sockets or from inside a namespace).
+
+use super::fixture;
+use super::process::{self, wait_for, Daemon};
+use super::{pg_bin, PG_PASSWORD, PG_USER, REDIS_PASSWORD};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const HAPROXY: &str = "10.0.1.12";
+pub const PATRONI_PRIMARY: &str = "10.0.1.21";
+pub const PATRONI_REPLICA: &str = "10.0.1.22";
+pub const REDIS: &str = "10.0.2.10";
+pub const ANISETTE: &str = "10.0.3.10";
+pub const RESOLVER: &str = "10.20.0.2";
+pub const REDIS_HOST: &str = "master.cache.glimpse.internal";
+pub const ANISETTE_HOST: &str = "anisette-v3.glimpse.internal";
+/// Where the router's delaying proxy listens; a REDIRECT rule sends HAProxy
+/// traffic through it.
+pub const SLOW_PROXY_PORT: u16 = 15432;
+/// The delay the slow path adds in each direction.
+pub const SLOW_PATH_DELAY: Duration = Duration::from_millis(100);
+
+/// A subnet of the ECS VPC where the probe runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subnet {
+    A,
+    B,
+}
+
+impl Subnet {
+    pub fn namespace_suffix(self) -> &'static str {
+        match self {
+            Subnet::A => "a",
+            Subnet::B => "b",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Subnet::A => "subnet-a (10.20.1.0/24)",
+            Subnet::B => "subnet-b (10.20.2.0/24)",
+        }
+    }
+
+    pub fn cidr(self) -> &'static str {
+        match self {
+            Subnet::A => "10.20.1.0/24",
+            Subnet::B => "10.20.2.0/24",
+        }
+    }
+}
+
+pub struct Topology {
+    pub prefix: String,
+    pub root: PathBuf,
+    haproxy_socket: PathBuf,
+    hosts_file: PathBuf,
+    dnsmasq: u32,
+}
+
+static TOPOLOGY: OnceLock<Option<Topology>> = OnceLock::new();
+
+/// The shared topology, built on first use; `None` when not root.
+pub fn topology() -> Option<&'static Topology> {
+    TOPOLOGY
+        .get_or_init(|| {
+            if unsafe { libc::geteuid() } != 0 {
+                eprintln!("skipping: the topology needs root (CI runs as root)");
+                return None;
+            }
+            Some(Topology::build().unwrap_or_else(|err| panic!("building the topology: {err}")))
+        })
+        .as_ref()
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/topology")
+}
+
+impl Topology {
+    fn build() -> Result<Topology, String> {
+        let prefix = format!("vt{}", std::process::id() % 100_000);
+        let root = process::scratch_dir("vpc-probe-topology")?;
+        let built = Command::new(script()).args(["up", &prefix]).output();
+        let built = built.map_err(|err| format!("scripts/topology: {err}"))?;
+        process::at_exit(&[script().to_str().unwrap_or_default(), "down", &prefix]);
+        if !built.status.success() {
+            return Err(format!(
+                "scripts/topology up: {}",
+                String::from_utf8_lossy(&built.stderr)
+            ));
+        }
+        let mut topology = Topology {
+            haproxy_socket: root.join("haproxy.sock"),
+            hosts_file: root.join("hosts"),
+            prefix,
+            root,
+            dnsmasq: 0,
+        };
+        topology.start_postgres()?;
+        topology.start_haproxy()?;
+        topology.start_redis()?;
+        topology.start_dnsmasq()?;
+        topology.start_in_namespaces()?;
+        Ok(topology)
+    }
+
+    /// The full name of namespace `suffix` (a, b, r, d).
+    pub fn namespace(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.prefix)
+    }
+
+    /// `command` run inside namespace `suffix`.
+    pub fn command(&self, suffix: &str, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.namespace(suffix)])
+            .arg(program);
+        command
+    }
+
+    /// Run `args` inside namespace `suffix`; an error names what failed.
+    pub fn exec(&self, suffix: &str, args: &[&str]) -> Result<(), String> {
+        let (program, rest) = args.split_first().ok_or("empty command")?;
+        let output = self
+            .command(suffix, program)
+            .args(rest)
+            .output()
+            .map_err(|err| err.to_string())?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "in {suffix}: {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+
+    /// Start `program` inside namespace `suffix`, logging to `log` in the root.
+    fn daemon(
+        &self,
+        name: &'static str,
+        log: &str,
+        suffix: &str,
+        program: &str,
+        args: &[&str],
+    ) -> Result<(), String> {
+        let mut command = self.command(suffix, program);
+        command.args(args);
+        Daemon::spawn(name, command, &self.root.join(log))?;
+        Ok(())
+    }
+
+    fn start_postgres(&self) -> Result<(), String> {
+        let primary = self.root.join("pg-primary");
+        let replica = self.root.join("pg-replica");
+        std::fs::create_dir_all(&primary).map_err(|e| e.to_string())?;
+        process::give_to_postgres(&self.root)?;
+        process::give_to_postgres(&primary)?;
+        let init = process::as_postgres(Command::new(pg_bin("initdb")))
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-D",
+            ])
+            .arg(&primary)
+            .output()
+            .map_err(|err| format!("initdb: {err}"))?;
+        if !init.status.success() {
+            return Err(format!("initdb: {}", String::from_utf8_lossy(&init.stderr)));
+        }
+        let hba = "local all all trust\nlocal replication all trust\nhost all all 10.0.0.0/8 scram-sha-256\n";
+        std::fs::write(primary.join("pg_hba.conf"), hba).map_err(|e| e.to_string())?;
+        // Sockets live outside the data directories: pg_basebackup would
+        // copy the primary's socket lock file into the replica.
+        let (primary_socket, replica_socket) = (
+            self.root.join("sock-primary"),
+            self.root.join("sock-replica"),
+        );
+        for dir in [&primary_socket, &replica_socket] {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+            process::give_to_postgres(dir)?;
+        }
+        self.postgres(&primary, &primary_socket, PATRONI_PRIMARY)?;
+        let roles = format!("CREATE ROLE {PG_USER} LOGIN PASSWORD '{PG_PASSWORD}'");
+        psql(&primary_socket, "postgres", &roles)?;
+        psql(
+            &primary_socket,
+            "postgres",
+            &format!("CREATE DATABASE app OWNER {PG_USER}"),
+        )?;
+        let backup = process::as_postgres(Command::new(pg_bin("pg_basebackup")))
+            .args([
+                "-p", "5432", "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "-h",
+            ])
+            .arg(&primary_socket)
+            .arg("-D")
+            .arg(&replica)
+            .output()
+            .map_err(|err| format!("pg_basebackup: {err}"))?;
+        if !backup.status.success() {
+            return Err(format!(
+                "pg_basebackup: {}",
+                String::from_utf8_lossy(&backup.stderr)
+            ));
+        }
+        self.postgres(&replica, &replica_socket, PATRONI_REPLICA)?;
+        let recovering = psql(&replica_socket, "postgres", "SELECT pg_is_in_recovery()")?;
+        if recovering != "t" {
+            return Err(format!("the replica is not in recovery: {recovering}"));
+        }
+        Ok(())
+    }
+
+    /// A PostgreSQL server on `address`:5432 inside the database VPC.
+    fn postgres(&self, data: &Path, socket_dir: &Path, address: &str) -> Result<(), String> {
+        let data_arg = data.display().to_string();
+        let socket = format!("unix_socket_directories={}", socket_dir.display());
+        let listen = format!("listen_addresses={address}");
+        let log = format!("postgres-{address}.log");
+        self.daemon(
+            "postgres",
+            &log,
+            "d",
+            "setpriv",
+            &[
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--clear-groups",
+                "--",
+                pg_bin("postgres").to_str().unwrap_or_default(),
+                "-D",
+                &data_arg,
+                "-p",
+                "5432",
+                "-c",
+                &listen,
+                "-c",
+                &socket,
+                "-c",
+                "fsync=off",
+            ],
+        )?;
+        wait_for("postgres", Duration::from_secs(60), || {
+            psql(socket_dir, "postgres", "SELECT 1").is_ok()
+        })
+        .map_err(|err| format!("{err}: see {}", self.root.join(&log).display()))
+    }
+
+    fn start_haproxy(&self) -> Result<(), String> {
+        let check = "check inter 300ms fall 1 rise 1";
+        let config = format!(
+            "global\n  maxconn 200\n  stats socket {socket} mode 600 level admin\n\n\
+             defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n\n\
+             frontend rw\n  bind {HAPROXY}:5432\n  default_backend rw\n\n\
+             backend rw\n  server node1 {PATRONI_PRIMARY}:5432 {check}\n  server node2 {PATRONI_REPLICA}:5432 {check} disabled\n\n\
+             frontend ro\n  bind {HAPROXY}:5433\n  default_backend ro\n\n\
+             backend ro\n  server node2 {PATRONI_REPLICA}:5432 {check}\n",
+            socket = self.haproxy_socket.display()
+        );
+        let path = self.root.join("haproxy.cfg");
+        std::fs::write(&path, config).map_err(|e| e.to_string())?;
+        self.daemon(
+            "haproxy",
+            "haproxy.log",
+            "d",
+            "haproxy",
+            &["-db", "-f", path.to_str().unwrap_or_default()],
+        )?;
+        wait_for("haproxy", Duration::from_secs(30), || {
+            self.haproxy("show info").is_ok()
+        })
+    }
+
+    /// A command on HAProxy's runtime API (e.g. `set server rw/node1 state maint`).
+    pub fn haproxy(&self, command: &str) -> Result<String, String> {
+        let mut socket = UnixStream::connect(&self.haproxy_socket).map_err(|e| e.to_string())?;
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        socket
+            .write_all(format!("{command}\n").as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        socket
+            .read_to_string(&mut answer)
+            .map_err(|e| e.to_string())?;
+        Ok(answer)
+    }
+
+    fn start_redis(&self) -> Result<(), String> {
+        let dir = self.root.join("redis");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let config = format!(
+            "port 6379\nbind {REDIS}\nsave \"\"\nappendonly no\ndir {dir}\ndaemonize no\nrequirepass {REDIS_PASSWORD}\n",
+            dir = dir.display()
+        );
+        let path = dir.join("redis.conf");
+        std::fs::write(&path, config).map_err(|e| e.to_string())?;
+        self.daemon(
+            "redis-server",
+            "redis.log",
+            "d",
+            "redis-server",
+            &[path.to_str().unwrap_or_default()],
+        )
+    }
+
+    /// The private hosted zone as the healthy topology has it.
+    pub fn healthy_zone() -> String {
+        format!(
+            "{HAPROXY} {}\n{REDIS} {REDIS_HOST}\n{ANISETTE} {ANISETTE_HOST}\n",
+            super::HAPROXY_NAME
+        )
+    }
+
+    fn start_dnsmasq(&mut self) -> Result<(), String> {
+        std::fs::write(&self.hosts_file, Self::healthy_zone()).map_err(|e| e.to_string())?;
+        let hosts = format!("--addn-hosts={}", self.hosts_file.display());
+        let listen = format!("--listen-address={RESOLVER}");
+        let mut command = self.command("r", "dnsmasq");
+        command.args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--pid-file=",
+            "--user=root",
+            "--cache-size=0",
+            "--local=/glimpse.internal/",
+            &listen,
+            &hosts,
+        ]);
+        let daemon = Daemon::spawn("dnsmasq", command, &self.root.join("dnsmasq.log"))?;
+        self.dnsmasq = daemon.pid;
+        Ok(())
+    }
+
+    /// Replace the private zone's records (`/etc/hosts` lines) and have the
+    /// resolver re-read them.
+    pub fn set_zone(&self, records: &str) -> Result<(), String> {
+        std::fs::write(&self.hosts_file, records).map_err(|e| e.to_string())?;
+        unsafe { libc::kill(self.dnsmasq as libc::pid_t, libc::SIGHUP) };
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(())
+    }
+
+    /// Servers that are threads of this process: anisette in the database
+    /// VPC, the delaying proxy in the router (idle until a REDIRECT rule).
+    fn start_in_namespaces(&self) -> Result<(), String> {
+        let anisette: SocketAddr = format!("{ANISETTE}:6969").parse().map_err(|_| "address")?;
+        self.in_namespace("d", move || {
+            fixture::spawn_at(fixture::Mode::Anisette, anisette)
+        })??;
+        let listen = SocketAddr::from(([0, 0, 0, 0], SLOW_PROXY_PORT));
+        let upstream: SocketAddr = format!("{HAPROXY}:5432").parse().map_err(|_| "address")?;
+        self.in_namespace("r", move || {
+            fixture::spawn_delay_proxy(listen, upstream, SLOW_PATH_DELAY)
+        })??;
+        Ok(())
+    }
+
+    /// Run `work` on a thread that entered namespace `suffix`; threads it
+    /// spawns stay in that namespace.
+    fn in_namespace<T: Send + 'static>(
+        &self,
+        suffix: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let path = format!("/run/netns/{}", self.namespace(suffix));
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).map_err(|err| format!("{path}: {err}"))?;
+            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(format!("setns {path}: {}", std::io::Error::last_os_error()));
+            }
+            Ok(work())
+        })
+        .join()
+        .map_err(|_| "the namespace thread panicked".to_string())?
+    }
+
+    /// `vpc-probe check --format json` from `subnet`, with `envs`.
+    pub fn probe(&self, subnet: Subnet, suite: &Path, envs: &[(&str, &str)]) -> super::probe::Run {
+        let started = std::time::Instant::now();
+        let output = self
+            .command(subnet.namespace_suffix(), "timeout")
+            .args([
+                "60",
+                super::probe::binary(),
+                "check",
+                "--format",
+                "json",
+                "--suite",
+            ])
+            .arg(suite)
+            .env_remove("VPC_PROBE_SUITE")
+            .env_remove("ECS_CONTAINER_METADATA_URI_V4")
+            .envs(envs.iter().copied())
+            .output()
+            .expect("run vpc-probe in a namespace");
+        super::probe::Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+/// SQL over a Unix socket directory (no network involved).
+fn psql(socket_dir: &Path, database: &str, sql: &str) -> Result<String, String> {
+    super::psql(socket_dir, 5432, database, sql)
+}

@@ -1,0 +1,437 @@
+//! The fault matrix with real packets: the two-VPC topology of
+//! `scripts/topology` (ECS subnets A and B, a router playing the VPC router,
+//! resolver and peering connection, a database VPC with HAProxy, two
+//! PostgreSQL "Patroni nodes", Redis and anisette). Each fault is applied to
+//! the healthy topology, the probe runs from the subnets, the fault is
+//! removed and both subnets must be healthy again before the next row.
+//! Prints the table: fault, expected, got. Needs root; skips otherwise.
+
+mod rig;
+
+use rig::topology::{self, Subnet, Topology, HAPROXY, PATRONI_PRIMARY, RESOLVER};
+use rig::*;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const PG_PASSWORD_VAR: &str = "TOPO_PG_PASSWORD";
+
+/// The production checks, pointed at the topology's addresses.
+fn suite(topology: &Topology) -> PathBuf {
+    let text = format!(
+        r#"[suite]
+name = "topology"
+resolver = "{RESOLVER}"
+timeout = "2s"
+
+[[check]]
+name = "haproxy-dns"
+kind = "dns"
+host = "{HAPROXY_NAME}"
+expect_cidrs = ["10.0.0.0/16"]
+expect_addresses = ["{HAPROXY}"]
+
+[[check]]
+name = "haproxy-tcp"
+kind = "tcp"
+host = "{HAPROXY_NAME}"
+port = 5432
+
+[[check]]
+name = "postgres-rw"
+kind = "postgres"
+url = "postgres://{PG_USER}@{HAPROXY_NAME}:5432/app"
+password = "${{{PG_PASSWORD_VAR}}}"
+expect_role = "primary"
+max_duration = "600ms"
+
+[[check]]
+name = "postgres-ro"
+kind = "postgres"
+url = "postgres://{PG_USER}@{HAPROXY_NAME}:5433/app"
+password = "${{{PG_PASSWORD_VAR}}}"
+expect_role = "replica"
+
+[[check]]
+name = "redis"
+kind = "redis"
+url = "redis://{redis}:6379"
+password = "{REDIS_PASSWORD}"
+
+[[check]]
+name = "anisette"
+kind = "http"
+url = "http://{anisette}:6969/v3/client_info"
+expect_json_keys = ["client_info", "user_agent"]
+
+[[check]]
+name = "patroni-1-direct"
+kind = "tcp"
+host = "{PATRONI_PRIMARY}"
+port = 5432
+expect = "unreachable"
+timeout = "1s"
+"#,
+        redis = topology::REDIS_HOST,
+        anisette = topology::ANISETTE_HOST,
+    );
+    let path = topology.root.join("topology.toml");
+    std::fs::write(&path, text).expect("write suite");
+    path
+}
+
+/// A change to the healthy topology.
+#[derive(Clone)]
+enum Change {
+    /// Run a command inside a namespace (a, b, r, d).
+    Exec(&'static str, Vec<String>),
+    /// A command on HAProxy's runtime API.
+    HaProxy(&'static str),
+    /// The private zone's records.
+    Zone(String),
+    /// An environment variable of the probe (a secret that changed).
+    Env(&'static str, &'static str),
+}
+
+fn exec(namespace: &'static str, command: &str) -> Change {
+    Change::Exec(
+        namespace,
+        command.split_whitespace().map(str::to_string).collect(),
+    )
+}
+
+struct Fault {
+    name: &'static str,
+    apply: Vec<Change>,
+    revert: Vec<Change>,
+    /// (subnet, check, expected reason or "pass")
+    expect: Vec<(Subnet, &'static str, &'static str)>,
+    /// Also check that `vpc-probe compare` of the two subnets' reports
+    /// names `(check, the only failing subnet)`.
+    compare: Option<(&'static str, Subnet)>,
+}
+
+fn faults() -> Vec<Fault> {
+    let healthy_zone = Topology::healthy_zone();
+    let sg_haproxy = "INPUT -s 10.20.0.0/16 -d 10.0.1.12 -p tcp --dport 5432";
+    let resolver_a = "INPUT -s 10.20.1.0/24 -d 10.20.0.2 -p udp --dport 53 -j DROP";
+    let nacl_a = "FORWARD -d 10.20.1.0/24 -p tcp --dport 1024:65535 -j DROP";
+    let patroni_sg = "INPUT -s 10.20.0.0/16 -d 10.0.1.21 -p tcp --dport 5432 -j DROP";
+    let slow = format!(
+        "PREROUTING -d {HAPROXY} -p tcp --dport 5432 -j REDIRECT --to-ports {}",
+        topology::SLOW_PROXY_PORT
+    );
+    let redis_sg = "INPUT -d 10.0.2.10 -p tcp --dport 6379 -j DROP";
+    use Subnet::{A, B};
+    vec![
+        Fault {
+            name: "DNS answers a public IP for the HAProxy name (peering DNS resolution off)",
+            apply: vec![Change::Zone(healthy_zone.replace(
+                &format!("{HAPROXY} {HAPROXY_NAME}"),
+                &format!("{PUBLIC_ADDRESS} {HAPROXY_NAME}"),
+            ))],
+            revert: vec![Change::Zone(healthy_zone.clone())],
+            expect: vec![(A, "haproxy-dns", "dns_public_address")],
+            compare: None,
+        },
+        Fault {
+            name: "private hosted zone missing the name",
+            apply: vec![Change::Zone(
+                healthy_zone.replace(&format!("{HAPROXY} {HAPROXY_NAME}\n"), ""),
+            )],
+            revert: vec![Change::Zone(healthy_zone.clone())],
+            expect: vec![(A, "haproxy-dns", "dns_nxdomain"), (A, "redis", "pass")],
+            compare: None,
+        },
+        Fault {
+            name: "resolver unreachable from subnet A (NACL drops port 53)",
+            apply: vec![exec("r", &format!("iptables -I {resolver_a}"))],
+            revert: vec![exec("r", &format!("iptables -D {resolver_a}"))],
+            expect: vec![
+                (A, "haproxy-dns", "dns_timeout"),
+                (B, "haproxy-dns", "pass"),
+            ],
+            compare: None,
+        },
+        Fault {
+            name: "peering route missing from subnet B's route table only",
+            apply: vec![exec("b", "ip route del 10.0.0.0/16")],
+            revert: vec![exec("b", "ip route add 10.0.0.0/16 via 10.20.2.1")],
+            expect: vec![
+                (A, "haproxy-tcp", "pass"),
+                (B, "haproxy-tcp", "connect_unreachable"),
+            ],
+            compare: Some(("haproxy-tcp", B)),
+        },
+        Fault {
+            name: "security group drops 5432 to HAProxy (DROP)",
+            apply: vec![exec("d", &format!("iptables -I {sg_haproxy} -j DROP"))],
+            revert: vec![exec("d", &format!("iptables -D {sg_haproxy} -j DROP"))],
+            expect: vec![
+                (A, "haproxy-tcp", "connect_timeout"),
+                (A, "postgres-rw", "connect_timeout"),
+            ],
+            compare: None,
+        },
+        Fault {
+            name: "HAProxy stopped (REJECT with reset)",
+            apply: vec![exec(
+                "d",
+                &format!("iptables -I {sg_haproxy} -j REJECT --reject-with tcp-reset"),
+            )],
+            revert: vec![exec(
+                "d",
+                &format!("iptables -D {sg_haproxy} -j REJECT --reject-with tcp-reset"),
+            )],
+            expect: vec![(A, "haproxy-tcp", "connect_refused")],
+            compare: None,
+        },
+        Fault {
+            name: "HAProxy up, every read-write backend down",
+            apply: vec![Change::HaProxy("set server rw/node1 state maint")],
+            revert: vec![Change::HaProxy("set server rw/node1 state ready")],
+            expect: vec![
+                (A, "haproxy-tcp", "pass"),
+                (A, "postgres-rw", "closed_by_peer"),
+                (A, "postgres-ro", "pass"),
+            ],
+            compare: None,
+        },
+        Fault {
+            name: "security group too wide: a Patroni node reachable directly",
+            apply: vec![exec("d", &format!("iptables -D {patroni_sg}"))],
+            revert: vec![exec("d", &format!("iptables -A {patroni_sg}"))],
+            expect: vec![
+                (A, "patroni-1-direct", "unexpectedly_reachable"),
+                (B, "patroni-1-direct", "unexpectedly_reachable"),
+            ],
+            compare: None,
+        },
+        Fault {
+            name: "read-write port routed to the replica",
+            apply: vec![
+                Change::HaProxy("set server rw/node1 state maint"),
+                Change::HaProxy("set server rw/node2 state ready"),
+            ],
+            revert: vec![
+                Change::HaProxy("set server rw/node2 state maint"),
+                Change::HaProxy("set server rw/node1 state ready"),
+            ],
+            expect: vec![(A, "postgres-rw", "wrong_role")],
+            compare: None,
+        },
+        Fault {
+            name: "wrong password (the secret in Secrets Manager is stale)",
+            apply: vec![Change::Env(PG_PASSWORD_VAR, "stale-Secret-1")],
+            revert: vec![],
+            expect: vec![
+                (A, "postgres-rw", "auth_failed"),
+                (A, "postgres-ro", "auth_failed"),
+            ],
+            compare: None,
+        },
+        Fault {
+            name: "path 200 ms slower than the latency budget (delaying proxy on the peering)",
+            apply: vec![exec("r", &format!("iptables -t nat -A {slow}"))],
+            revert: vec![exec("r", &format!("iptables -t nat -D {slow}"))],
+            expect: vec![(A, "postgres-rw", "too_slow"), (A, "postgres-ro", "pass")],
+            compare: None,
+        },
+        Fault {
+            name: "network ACL of subnet A drops return traffic (ephemeral ports)",
+            apply: vec![exec("r", &format!("iptables -I {nacl_a}"))],
+            revert: vec![exec("r", &format!("iptables -D {nacl_a}"))],
+            expect: vec![
+                (A, "haproxy-tcp", "connect_timeout"),
+                (B, "haproxy-tcp", "pass"),
+            ],
+            compare: None,
+        },
+        Fault {
+            name: "peering connection deleted (its route is a blackhole in the VPC route table)",
+            apply: vec![exec("r", "ip route replace blackhole 10.0.0.0/16")],
+            revert: vec![exec("r", "ip route replace 10.0.0.0/16 via 10.0.0.10")],
+            expect: vec![
+                (A, "haproxy-tcp", "connect_timeout"),
+                (B, "haproxy-tcp", "connect_timeout"),
+                (A, "haproxy-dns", "pass"),
+            ],
+            compare: None,
+        },
+        Fault {
+            name: "Redis security group missing 6379",
+            apply: vec![exec("d", &format!("iptables -I {redis_sg}"))],
+            revert: vec![exec("d", &format!("iptables -D {redis_sg}"))],
+            expect: vec![(A, "redis", "connect_timeout"), (A, "postgres-rw", "pass")],
+            compare: None,
+        },
+    ]
+}
+
+/// Apply `changes`, collecting environment overrides for the probe.
+fn apply(topology: &Topology, changes: &[Change], envs: &mut Vec<(&'static str, &'static str)>) {
+    for change in changes {
+        let done = match change {
+            Change::Exec(namespace, args) => {
+                // "@rd" names the router's link to the database VPC.
+                let args: Vec<String> = args
+                    .iter()
+                    .map(|a| a.replace('@', &format!("{}-", topology.prefix)))
+                    .collect();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                topology.exec(namespace, &args)
+            }
+            Change::HaProxy(command) => topology.haproxy(command).map(|_| ()),
+            Change::Zone(records) => topology.set_zone(records),
+            Change::Env(key, value) => {
+                envs.push((key, value));
+                Ok(())
+            }
+        };
+        done.unwrap_or_else(|err| panic!("changing the topology: {err}"));
+    }
+}
+
+/// The reason of `check` in a JSON run, or "pass".
+fn got(run: &rig::probe::Run, check: &str) -> String {
+    let outcome = run.check(check);
+    match outcome["success"].as_bool() {
+        Some(true) => "pass".to_string(),
+        _ => outcome["reason"].as_str().unwrap_or("?").to_string(),
+    }
+}
+
+/// Probe both subnets until every check passes, at most `limit`: a fault
+/// that outlives its revert shows up here, not in the next row.
+fn wait_healthy(
+    topology: &Topology,
+    suite: &std::path::Path,
+    limit: Duration,
+) -> Result<(), String> {
+    let envs = [(PG_PASSWORD_VAR, PG_PASSWORD)];
+    let deadline = Instant::now() + limit;
+    loop {
+        let runs = [Subnet::A, Subnet::B].map(|subnet| topology.probe(subnet, suite, &envs));
+        if runs.iter().all(|run| run.code == 0) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let failing: Vec<String> = runs.iter().map(|run| run.stdout.clone()).collect();
+            return Err(failing.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn every_fault_is_named_from_the_subnet_that_sees_it() {
+    let Some(topology) = topology::topology() else {
+        return;
+    };
+    let suite = suite(topology);
+    wait_healthy(topology, &suite, Duration::from_secs(30))
+        .unwrap_or_else(|runs| panic!("the healthy topology is not healthy:\n{runs}"));
+    let healthy = topology.probe(Subnet::A, &suite, &[(PG_PASSWORD_VAR, PG_PASSWORD)]);
+    for check in ["postgres-rw", "postgres-ro", "haproxy-tcp"] {
+        let seconds = healthy.check(check)["duration_seconds"]
+            .as_f64()
+            .unwrap_or_default();
+        println!("healthy {check} from subnet A: {seconds:.3} s");
+    }
+    let mut rows = Vec::new();
+    let mut mismatches = Vec::new();
+    for fault in faults() {
+        let mut envs = vec![(PG_PASSWORD_VAR, PG_PASSWORD)];
+        apply(topology, &fault.apply, &mut envs);
+        let runs = [Subnet::A, Subnet::B].map(|subnet| topology.probe(subnet, &suite, &envs));
+        for (subnet, check, expected) in &fault.expect {
+            let run = &runs[usize::from(*subnet == Subnet::B)];
+            let got = got(run, check);
+            if got != *expected {
+                mismatches.push(format!(
+                    "{}: {check} from {}: expected {expected}, got {got}\n{}",
+                    fault.name,
+                    subnet.label(),
+                    run.stdout
+                ));
+            }
+            let seconds = run.check(check)["duration_seconds"]
+                .as_f64()
+                .unwrap_or_default();
+            rows.push((
+                fault.name,
+                format!("{check} from {}", subnet.label()),
+                expected.to_string(),
+                got,
+                seconds,
+            ));
+        }
+        if let Some((check, subnet)) = fault.compare {
+            if let Err(message) = compare_names(topology, &runs, check, subnet) {
+                mismatches.push(format!("{}: {message}", fault.name));
+            }
+        }
+        apply(topology, &fault.revert, &mut Vec::new());
+        if let Err(runs) = wait_healthy(topology, &suite, Duration::from_secs(15)) {
+            mismatches.push(format!(
+                "{}: not healthy after the fault was removed:\n{runs}",
+                fault.name
+            ));
+        }
+    }
+    print_table(&rows);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+/// Print the table and keep it in target/tmp/fault-matrix.md, which
+/// scripts/test shows after the tests (cargo captures test output).
+fn print_table(rows: &[(&str, String, String, String, f64)]) {
+    let mut table =
+        String::from("| fault | check, from | expected | got | time |\n|---|---|---|---|---|\n");
+    for (fault, check, expected, got, seconds) in rows {
+        let mark = if expected == got { "" } else { " ✗" };
+        table.push_str(&format!(
+            "| {fault} | {check} | `{expected}` | `{got}`{mark} | {seconds:.3} s |\n"
+        ));
+    }
+    println!("\n{table}");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fault-matrix.md");
+    std::fs::write(&path, table).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+}
+
+/// Run `vpc-probe compare` on the two subnets' reports: it must say that
+/// `check` fails from `subnet` only, with the subnet hint.
+fn compare_names(
+    topology: &Topology,
+    runs: &[rig::probe::Run; 2],
+    check: &str,
+    subnet: Subnet,
+) -> Result<(), String> {
+    let mut arguments = vec!["compare".to_string()];
+    for (run, place) in runs.iter().zip([Subnet::A, Subnet::B]) {
+        let path = topology
+            .root
+            .join(format!("report-{}.json", place.namespace_suffix()));
+        std::fs::write(&path, &run.stdout).map_err(|e| e.to_string())?;
+        arguments.push(format!("{}={}", place.cidr(), path.display()));
+    }
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    let compared = rig::probe::run_with(&arguments, &[], Duration::from_secs(30));
+    println!(
+        "\n$ vpc-probe compare {} ...\n{}",
+        subnet.cidr(),
+        compared.stdout
+    );
+    let said = format!("{check}: fails from {} (", subnet.cidr());
+    if compared.code == 1
+        && compared.stdout.contains(&said)
+        && compared.stdout.contains("route table")
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "compare did not name {check} failing from {} only:\n{}",
+            subnet.cidr(),
+            compared.stdout
+        ))
+    }
+}
