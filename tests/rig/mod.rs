@@ -176,6 +176,20 @@ fn psql(socket_dir: &Path, port: u16, database: &str, sql: &str) -> Result<Strin
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// A new cluster in `data`: trust over the socket, SCRAM over TCP.
+fn initdb(data: &Path) -> Result<(), String> {
+    let init = process::as_postgres(Command::new(pg_bin("initdb")))
+        .args(["-U", "postgres", "-E", "UTF8"])
+        .args(["--auth-local=trust", "--auth-host=scram-sha-256", "-D"])
+        .arg(data)
+        .output()
+        .map_err(|err| format!("initdb: {err}"))?;
+    if !init.status.success() {
+        return Err(format!("initdb: {}", String::from_utf8_lossy(&init.stderr)));
+    }
+    Ok(())
+}
+
 fn pg_bin(name: &str) -> PathBuf {
     Path::new("/usr/lib/postgresql/15/bin").join(name)
 }
@@ -184,22 +198,7 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
     let data = root.join("pg");
     std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
     process::give_to_postgres(&data)?;
-    let init = process::as_postgres(Command::new(pg_bin("initdb")))
-        .args([
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "-D",
-        ])
-        .arg(&data)
-        .output()
-        .map_err(|err| format!("initdb: {err}"))?;
-    if !init.status.success() {
-        return Err(format!("initdb: {}", String::from_utf8_lossy(&init.stderr)));
-    }
+    initdb(&data)?;
     let hba = std::fs::read_to_string(data.join("pg_hba.conf")).map_err(|e| e.to_string())?;
     let reject = format!("host all {PG_REJECTED_USER} 127.0.0.1/32 reject\n");
     std::fs::write(data.join("pg_hba.conf"), reject + &hba).map_err(|e| e.to_string())?;

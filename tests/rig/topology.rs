@@ -170,20 +170,7 @@ impl Topology {
         std::fs::create_dir_all(&primary).map_err(|e| e.to_string())?;
         process::give_to_postgres(&self.root)?;
         process::give_to_postgres(&primary)?;
-        let init = process::as_postgres(Command::new(pg_bin("initdb")))
-            .args([
-                "-U",
-                "postgres",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                "-D",
-            ])
-            .arg(&primary)
-            .output()
-            .map_err(|err| format!("initdb: {err}"))?;
-        if !init.status.success() {
-            return Err(format!("initdb: {}", String::from_utf8_lossy(&init.stderr)));
-        }
+        super::initdb(&primary)?;
         let hba = "local all all trust\nlocal replication all trust\nhost all all 10.0.0.0/8 scram-sha-256\n";
         std::fs::write(primary.join("pg_hba.conf"), hba).map_err(|e| e.to_string())?;
         // Sockets live outside the data directories: pg_basebackup would
