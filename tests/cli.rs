@@ -244,3 +244,38 @@ fn explain_prints_every_reason() {
     assert!(one.stdout.contains("Patroni role"), "{}", one.stdout);
     assert_eq!(run_with(&["explain", "no_such_reason"], &[], LIMIT).code, 2);
 }
+
+/// `KEY=VALUE` lines of checks/env.example.
+fn example_environment() -> Vec<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/checks/env.example");
+    std::fs::read_to_string(path)
+        .expect("checks/env.example")
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.trim().to_string(), value.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn production_and_staging_suites_validate_with_the_example_environment() {
+    let environment = example_environment();
+    let envs: Vec<(&str, &str)> = environment
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    for (suite, checks) in [("production", 9), ("staging", 6)] {
+        let path = format!("{}/checks/{suite}.toml", env!("CARGO_MANIFEST_DIR"));
+        let run = run_with(&["validate", "--suite", &path], &envs, LIMIT);
+        assert_eq!(run.code, 0, "{suite}: {}", run.stderr);
+        assert!(run.stdout.contains(&format!("({checks} checks)")), "{}", run.stdout);
+        let without_secret: Vec<(&str, &str)> = envs
+            .iter()
+            .copied()
+            .filter(|(key, _)| *key != "VPC_PROBE_PG_PASSWORD")
+            .collect();
+        let run = run_with(&["validate", "--suite", &path], &without_secret, LIMIT);
+        assert_eq!(run.code, 2, "{suite} must need its password");
+        assert!(run.stderr.contains("VPC_PROBE_PG_PASSWORD"), "{}", run.stderr);
+    }
+}
