@@ -268,7 +268,11 @@ fn production_and_staging_suites_validate_with_the_example_environment() {
         let path = format!("{}/checks/{suite}.toml", env!("CARGO_MANIFEST_DIR"));
         let run = run_with(&["validate", "--suite", &path], &envs, LIMIT);
         assert_eq!(run.code, 0, "{suite}: {}", run.stderr);
-        assert!(run.stdout.contains(&format!("({checks} checks)")), "{}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("({checks} checks)")),
+            "{}",
+            run.stdout
+        );
         let without_secret: Vec<(&str, &str)> = envs
             .iter()
             .copied()
@@ -276,6 +280,10 @@ fn production_and_staging_suites_validate_with_the_example_environment() {
             .collect();
         let run = run_with(&["validate", "--suite", &path], &without_secret, LIMIT);
         assert_eq!(run.code, 2, "{suite} must need its password");
-        assert!(run.stderr.contains("VPC_PROBE_PG_PASSWORD"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("VPC_PROBE_PG_PASSWORD"),
+            "{}",
+            run.stderr
+        );
     }
 }
