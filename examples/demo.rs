@@ -11,15 +11,7 @@ use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
     let rig = rig::rig();
-    let healthy = [
-        ("LOCAL_RESOLVER", rig.dns.to_string()),
-        ("LOCAL_HAPROXY_PORT", rig.haproxy.to_string()),
-        ("LOCAL_PG_PASSWORD", rig::PG_PASSWORD.to_string()),
-        ("LOCAL_REDIS_PORT", rig.redis.to_string()),
-        ("LOCAL_REDIS_PASSWORD", rig::REDIS_PASSWORD.to_string()),
-        ("LOCAL_ANISETTE_PORT", rig.anisette.to_string()),
-        ("LOCAL_PATRONI_PORT", rig.closed.to_string()),
-    ];
+    let healthy = rig.local_env();
     banner("1. Healthy stack: dnsmasq, HAProxy -> PgBouncer -> PostgreSQL 15 + PostGIS, Redis, anisette");
     let first = probe(&healthy, &[]);
 

@@ -131,6 +131,19 @@ impl Rig {
         path
     }
 
+    /// The environment checks/local.toml reads, pointing at this rig.
+    pub fn local_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("LOCAL_RESOLVER", self.dns.to_string()),
+            ("LOCAL_HAPROXY_PORT", self.haproxy.to_string()),
+            ("LOCAL_PG_PASSWORD", PG_PASSWORD.to_string()),
+            ("LOCAL_REDIS_PORT", self.redis.to_string()),
+            ("LOCAL_REDIS_PASSWORD", REDIS_PASSWORD.to_string()),
+            ("LOCAL_ANISETTE_PORT", self.anisette.to_string()),
+            ("LOCAL_PATRONI_PORT", self.closed.to_string()),
+        ]
+    }
+
     /// What ECS would put in `ECS_CONTAINER_METADATA_URI_V4`.
     pub fn task_metadata_url(&self) -> String {
         format!(
