@@ -70,6 +70,13 @@ password = "{REDIS_PASSWORD}"
 expect_role = "master"
 
 [[check]]
+name = "valkey"
+kind = "redis"
+url = "redis://127.0.0.1:{valkey}"
+password = "{VALKEY_PASSWORD}"
+expect_role = "master"
+
+[[check]]
 name = "redis-acl"
 kind = "redis"
 url = "redis://{REDIS_NAME}:{redis}/0"
@@ -94,6 +101,7 @@ expect_json_keys = ["X-Apple-I-MD", "X-Apple-I-MD-M", "X-Apple-I-MD-RINFO"]
         closed = rig.closed,
         postgres = rig.postgres,
         redis = rig.redis,
+        valkey = rig.valkey,
         anisette = rig.anisette,
         ca_file = rig.pg_certificate().display(),
     )
@@ -138,6 +146,7 @@ fn every_kind_passes_through_haproxy_and_pgbouncer() {
         "connect_refused"
     );
     assert_eq!(run.check("redis")["observed"]["role"], "master");
+    assert_eq!(run.check("valkey")["observed"]["role"], "master");
     assert_eq!(
         run.check("anisette-client-info")["observed"]["status"],
         "200"
@@ -260,6 +269,11 @@ fn fault_checks(rig: &Rig) -> Vec<(&'static str, &'static str, String)> {
             redis(rig.redis, "password = \"wrong\""),
         ),
         ("redis-no-auth", "auth_failed", redis(rig.redis, "")),
+        (
+            "valkey-wrong-password",
+            "auth_failed",
+            redis(rig.valkey, "password = \"not-the-valkey-password\""),
+        ),
         (
             "redis-acl-wrong",
             "auth_failed",

