@@ -33,7 +33,7 @@ fn task_definition_is_a_valid_fargate_registration() {
     assert!(text(&valid).contains("Fargate 256/512"), "{}", text(&valid));
 
     let original: Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(ROOT).join("deploy/ecs/task-definition.json")).unwrap(),
+        &std::fs::read_to_string(Path::new(ROOT).join("task-definition.json")).unwrap(),
     )
     .unwrap();
     let broken: [Breakage; 6] = [
