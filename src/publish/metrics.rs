@@ -71,38 +71,75 @@ struct Families {
 }
 
 impl Families {
+    /// Register every family of a scrape in `registry`.
     fn register(registry: &Registry) -> prometheus::Result<Families> {
-        let families = Families {
-            success: gauge("probe_success", "Whether the check passed (1) or failed (0) on its latest run.", CHECK)?,
-            duration: gauge("probe_duration_seconds", "How long the check's latest run took.", CHECK)?,
-            dns_lookup: gauge("probe_dns_lookup_time_seconds", "Time the latest run spent resolving the target's name (microseconds for an IP literal, which needs no DNS).", CHECK)?,
-            phase: gauge("vpc_probe_phase_duration_seconds", "Time spent in each phase of the check's latest run (summed over PostgreSQL cycles).", &["check", "kind", "phase"])?,
-            reason: gauge("vpc_probe_failure_reason", "1 for the reason and phase of the check's latest failure; reason=\"none\" while it passes.", &["check", "kind", "reason", "phase"])?,
-            last_run: gauge("vpc_probe_last_run_timestamp_seconds", "When the check's latest run finished, in seconds since the epoch.", CHECK)?,
-            runs: counter("vpc_probe_check_runs_total", "Runs of the check since the probe started, by result.", &["check", "kind", "result"])?,
-            failures: counter("vpc_probe_check_failures_total", "Failed runs of the check since the probe started, by reason.", &["check", "kind", "reason"])?,
-            cycles: counter("vpc_probe_postgres_cycles_total", "PostgreSQL open/auth/query/close cycles since the probe started, by result.", &["check", "result"])?,
-            build: gauge("vpc_probe_build_info", "The probe's version; always 1.", &["version"])?,
-            suite: gauge("vpc_probe_suite_info", "The suite being run and its number of checks in the checks label; always 1.", &["suite", "checks"])?,
-            task: gauge("vpc_probe_task_info", "Where the probe runs, from the ECS task metadata; always 1.", &["cluster", "task_arn", "family", "revision", "availability_zone", "subnet", "private_ip"])?,
-        };
-        for collector in [
-            &families.success,
-            &families.duration,
-            &families.dns_lookup,
-            &families.phase,
-            &families.reason,
-            &families.last_run,
-            &families.build,
-            &families.suite,
-            &families.task,
-        ] {
-            registry.register(Box::new(collector.clone()))?;
-        }
-        for collector in [&families.runs, &families.failures, &families.cycles] {
-            registry.register(Box::new(collector.clone()))?;
-        }
-        Ok(families)
+        Ok(Families {
+            success: gauge(registry, "probe_success", HELP_SUCCESS, CHECK)?,
+            duration: gauge(registry, "probe_duration_seconds", HELP_DURATION, CHECK)?,
+            dns_lookup: gauge(
+                registry,
+                "probe_dns_lookup_time_seconds",
+                HELP_DNS_LOOKUP,
+                CHECK,
+            )?,
+            phase: gauge(
+                registry,
+                "vpc_probe_phase_duration_seconds",
+                HELP_PHASE,
+                &["check", "kind", "phase"],
+            )?,
+            reason: gauge(
+                registry,
+                "vpc_probe_failure_reason",
+                HELP_REASON,
+                &["check", "kind", "reason", "phase"],
+            )?,
+            last_run: gauge(
+                registry,
+                "vpc_probe_last_run_timestamp_seconds",
+                HELP_LAST_RUN,
+                CHECK,
+            )?,
+            runs: counter(
+                registry,
+                "vpc_probe_check_runs_total",
+                HELP_RUNS,
+                &["check", "kind", "result"],
+            )?,
+            failures: counter(
+                registry,
+                "vpc_probe_check_failures_total",
+                HELP_FAILURES,
+                &["check", "kind", "reason"],
+            )?,
+            cycles: counter(
+                registry,
+                "vpc_probe_postgres_cycles_total",
+                HELP_CYCLES,
+                &["check", "result"],
+            )?,
+            build: gauge(registry, "vpc_probe_build_info", HELP_BUILD, &["version"])?,
+            suite: gauge(
+                registry,
+                "vpc_probe_suite_info",
+                HELP_SUITE,
+                &["suite", "checks"],
+            )?,
+            task: gauge(
+                registry,
+                "vpc_probe_task_info",
+                HELP_TASK,
+                &[
+                    "cluster",
+                    "task_arn",
+                    "family",
+                    "revision",
+                    "availability_zone",
+                    "subnet",
+                    "private_ip",
+                ],
+            )?,
+        })
     }
 
     fn record(&self, tally: &Tally) {
@@ -178,15 +215,22 @@ impl Families {
     }
 
     fn reload(&self, registry: &Registry, reload: ReloadStatus) -> prometheus::Result<()> {
-        let successful = gauge("vpc_probe_config_last_reload_successful", "Whether the last suite reload (SIGHUP) succeeded; a refused suite leaves the previous one running.", &[])?;
+        let successful = gauge(
+            registry,
+            "vpc_probe_config_last_reload_successful",
+            HELP_RELOAD_OK,
+            &[],
+        )?;
         let last = gauge(
+            registry,
             "vpc_probe_config_last_reload_success_timestamp_seconds",
-            "When the suite was last loaded successfully, in seconds since the epoch.",
+            HELP_RELOAD_AT,
             &[],
         )?;
         let reloads = counter(
+            registry,
             "vpc_probe_config_reloads_total",
-            "Suite reloads since the probe started, by result.",
+            HELP_RELOADS,
             &["result"],
         )?;
         successful
@@ -200,19 +244,55 @@ impl Families {
         reloads
             .with_label_values(&["failure"])
             .inc_by(reload.failed);
-        registry.register(Box::new(successful))?;
-        registry.register(Box::new(last))?;
-        registry.register(Box::new(reloads))
+        Ok(())
     }
 }
 
-fn gauge(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVec> {
-    GaugeVec::new(Opts::new(name, help), labels)
+/// A gauge family, registered in `registry`.
+fn gauge(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<GaugeVec> {
+    let family = GaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(family.clone()))?;
+    Ok(family)
 }
 
-fn counter(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
-    IntCounterVec::new(Opts::new(name, help), labels)
+/// A counter family, registered in `registry`.
+fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let family = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(family.clone()))?;
+    Ok(family)
 }
+
+// The HELP text of each family.
+const HELP_SUCCESS: &str = "Whether the check passed (1) or failed (0) on its latest run.";
+const HELP_DURATION: &str = "How long the check's latest run took.";
+const HELP_DNS_LOOKUP: &str = "Time the latest run spent resolving the target's name (microseconds for an IP literal, which needs no DNS).";
+const HELP_PHASE: &str =
+    "Time spent in each phase of the check's latest run (summed over PostgreSQL cycles).";
+const HELP_REASON: &str =
+    "1 for the reason and phase of the check's latest failure; reason=\"none\" while it passes.";
+const HELP_LAST_RUN: &str = "When the check's latest run finished, in seconds since the epoch.";
+const HELP_RUNS: &str = "Runs of the check since the probe started, by result.";
+const HELP_FAILURES: &str = "Failed runs of the check since the probe started, by reason.";
+const HELP_CYCLES: &str =
+    "PostgreSQL open/auth/query/close cycles since the probe started, by result.";
+const HELP_BUILD: &str = "The probe's version; always 1.";
+const HELP_SUITE: &str =
+    "The suite being run and its number of checks in the checks label; always 1.";
+const HELP_TASK: &str = "Where the probe runs, from the ECS task metadata; always 1.";
+const HELP_RELOAD_OK: &str = "Whether the last suite reload (SIGHUP) succeeded; a refused suite leaves the previous one running.";
+const HELP_RELOAD_AT: &str =
+    "When the suite was last loaded successfully, in seconds since the epoch.";
+const HELP_RELOADS: &str = "Suite reloads since the probe started, by result.";
 
 fn epoch_seconds(at: SystemTime) -> f64 {
     at.duration_since(UNIX_EPOCH)
