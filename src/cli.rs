@@ -1,5 +1,5 @@
 //! The command line: `check`, `serve`, `healthcheck`, `validate`, `list`,
-//! `explain`.
+//! `explain`, `compare`.
 
 use crate::outcome::Reason;
 use clap::{Args, Parser, Subcommand, ValueEnum};

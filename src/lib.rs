@@ -16,7 +16,8 @@
 //!   stream that remembers what a server said first.
 //! - [`outcome`]: reasons, phases, failures, and the hint table.
 //! - [`runner`]: runs a suite's checks concurrently.
-//! - [`report`]: text table, JSON, JUnit XML.
+//! - [`report`]: text table, JSON, JUnit XML, and the comparison of runs
+//!   from several subnets.
 //! - [`publish`]: Prometheus exposition, Pushgateway, CloudWatch EMF.
 //! - [`serve`]: the long-running mode: schedule, `/metrics`, signals.
 //! - [`ecs`]: the task identity (cluster, task, AZ, subnet) from ECS
