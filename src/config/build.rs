@@ -11,7 +11,7 @@ use crate::check::redis::{RedisRole, RedisSpec};
 use crate::check::tcp::TcpSpec;
 use crate::check::{CheckSpec, Kind};
 use crate::net::tls::{self, Verify};
-use base64::Engine;
+use crate::net::url_parts::{self, percent_decode};
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
@@ -211,13 +211,6 @@ fn read_secret(path: &std::path::Path) -> Result<Secret, Problem> {
     Ok(Secret::new(value))
 }
 
-fn percent_decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={text}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
-}
-
 fn tls_config(
     verify: Verify,
     ca_file: Option<&Env<PathBuf>>,
@@ -374,26 +367,15 @@ fn http(raw: RawCheck, scrubber: &mut Scrubber) -> Result<HttpSpec, Problem> {
     let Env(url) = required(raw.url, "url", Kind::Http)?;
     let scheme = scheme(&url, &["http", "https"])?;
     let (host, port) = host_and_port(&url, if scheme == "https" { 443 } else { 80 })?;
-    let authorization = match (url.username(), url.password()) {
-        ("", None) => None,
-        (user, password) => {
-            let raw_password = password.map(percent_decode).unwrap_or_default();
-            let pair = format!("{}:{raw_password}", percent_decode(user));
-            let header = Secret::new(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            ));
-            if !raw_password.is_empty() {
-                scrubber.add(&Secret::new(raw_password));
-            }
-            scrubber.add(&header);
-            Some(header)
+    let authorization = url_parts::basic_authorization(&url).map(|(header, password)| {
+        let header = Secret::new(header);
+        if !password.is_empty() {
+            scrubber.add(&Secret::new(password));
         }
-    };
-    let path = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_string(),
-    };
+        scrubber.add(&header);
+        header
+    });
+    let path = url_parts::path_and_query(&url).to_string();
     let expect_status = raw.expect_status.unwrap_or_default();
     if expect_status.iter().any(|s| !(100..=599).contains(s)) {
         return Err(Problem::at("expect_status", "status codes are 100 to 599"));

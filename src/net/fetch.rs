@@ -3,8 +3,8 @@
 //! it; they time every phase themselves (see `check/http.rs`).
 
 use super::tls::{self, Verify};
+use super::url_parts;
 use anyhow::{bail, Context};
-use base64::Engine;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use http::{Method, Request, StatusCode};
@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use url::Url;
+use url::{Position, Url};
 
 /// Plumbing answers are small; anything bigger is not what we asked for.
 const MAX_BODY: usize = 4 << 20;
@@ -80,48 +80,20 @@ fn build(
     url: &Url,
     body: Option<(&'static str, Bytes)>,
 ) -> anyhow::Result<Request<Full<Bytes>>> {
-    let path_and_query = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_string(),
-    };
-    let authority = match url.port() {
-        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_string(),
-    };
+    let authority = &url[Position::BeforeHost..Position::AfterPort];
     let mut request = Request::builder()
         .method(method)
-        .uri(path_and_query)
+        .uri(url_parts::path_and_query(url))
         .header(HOST, authority)
         .header(USER_AGENT, concat!("vpc-probe/", env!("CARGO_PKG_VERSION")));
-    if let Some(auth) = basic_authorization(url) {
-        request = request.header(AUTHORIZATION, auth);
+    if let Some((header, _)) = url_parts::basic_authorization(url) {
+        request = request.header(AUTHORIZATION, header);
     }
     let (content_type, bytes) = body.unwrap_or(("text/plain", Bytes::new()));
     if !bytes.is_empty() {
         request = request.header(CONTENT_TYPE, content_type);
     }
     Ok(request.body(Full::new(bytes))?)
-}
-
-/// `Basic base64(user:password)` from the URL's user info, percent-decoded.
-fn basic_authorization(url: &Url) -> Option<String> {
-    if url.username().is_empty() && url.password().is_none() {
-        return None;
-    }
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let pair = format!(
-        "{}:{}",
-        decode(url.username()),
-        decode(url.password().unwrap_or_default())
-    );
-    Some(format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    ))
 }
 
 /// The URL without user info, safe to print.
@@ -137,16 +109,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn user_info_becomes_basic_auth_and_is_never_shown() {
-        let url = Url::parse("http://ops:s%40cret@gateway:9091/x").unwrap();
-        assert_eq!(
-            basic_authorization(&url).unwrap(),
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode("ops:s@cret")
-            )
-        );
-        assert_eq!(redacted(&url), "http://gateway:9091/x");
-        assert!(basic_authorization(&Url::parse("http://gateway/").unwrap()).is_none());
+    fn user_info_is_never_shown_and_becomes_the_authorization_header() {
+        let url = Url::parse("http://ops:s%40cret@gateway:9091/x?y=1").unwrap();
+        assert_eq!(redacted(&url), "http://gateway:9091/x?y=1");
+        let request = build(Method::PUT, &url, None).unwrap();
+        assert_eq!(request.uri(), "/x?y=1");
+        assert_eq!(request.headers()[HOST], "gateway:9091");
+        let expected = url_parts::basic_authorization(&url).unwrap().0;
+        assert_eq!(request.headers()[AUTHORIZATION], expected.as_str());
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod fetch;
 pub mod tls;
+pub mod url_parts;
 pub mod wire;
 
 use crate::outcome::{Fault, Reason};
