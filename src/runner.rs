@@ -5,7 +5,8 @@ use crate::check::Probe;
 use crate::config::{Check, Scrubber, Suite};
 use crate::net::Net;
 use crate::outcome::{Failure, Fault, Outcome, Phase, Reason};
-use std::collections::{BTreeMap, HashMap};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
 
@@ -55,22 +56,16 @@ pub async fn run(
     let started = SystemTime::now();
     let clock = Instant::now();
     let net = Net::new(suite.resolver, suite.longest_timeout())?;
-    let mut tasks = JoinSet::new();
-    let mut index_of = HashMap::new();
-    for (index, check) in checks.iter().enumerate() {
-        let (net, check, scrubber) = (net.clone(), (*check).clone(), suite.scrubber.clone());
-        let handle = tasks.spawn(async move { run_check(&net, &check, &scrubber).await });
-        index_of.insert(handle.id(), index);
-    }
+    let mut running: FuturesUnordered<_> = checks
+        .iter()
+        .enumerate()
+        .map(|(index, check)| {
+            let net = &net;
+            async move { (index, run_isolated(net, check, &suite.scrubber).await) }
+        })
+        .collect();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; checks.len()];
-    while let Some(joined) = tasks.join_next_with_id().await {
-        let (index, outcome) = match joined {
-            Ok((id, outcome)) => (index_of[&id], outcome),
-            Err(err) => {
-                let index = index_of[&err.id()];
-                (index, crashed(checks[index], &suite.scrubber, &err))
-            }
-        };
+    while let Some((index, outcome)) = running.next().await {
         progress(&outcome);
         outcomes[index] = Some(outcome);
     }
@@ -82,8 +77,23 @@ pub async fn run(
     })
 }
 
+/// Run one check in a task of its own: checks run in parallel, and a panic
+/// on a hostile answer becomes a failed outcome instead of ending the run
+/// (or a `serve` loop). The task lives in a JoinSet, so dropping this
+/// future (a reload, a shutdown) aborts the check in flight too.
+pub async fn run_isolated(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome {
+    let mut one = JoinSet::new();
+    let (task_net, task_check, task_scrubber) = (net.clone(), check.clone(), scrubber.clone());
+    one.spawn(async move { run_check(&task_net, &task_check, &task_scrubber).await });
+    match one.join_next().await {
+        Some(Ok(outcome)) => outcome,
+        Some(Err(err)) => crashed(check, scrubber, &err),
+        None => unreachable!("one task was spawned"),
+    }
+}
+
 /// Run one check and scrub its secrets from everything it reports.
-pub async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome {
+async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome {
     let clock = Instant::now();
     let mut probe = Probe::new(net, check.timeout);
     let result = check.spec.run(&mut probe).await;
@@ -142,7 +152,7 @@ fn millis(duration: Duration) -> String {
 }
 
 /// A check whose task panicked still shows up, failed, in the report.
-pub fn crashed(check: &Check, scrubber: &Scrubber, err: &tokio::task::JoinError) -> Outcome {
+fn crashed(check: &Check, scrubber: &Scrubber, err: &tokio::task::JoinError) -> Outcome {
     let detail = scrubber.scrub(&format!("the probe crashed on this server's answer: {err}"));
     Outcome {
         name: check.name.clone(),

@@ -5,7 +5,6 @@
 use super::state::State;
 use crate::config::{Check, Scrubber, Suite};
 use crate::net::Net;
-use crate::outcome::Outcome;
 use crate::report;
 use crate::runner;
 use std::sync::Arc;
@@ -54,7 +53,7 @@ impl Schedule {
 
 async fn repeat(net: Net, check: Check, scrubber: Scrubber, interval: Duration, state: Arc<State>) {
     loop {
-        let outcome = run_guarded(&net, &check, &scrubber).await;
+        let outcome = runner::run_isolated(&net, &check, &scrubber).await;
         let line = report::text::progress_line(&outcome);
         match outcome.failure() {
             None => tracing::debug!(check = %outcome.name, "{line}"),
@@ -64,20 +63,6 @@ async fn repeat(net: Net, check: Check, scrubber: Scrubber, interval: Duration, 
         }
         state.record(outcome);
         tokio::time::sleep(jittered(interval)).await;
-    }
-}
-
-/// Run one check in its own task, so a panic on a hostile answer becomes
-/// a failed outcome instead of ending this check's loop. The task lives in
-/// a JoinSet so that stopping the loop (reload, shutdown) aborts it too.
-async fn run_guarded(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome {
-    let mut one = JoinSet::new();
-    let (task_net, task_check, task_scrubber) = (net.clone(), check.clone(), scrubber.clone());
-    one.spawn(async move { runner::run_check(&task_net, &task_check, &task_scrubber).await });
-    match one.join_next().await {
-        Some(Ok(outcome)) => outcome,
-        Some(Err(err)) => runner::crashed(check, scrubber, &err),
-        None => unreachable!("one task was spawned"),
     }
 }
 
