@@ -79,20 +79,37 @@ impl TaskIdentity {
         })
     }
 
+    /// The label name of each field, in the order of [`TaskIdentity::fields`].
+    pub const LABELS: [&'static str; 7] = [
+        "cluster",
+        "task_arn",
+        "family",
+        "revision",
+        "availability_zone",
+        "subnet",
+        "private_ip",
+    ];
+
+    /// Every field under its label name, known or not, in a fixed order.
+    pub fn fields(&self) -> [(&'static str, Option<&str>); 7] {
+        let values = [
+            &self.cluster,
+            &self.task_arn,
+            &self.family,
+            &self.revision,
+            &self.availability_zone,
+            &self.subnet,
+            &self.private_ip,
+        ];
+        std::array::from_fn(|i| (Self::LABELS[i], values[i].as_deref()))
+    }
+
     /// `(label, value)` pairs for the fields that are known, in a fixed order.
     pub fn labels(&self) -> Vec<(&'static str, &str)> {
-        [
-            ("cluster", &self.cluster),
-            ("task_arn", &self.task_arn),
-            ("family", &self.family),
-            ("revision", &self.revision),
-            ("availability_zone", &self.availability_zone),
-            ("subnet", &self.subnet),
-            ("private_ip", &self.private_ip),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
-        .collect()
+        self.fields()
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name, v)))
+            .collect()
     }
 }
 

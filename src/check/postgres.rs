@@ -258,8 +258,6 @@ async fn close(session: Session) -> Result<(), Fault> {
 /// The task that drives a session's connection until the server closes it.
 type Driver = JoinHandle<Result<(), tokio_postgres::Error>>;
 
-/// Classify a session error: the server's SQLSTATE when it sent one, else
-/// what the wire showed (nothing heard, another protocol, a TLS refusal).
 /// Where in a session an error was raised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -268,6 +266,8 @@ enum Step {
     Query,
 }
 
+/// Classify a session error: the server's SQLSTATE when it sent one, else
+/// what the wire showed (nothing heard, another protocol, a TLS refusal).
 fn classify(
     err: &tokio_postgres::Error,
     heard: &Heard,

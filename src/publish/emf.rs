@@ -7,6 +7,7 @@
 //! plus AvailabilityZone when known), and the run gets a summary line
 //! (dimension Suite).
 
+use super::metrics::NONE;
 use crate::ecs::TaskIdentity;
 use crate::runner::Report;
 use serde_json::{json, Map, Value};
@@ -37,11 +38,11 @@ pub fn documents(report: &Report, identity: Option<&TaskIdentity>, namespace: &s
             let failure = outcome.failure();
             members.insert(
                 "Reason".into(),
-                json!(failure.map_or("none", |f| f.reason.as_str())),
+                json!(failure.map_or(NONE, |f| f.reason.as_str())),
             );
             members.insert(
                 "Phase".into(),
-                json!(failure.map_or("none", |f| f.phase.as_str())),
+                json!(failure.map_or(NONE, |f| f.phase.as_str())),
             );
             members.insert("Success".into(), json!(u8::from(outcome.success())));
             members.insert("DurationMs".into(), json!(millis(outcome.duration)));

@@ -13,12 +13,18 @@ pub struct Tally {
     pub latest: Outcome,
     pub finished: SystemTime,
     pub successes: u64,
-    pub failures: u64,
     /// Failures counted by reason: transient failures between two scrapes
     /// still show up as a counter increase.
     pub failures_by_reason: BTreeMap<Reason, u64>,
     pub cycles_ok: u64,
     pub cycles_failed: u64,
+}
+
+impl Tally {
+    /// Failed runs, whatever the reason.
+    pub fn failures(&self) -> u64 {
+        self.failures_by_reason.values().sum()
+    }
 }
 
 /// Tallies for the checks of one suite, in suite order.
@@ -62,17 +68,13 @@ impl Ledger {
                 latest: outcome.clone(),
                 finished,
                 successes: 0,
-                failures: 0,
                 failures_by_reason: BTreeMap::new(),
                 cycles_ok: 0,
                 cycles_failed: 0,
             });
         match reason {
             None => tally.successes += 1,
-            Some(reason) => {
-                tally.failures += 1;
-                *tally.failures_by_reason.entry(reason).or_default() += 1;
-            }
+            Some(reason) => *tally.failures_by_reason.entry(reason).or_default() += 1,
         }
         tally.cycles_ok += cycles_ok;
         tally.cycles_failed += cycles_failed;
@@ -88,13 +90,8 @@ impl Ledger {
     }
 
     /// How many checks the suite has.
-    pub fn len(&self) -> usize {
+    pub fn check_count(&self) -> usize {
         self.order.len()
-    }
-
-    /// True when the suite has no checks.
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
     }
 
     /// True once every check has finished at least once.
@@ -144,7 +141,7 @@ pub(crate) mod tests {
         ledger.record(outcome("b", None), SystemTime::now());
         assert!(ledger.complete());
         let a = ledger.tallies().next().unwrap();
-        assert_eq!((a.successes, a.failures), (1, 1));
+        assert_eq!((a.successes, a.failures()), (1, 1));
         assert_eq!(a.failures_by_reason[&Reason::ConnectRefused], 1);
         assert!(!a.latest.success());
     }

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The content type of what [`render`] writes (text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The label value of `reason` and `phase` while a check passes.
+/// The label value of `reason` and `phase` while a check passes (metrics and EMF).
 pub const NONE: &str = "none";
 
 /// The state of suite reloads (`serve` only).
@@ -129,15 +129,7 @@ impl Families {
                 registry,
                 "vpc_probe_task_info",
                 HELP_TASK,
-                &[
-                    "cluster",
-                    "task_arn",
-                    "family",
-                    "revision",
-                    "availability_zone",
-                    "subnet",
-                    "private_ip",
-                ],
+                &TaskIdentity::LABELS,
             )?,
         })
     }
@@ -175,7 +167,7 @@ impl Families {
             .inc_by(tally.successes);
         self.runs
             .with_label_values(&[check[0], check[1], "failure"])
-            .inc_by(tally.failures);
+            .inc_by(tally.failures());
         for (reason, count) in &tally.failures_by_reason {
             self.failures
                 .with_label_values(&[check[0], check[1], reason.as_str()])
@@ -195,21 +187,14 @@ impl Families {
         self.build
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1.0);
-        let checks = exposition.ledger.len().to_string();
+        let checks = exposition.ledger.check_count().to_string();
         self.suite
             .with_label_values(&[exposition.suite, checks.as_str()])
             .set(1.0);
         if let Some(identity) = exposition.identity {
-            let value = |v: &Option<String>| v.clone().unwrap_or_default();
-            let values = [
-                value(&identity.cluster),
-                value(&identity.task_arn),
-                value(&identity.family),
-                value(&identity.revision),
-                value(&identity.availability_zone),
-                value(&identity.subnet),
-                value(&identity.private_ip),
-            ];
+            let values = identity
+                .fields()
+                .map(|(_, value)| value.unwrap_or_default());
             self.task.with_label_values(&values).set(1.0);
         }
     }

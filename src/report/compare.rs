@@ -2,6 +2,8 @@
 //! "fails from one subnet only" (a route table, NACL or security group
 //! that differs by subnet) is the first thing an engineer reads.
 
+use crate::outcome::Reason;
+use clap::ValueEnum;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -147,11 +149,7 @@ impl Comparison {
 fn hints(reasons: &[&str]) -> String {
     let hints: Vec<&str> = reasons
         .iter()
-        .filter_map(|label| {
-            crate::outcome::Reason::ALL
-                .into_iter()
-                .find(|r| r.as_str() == *label)
-        })
+        .filter_map(|label| Reason::from_str(label, false).ok())
         .map(|reason| reason.hint())
         .collect();
     hints.join("; ")
@@ -211,6 +209,7 @@ mod tests {
         );
         assert!(text.contains("route table"));
         assert!(text.contains("postgres-rw: fails from every place (wrong_role)"));
+        assert!(text.contains(Reason::WrongRole.hint()), "{text}");
         assert!(!comparison.success());
     }
 

@@ -86,7 +86,7 @@ impl State {
         }
         Readiness::Waiting {
             finished: inner.ledger.tallies().count(),
-            total: inner.ledger.len(),
+            total: inner.ledger.check_count(),
         }
     }
 

@@ -9,7 +9,7 @@
 
 use super::fixture;
 use super::process::{self, wait_for, Daemon};
-use super::{pg_bin, PG_PASSWORD, PG_USER, REDIS_PASSWORD};
+use super::{pg_bin, PG_PASSWORD, PG_USER, REDIS_PASSWORD, SLOW_PATH_DELAY};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -30,8 +30,6 @@ pub const ANISETTE_HOST: &str = "anisette-v3.glimpse.internal";
 /// Where the router's delaying proxy listens; a REDIRECT rule sends HAProxy
 /// traffic through it.
 pub const SLOW_PROXY_PORT: u16 = 15432;
-/// The delay the slow path adds in each direction.
-pub const SLOW_PATH_DELAY: Duration = Duration::from_millis(100);
 
 /// A subnet of the ECS VPC where the probe runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
