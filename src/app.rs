@@ -179,18 +179,20 @@ fn check(args: CheckArgs) -> u8 {
 }
 
 async fn check_and_publish(suite: &Suite, checks: &[&config::Check], args: &CheckArgs) -> u8 {
-    let identity = TaskIdentity::discover().await;
     let format = args.format;
-    let ran = runner::run(suite, checks, |outcome| {
-        let line = report::text::progress_line(outcome);
-        match format {
-            Format::Text => println!("{line}"),
-            Format::Json => {
-                tracing::info!(check = %outcome.name, success = outcome.success(), "{line}")
+    // Where the task runs is read while the checks run, not before them.
+    let (identity, ran) = tokio::join!(
+        TaskIdentity::discover(),
+        runner::run(suite, checks, |outcome| {
+            let line = report::text::progress_line(outcome);
+            match format {
+                Format::Text => println!("{line}"),
+                Format::Json => {
+                    tracing::info!(check = %outcome.name, success = outcome.success(), "{line}")
+                }
             }
-        }
-    })
-    .await;
+        })
+    );
     let report = match ran {
         Ok(report) => report,
         Err(err) => {

@@ -70,8 +70,9 @@ port = {closed}
     let served = Served::start(&suite, "1s", &[(ECS_METADATA, metadata.as_str())]);
     served.wait_ready(Duration::from_secs(30));
     let exposed: BTreeSet<String> = served
-        .get("/metrics")
-        .1
+        .metrics_until(Duration::from_secs(10), |m| {
+            m.contains("vpc_probe_task_info{")
+        })
         .lines()
         .filter_map(|line| line.strip_prefix("# TYPE "))
         .filter_map(|rest| rest.split(' ').next())

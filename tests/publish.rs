@@ -127,8 +127,9 @@ fn serve_exposes_every_check_with_its_reason_and_promtool_is_clean() {
     let metadata = rig.task_metadata_url();
     let served = Served::start(&suite, "1s", &[(ECS_METADATA, metadata.as_str())]);
     served.wait_ready(Duration::from_secs(30));
+    // The task identity arrives beside the first runs, not before them.
     let metrics = served.metrics_until(Duration::from_secs(10), |m| {
-        m.contains("vpc_probe_postgres_cycles_total")
+        m.contains("vpc_probe_postgres_cycles_total") && m.contains("vpc_probe_task_info{")
     });
     for check in PASSING {
         let kind_free = format!("probe_success{{check=\"{check}\",");

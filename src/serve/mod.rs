@@ -34,8 +34,14 @@ pub async fn run(options: Options, suite: Suite) -> anyhow::Result<()> {
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
-    let identity = TaskIdentity::discover().await;
-    let state = Arc::new(State::new(&suite, identity));
+    let state = Arc::new(State::new(&suite));
+    // Serve and probe at once; results gain the task identity when ECS answers.
+    let identified = state.clone();
+    tokio::spawn(async move {
+        if let Some(identity) = TaskIdentity::discover().await {
+            identified.identify(identity);
+        }
+    });
     let server = tokio::spawn(http::serve(listener, state.clone()));
     let net = Schedule::resolver(&suite)?;
     let mut schedule = Schedule::start(&suite, &net, options.interval, &state);

@@ -31,12 +31,12 @@ pub enum Readiness {
 }
 
 impl State {
-    pub fn new(suite: &Suite, identity: Option<TaskIdentity>) -> State {
+    pub fn new(suite: &Suite) -> State {
         State {
             inner: Mutex::new(Inner {
                 suite: suite.name.clone(),
                 ledger: Ledger::new(names(suite)),
-                identity,
+                identity: None,
                 reload: ReloadStatus {
                     last_successful: true,
                     last_success: SystemTime::now(),
@@ -54,6 +54,11 @@ impl State {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Where the probe runs, once the task metadata has answered.
+    pub fn identify(&self, identity: TaskIdentity) {
+        self.lock().identity = Some(identity);
     }
 
     pub fn record(&self, outcome: Outcome) {
