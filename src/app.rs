@@ -4,7 +4,7 @@
 use crate::cli::{
     CheckArgs, Cli, Command, Format, HealthcheckArgs, LogFormat, ServeArgs, SuiteArg,
 };
-use crate::config::{self, Suite};
+use crate::config;
 use crate::ecs::TaskIdentity;
 use crate::net::fetch;
 use crate::outcome::Reason;
@@ -13,6 +13,7 @@ use crate::publish::{emf, metrics, pushgateway};
 use crate::report;
 use crate::runner::{self, Report};
 use crate::serve;
+use crate::suite::{self, Suite};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -178,7 +179,7 @@ fn check(args: CheckArgs) -> u8 {
     }
 }
 
-async fn check_and_publish(suite: &Suite, checks: &[&config::Check], args: &CheckArgs) -> u8 {
+async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &CheckArgs) -> u8 {
     let format = args.format;
     // Where the task runs is read while the checks run, not before them.
     let (identity, ran) = tokio::join!(

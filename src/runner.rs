@@ -2,9 +2,10 @@
 //! collects their outcomes in suite order.
 
 use crate::check::Probe;
-use crate::config::{Check, Scrubber, Suite};
 use crate::net::Net;
 use crate::outcome::{Failure, Fault, Outcome, Phase, Reason};
+use crate::secret::Scrubber;
+use crate::suite::{Check, Suite};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};

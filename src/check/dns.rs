@@ -1,12 +1,44 @@
 //! `kind = "dns"`: the name resolves through the suite's resolver, to a
 //! private address, inside the expected CIDRs or exactly the expected set.
 
+use super::keys::{unwrap_all, Problem};
 use super::Probe;
+use crate::expand::Env;
 use crate::net::is_private;
 use crate::outcome::{Failure, Fault, Phase, Reason};
 use ipnet::IpNet;
+use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+
+/// The suite keys of `kind = "dns"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    host: Env<String>,
+    expect_cidrs: Option<Vec<Env<IpNet>>>,
+    expect_addresses: Option<Vec<Env<IpAddr>>>,
+    #[serde(default)]
+    allow_public: bool,
+}
+
+impl Keys {
+    pub fn build(self) -> Result<DnsSpec, Problem> {
+        let Env(host) = self.host;
+        if host.parse::<IpAddr>().is_ok() || host.is_empty() {
+            return Err(Problem::at(
+                "host",
+                "a dns check needs a name to resolve, not an address",
+            ));
+        }
+        Ok(DnsSpec {
+            host,
+            expect_cidrs: unwrap_all(self.expect_cidrs),
+            expect_addresses: unwrap_all(self.expect_addresses),
+            allow_public: self.allow_public,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsSpec {

@@ -1,17 +1,91 @@
 //! `kind = "http"`: an HTTP/1.1 GET (e.g. anisette-v3's `/v3/client_info`)
 //! with its status, headers, JSON keys or body text checked.
 
-use super::{host_port, Probe};
+use super::keys::{self, Problem};
+use super::Probe;
+use crate::expand::Env;
+use crate::net::url_parts::{self, host_port};
 use crate::net::wire::Heard;
 use crate::net::BoxedStream;
 use crate::outcome::{Failure, Fault, Phase, Reason};
+use crate::secret::{Scrubber, Secret};
 use bytes::Bytes;
 use http::header::{HeaderMap, AUTHORIZATION, HOST, USER_AGENT};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
+use serde::Deserialize;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The suite keys of `kind = "http"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    url: Env<url::Url>,
+    expect_status: Option<Vec<u16>>,
+    expect_json_keys: Option<Vec<Env<String>>>,
+    expect_headers: Option<Vec<Env<String>>>,
+    expect_body: Option<Env<String>>,
+    ca_file: Option<Env<PathBuf>>,
+    #[serde(default)]
+    tls_skip_verify: bool,
+}
+
+impl Keys {
+    pub fn build(self, scrubber: &mut Scrubber) -> Result<HttpSpec, Problem> {
+        let Env(url) = &self.url;
+        let scheme = keys::scheme(url, &["http", "https"])?;
+        let (host, port) = keys::host_and_port(url, if scheme == "https" { 443 } else { 80 })?;
+        let authorization = authorization(url, scrubber)?;
+        let expect_status = self.expect_status.unwrap_or_default();
+        if expect_status.iter().any(|s| !(100..=599).contains(s)) {
+            return Err(Problem::at("expect_status", "status codes are 100 to 599"));
+        }
+        let tls = match scheme {
+            "https" => Some(keys::tls_config(
+                keys::verify(self.tls_skip_verify),
+                self.ca_file.as_ref(),
+            )?),
+            _ => None,
+        };
+        let expect_headers = keys::strings(self.expect_headers);
+        if let Some(bad) = expect_headers
+            .iter()
+            .find(|h| http::HeaderName::try_from(h.as_str()).is_err())
+        {
+            return Err(Problem::at(
+                "expect_headers",
+                format!("`{bad}` is not a header name"),
+            ));
+        }
+        Ok(HttpSpec {
+            host,
+            port,
+            path: url_parts::path_and_query(url).to_string(),
+            tls,
+            authorization,
+            expect_status,
+            expect_headers,
+            expect_json_keys: keys::strings(self.expect_json_keys),
+            expect_body: self.expect_body.map(|Env(b)| b),
+        })
+    }
+}
+
+/// The URL's user info as a `Basic` header, both registered as secrets.
+fn authorization(url: &url::Url, scrubber: &mut Scrubber) -> Result<Option<Secret>, Problem> {
+    let Some((header, password)) = url_parts::basic_authorization(url) else {
+        return Ok(None);
+    };
+    if !password.is_empty() {
+        scrubber.add(&Secret::checked(password).map_err(|m| Problem::at("url", m))?);
+    }
+    let header = Secret::new(header);
+    scrubber.add(&header);
+    Ok(Some(header))
+}
 
 /// Bodies larger than this are cut off: a probe reads a health answer, not a download.
 const MAX_BODY: usize = 1 << 20;
@@ -25,7 +99,7 @@ pub struct HttpSpec {
     /// Present for `https://`.
     pub tls: Option<Arc<ClientConfig>>,
     /// `Basic ...` from the URL's user info; a secret.
-    pub authorization: Option<crate::config::Secret>,
+    pub authorization: Option<Secret>,
     pub expect_status: Vec<u16>,
     pub expect_headers: Vec<String>,
     pub expect_json_keys: Vec<String>,

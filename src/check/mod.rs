@@ -1,9 +1,11 @@
-//! The check kinds: one file each, one enum variant each, one `match` that
-//! dispatches them. [`Probe`] is what a running check uses to time its
-//! phases under the check's deadline and to note what it saw.
+//! The check kinds: one file each (its suite keys, its spec, how it runs),
+//! one enum variant each, one `match` that dispatches them. [`Probe`] is
+//! what a running check uses to time its phases under the check's deadline
+//! and to note what it saw.
 
 pub mod dns;
 pub mod http;
+pub mod keys;
 pub mod postgres;
 pub mod redis;
 pub mod tcp;
@@ -29,9 +31,12 @@ pub enum CheckSpec {
     Http(http::HttpSpec),
 }
 
-/// The kinds a suite may name in `kind = "..."`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+/// The kinds a suite may name in `kind = "..."`; the label is the same word.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, strum::EnumIter, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Kind {
     Dns,
     Tcp,
@@ -43,59 +48,7 @@ pub enum Kind {
 impl Kind {
     /// The `kind` label, and the name used in suite files.
     pub fn as_str(self) -> &'static str {
-        self.describe().0
-    }
-
-    /// Suite keys this kind accepts, besides `name`, `kind` and `timeout`.
-    pub fn keys(self) -> &'static [&'static str] {
-        self.describe().1
-    }
-
-    fn describe(self) -> (&'static str, &'static [&'static str]) {
-        match self {
-            Kind::Dns => (
-                "dns",
-                &["host", "expect_cidrs", "expect_addresses", "allow_public"],
-            ),
-            Kind::Tcp => ("tcp", &["host", "port", "expect"]),
-            Kind::Postgres => (
-                "postgres",
-                &[
-                    "url",
-                    "password",
-                    "password_file",
-                    "cycles",
-                    "query",
-                    "expect_role",
-                    "expect_extensions",
-                    "ca_file",
-                ],
-            ),
-            Kind::Redis => (
-                "redis",
-                &[
-                    "url",
-                    "username",
-                    "password",
-                    "password_file",
-                    "expect_role",
-                    "ca_file",
-                    "tls_skip_verify",
-                ],
-            ),
-            Kind::Http => (
-                "http",
-                &[
-                    "url",
-                    "expect_status",
-                    "expect_json_keys",
-                    "expect_headers",
-                    "expect_body",
-                    "ca_file",
-                    "tls_skip_verify",
-                ],
-            ),
-        }
+        self.into()
     }
 }
 
@@ -115,7 +68,7 @@ impl CheckSpec {
     pub fn target(&self) -> String {
         match self {
             CheckSpec::Dns(spec) => spec.host.clone(),
-            CheckSpec::Tcp(spec) => host_port(&spec.host, spec.port),
+            CheckSpec::Tcp(spec) => spec.target(),
             CheckSpec::Postgres(spec) => spec.target(),
             CheckSpec::Redis(spec) => spec.target(),
             CheckSpec::Http(spec) => spec.target(),
@@ -131,15 +84,6 @@ impl CheckSpec {
             CheckSpec::Redis(spec) => spec.run(probe).await,
             CheckSpec::Http(spec) => spec.run(probe).await,
         }
-    }
-}
-
-/// `host:port`, bracketing IPv6 literals.
-pub fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
 
@@ -251,5 +195,19 @@ impl<'a> Probe<'a> {
             .await?;
         self.observe("tls", tls::version(&stream));
         Ok((Box::new(stream), heard))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::IntoEnumIterator;
+
+    #[test]
+    fn kind_labels_are_the_suite_words() {
+        for kind in Kind::iter() {
+            let parsed: Kind = serde_json::from_value(kind.as_str().into()).unwrap();
+            assert_eq!(parsed, kind);
+        }
     }
 }

@@ -2,14 +2,20 @@
 //! the server's role (`pg_is_in_recovery()`) and required extensions, all
 //! over the simple query protocol so PgBouncer transaction pooling works.
 
-use super::{host_port, Probe};
-use crate::config::Secret;
+use super::keys::{self, Problem};
+use super::Probe;
+use crate::expand::Env;
+use crate::net::tls::Verify;
+use crate::net::url_parts::{host_port, percent_decode};
 use crate::net::wire::{Heard, Wire};
 use crate::outcome::{Cycles, Failure, Fault, Phase, Reason};
+use crate::secret::{Scrubber, Secret};
 use futures_util::future::BoxFuture;
 use rustls::ClientConfig;
+use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -18,6 +24,122 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// Longest run of cycles one check may ask for.
+const MAX_CYCLES: u32 = 1000;
+
+/// The suite keys of `kind = "postgres"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    url: Env<url::Url>,
+    password: Option<Secret>,
+    password_file: Option<Env<PathBuf>>,
+    cycles: Option<u32>,
+    query: Option<Env<String>>,
+    expect_role: Option<Env<String>>,
+    expect_extensions: Option<Vec<Env<String>>>,
+    ca_file: Option<Env<PathBuf>>,
+}
+
+impl Keys {
+    pub fn build(self, scrubber: &mut Scrubber) -> Result<PostgresSpec, Problem> {
+        let Env(url) = &self.url;
+        keys::scheme(url, &["postgres", "postgresql"])?;
+        let (host, port) = keys::host_and_port(url, 5432)?;
+        let user = percent_decode(url.username());
+        if user.is_empty() {
+            return Err(Problem::at(
+                "url",
+                "needs a user, e.g. postgres://probe@host:5432/app",
+            ));
+        }
+        let password = keys::password(url, self.password, self.password_file, scrubber)?;
+        let dbname = match url.path().trim_start_matches('/') {
+            "" => user.clone(),
+            path => percent_decode(path),
+        };
+        let (sslmode, application_name) = url_parameters(url)?;
+        let tls = match sslmode {
+            SslMode::Disable => None,
+            SslMode::VerifyFull => Some(keys::tls_config(Verify::Full, self.ca_file.as_ref())?),
+            // libpq: without a root certificate, require and prefer only encrypt.
+            SslMode::Prefer | SslMode::Require if self.ca_file.is_some() => {
+                Some(keys::tls_config(Verify::Full, self.ca_file.as_ref())?)
+            }
+            SslMode::Prefer | SslMode::Require => Some(keys::tls_config(Verify::Nothing, None)?),
+        };
+        let cycles = self.cycles.unwrap_or(1);
+        if cycles == 0 || cycles > MAX_CYCLES {
+            return Err(Problem::at(
+                "cycles",
+                format!("must be between 1 and {MAX_CYCLES}"),
+            ));
+        }
+        let query = self.query.map_or_else(|| "SELECT 1".into(), |Env(q)| q);
+        if query.trim().is_empty() {
+            return Err(Problem::at("query", "must not be empty"));
+        }
+        Ok(PostgresSpec {
+            host,
+            port,
+            user,
+            password,
+            dbname,
+            application_name,
+            sslmode,
+            tls,
+            cycles,
+            query,
+            expect_role: role(self.expect_role)?,
+            expect_extensions: keys::strings(self.expect_extensions),
+        })
+    }
+}
+
+/// `sslmode` and `application_name` from the URL's query.
+fn url_parameters(url: &url::Url) -> Result<(SslMode, String), Problem> {
+    let mut sslmode = SslMode::Prefer;
+    let mut application_name = "vpc-probe".to_string();
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "sslmode" => sslmode = parse_sslmode(&value)?,
+            "application_name" => application_name = value.into_owned(),
+            other => {
+                return Err(Problem::at(
+                    "url",
+                    format!("unsupported URL parameter `{other}` (sslmode, application_name)"),
+                ))
+            }
+        }
+    }
+    Ok((sslmode, application_name))
+}
+
+fn parse_sslmode(value: &str) -> Result<SslMode, Problem> {
+    match value {
+        "disable" => Ok(SslMode::Disable),
+        "allow" | "prefer" => Ok(SslMode::Prefer),
+        "require" => Ok(SslMode::Require),
+        "verify-ca" | "verify-full" => Ok(SslMode::VerifyFull),
+        _ => Err(Problem::at(
+            "url",
+            "sslmode must be disable, allow, prefer, require, verify-ca or verify-full",
+        )),
+    }
+}
+
+fn role(expect_role: Option<Env<String>>) -> Result<Role, Problem> {
+    match expect_role.as_ref().map(|Env(r)| r.as_str()) {
+        None | Some("any") => Ok(Role::Any),
+        Some("primary") => Ok(Role::Primary),
+        Some("replica") => Ok(Role::Replica),
+        Some(_) => Err(Problem::at(
+            "expect_role",
+            "must be primary, replica or any",
+        )),
+    }
+}
 
 /// libpq's `sslmode`, as far as it changes what the probe does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +152,7 @@ pub enum SslMode {
 }
 
 /// The role the server behind the port must have.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Role {
     Primary,
     Replica,
@@ -236,7 +357,8 @@ fn rows(messages: &[SimpleQueryMessage]) -> Vec<String> {
     messages
         .iter()
         .filter_map(|message| match message {
-            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            // A hostile server may send a row without columns: `get` would panic.
+            SimpleQueryMessage::Row(row) => row.try_get(0).ok().flatten().map(str::to_string),
             _ => None,
         })
         .collect()

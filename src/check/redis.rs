@@ -1,19 +1,82 @@
 //! `kind = "redis"`: Redis / Valkey / ElastiCache: TLS (`rediss://`), AUTH
 //! (password or ACL user), PING, and optionally the replication role.
 
-use super::{host_port, Probe};
-use crate::config::Secret;
+use super::keys::{self, Problem};
+use super::Probe;
+use crate::expand::Env;
+use crate::net::url_parts::{host_port, percent_decode};
 use crate::net::wire::Heard;
 use crate::outcome::{Failure, Fault, Phase, Reason};
+use crate::secret::{Scrubber, Secret};
 use redis::aio::MultiplexedConnection;
 use redis::{ErrorKind, ProtocolVersion, RedisConnectionInfo, RedisError, Value};
 use rustls::ClientConfig;
+use serde::Deserialize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
+/// The suite keys of `kind = "redis"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    url: Env<url::Url>,
+    username: Option<Env<String>>,
+    password: Option<Secret>,
+    password_file: Option<Env<PathBuf>>,
+    expect_role: Option<Env<String>>,
+    ca_file: Option<Env<PathBuf>>,
+    #[serde(default)]
+    tls_skip_verify: bool,
+}
+
+impl Keys {
+    pub fn build(self, scrubber: &mut Scrubber) -> Result<RedisSpec, Problem> {
+        let Env(url) = &self.url;
+        let scheme = keys::scheme(url, &["redis", "rediss"])?;
+        let (host, port) = keys::host_and_port(url, 6379)?;
+        let password = keys::password(url, self.password, self.password_file, scrubber)?;
+        let from_url = Some(percent_decode(url.username())).filter(|u| !u.is_empty());
+        if from_url.is_some() && self.username.is_some() {
+            return Err(Problem::at(
+                "username",
+                "give the user once: in the URL or `username`",
+            ));
+        }
+        let username = from_url.or(self.username.map(|Env(u)| u));
+        let db = match url.path().trim_start_matches('/') {
+            "" => 0,
+            path => path
+                .parse()
+                .map_err(|_| Problem::at("url", "the path must be a database number, e.g. /0"))?,
+        };
+        let tls = match scheme {
+            "rediss" => Some(keys::tls_config(
+                keys::verify(self.tls_skip_verify),
+                self.ca_file.as_ref(),
+            )?),
+            _ => None,
+        };
+        let expect_role = match self.expect_role.as_ref().map(|Env(r)| r.as_str()) {
+            None => None,
+            Some("master" | "primary") => Some(RedisRole::Master),
+            Some("replica" | "slave") => Some(RedisRole::Replica),
+            Some(_) => return Err(Problem::at("expect_role", "must be master or replica")),
+        };
+        Ok(RedisSpec {
+            host,
+            port,
+            tls,
+            username,
+            password,
+            db,
+            expect_role,
+        })
+    }
+}
+
 /// The replication role the server must report (`ROLE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisRole {
     Master,
     Replica,

@@ -1,9 +1,36 @@
 //! `kind = "tcp"`: a TCP handshake to host:port, or, with
 //! `expect = "unreachable"`, proof that the path stays closed.
 
+use super::keys::Problem;
 use super::Probe;
+use crate::expand::{Env, Port};
+use crate::net::url_parts::host_port;
 use crate::outcome::{Failure, Fault, Phase, Reason};
 use serde::Deserialize;
+
+/// The suite keys of `kind = "tcp"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    host: Env<String>,
+    port: Port,
+    #[serde(default)]
+    expect: Expect,
+}
+
+impl Keys {
+    pub fn build(self) -> Result<TcpSpec, Problem> {
+        let (Env(host), Port(port)) = (self.host, self.port);
+        if host.is_empty() {
+            return Err(Problem::at("host", "must not be empty"));
+        }
+        Ok(TcpSpec {
+            host,
+            port,
+            expect: self.expect,
+        })
+    }
+}
 
 /// Whether the path must work or must stay closed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -22,6 +49,11 @@ pub struct TcpSpec {
 }
 
 impl TcpSpec {
+    /// What is probed, for the report.
+    pub fn target(&self) -> String {
+        host_port(&self.host, self.port)
+    }
+
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
         let addrs = probe.resolve(&self.host).await?;
         let connected = probe.connect(&addrs, self.port).await;

@@ -62,7 +62,7 @@ impl Net {
 
     /// Addresses for `host`; an IP literal is returned as is, without DNS.
     pub async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, Fault> {
-        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        let literal = url_parts::bare_host(host);
         if let Ok(ip) = literal.parse::<IpAddr>() {
             return Ok(vec![ip]);
         }

@@ -85,7 +85,7 @@ where
 
 /// The name presented in SNI and checked against the certificate.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, Fault> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let bare = super::url_parts::bare_host(host);
     ServerName::try_from(bare.to_string()).map_err(|err| {
         Fault::new(
             Reason::TlsError,

@@ -1,5 +1,6 @@
 //! The parts of a URL the probe connects with, decoded one way for the
-//! checks (suite URLs) and for the plumbing (Pushgateway, healthcheck).
+//! checks (suite URLs) and for the plumbing (Pushgateway, healthcheck), and
+//! the one place IPv6 literals lose or gain their brackets.
 
 use base64::Engine;
 use url::{Position, Url};
@@ -27,6 +28,21 @@ pub fn basic_authorization(url: &Url) -> Option<(String, String)> {
     Some((header, password))
 }
 
+/// A host without the brackets a URL puts around an IPv6 literal.
+pub fn bare_host(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// `host:port`, bracketing IPv6 literals.
+pub fn host_port(host: &str, port: u16) -> String {
+    let bare = bare_host(host);
+    if bare.contains(':') {
+        format!("[{bare}]:{port}")
+    } else {
+        format!("{bare}:{port}")
+    }
+}
+
 /// Path and query, as they go on an HTTP request line.
 pub fn path_and_query(url: &Url) -> &str {
     &url[Position::BeforePath..Position::AfterQuery]
@@ -45,5 +61,14 @@ mod tests {
         assert_eq!(header, format!("Basic {encoded}"));
         assert_eq!(path_and_query(&url), "/x?y=1");
         assert!(basic_authorization(&Url::parse("http://gateway/").unwrap()).is_none());
+    }
+
+    #[test]
+    fn ipv6_hosts_are_bracketed_once() {
+        assert_eq!(bare_host("[::1]"), "::1");
+        assert_eq!(bare_host("db.internal"), "db.internal");
+        assert_eq!(host_port("::1", 5432), "[::1]:5432");
+        assert_eq!(host_port("[::1]", 5432), "[::1]:5432");
+        assert_eq!(host_port("10.0.1.12", 5000), "10.0.1.12:5000");
     }
 }

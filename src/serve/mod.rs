@@ -7,8 +7,9 @@ mod http;
 mod schedule;
 mod state;
 
-use crate::config::{self, Suite};
+use crate::config;
 use crate::ecs::TaskIdentity;
+use crate::suite::Suite;
 use schedule::Schedule;
 use state::State;
 use std::net::SocketAddr;

@@ -3,10 +3,11 @@
 //! never overlaps itself: its next run waits for the previous one.
 
 use super::state::State;
-use crate::config::{Check, Scrubber, Suite};
 use crate::net::Net;
 use crate::report;
 use crate::runner;
+use crate::secret::Scrubber;
+use crate::suite::{Check, Suite};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;

@@ -2,11 +2,11 @@
 //! HTTP endpoints: the ledger of results, the task identity and the state
 //! of suite reloads, behind one lock held only to copy or update.
 
-use crate::config::Suite;
 use crate::ecs::TaskIdentity;
 use crate::outcome::Outcome;
 use crate::publish::ledger::Ledger;
 use crate::publish::metrics::{self, Exposition, ReloadStatus};
+use crate::suite::Suite;
 use std::sync::Mutex;
 use std::time::SystemTime;
 

@@ -1,5 +1,7 @@
 //! `${VAR}` / `${VAR:-default}` expansion, applied to every string of a suite
-//! while it is deserialized, so errors keep the position of the value.
+//! while it is deserialized, so errors keep the position of the value. The
+//! value types here ([`Env`], [`Port`]) are the vocabulary every kind's
+//! suite keys are written in.
 
 use serde::{de, Deserialize, Deserializer};
 use std::fmt::Display;

@@ -1,0 +1,199 @@
+//! One `[[check]]` table to a [`Check`]: the keys every check has, then
+//! the kind's own keys (declared once, as the `Keys` struct in the kind's
+//! file), then the rules serde cannot express. A key is refused with what
+//! it is: another kind's key, or no key at all.
+
+use super::fields::fields;
+use super::MAX_TIMEOUT;
+use crate::check::keys::Problem;
+use crate::check::{dns, http, postgres, redis, tcp, CheckSpec, Kind};
+use crate::expand::Env;
+use crate::secret::Scrubber;
+use crate::suite::Check;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::time::Duration;
+use strum::IntoEnumIterator;
+
+/// The keys every check has, whatever its kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Common {
+    name: Env<String>,
+    kind: Kind,
+    timeout: Option<Env<humantime::Duration>>,
+    max_duration: Option<Env<humantime::Duration>>,
+}
+
+/// A check's name, kept apart so duplicates can be told before building.
+pub(super) struct Parsed {
+    pub name: String,
+    pub check: Result<Check, Problem>,
+}
+
+/// Build one check from its table; `Err` is a problem naming a key, or none.
+pub(super) fn parse(
+    table: toml::Table,
+    default_timeout: Duration,
+    scrubber: &mut Scrubber,
+) -> Result<Parsed, Problem> {
+    let (common, own): (toml::Table, toml::Table) = table
+        .into_iter()
+        .partition(|(key, _)| fields::<Common>().contains(&key.as_str()));
+    let common: Common = deserialize(common, None)?;
+    let Env(name) = common.name;
+    let check = build(common.kind, own, scrubber).and_then(|spec| {
+        check_name(&name)?;
+        let timeout = match common.timeout {
+            Some(Env(timeout)) => {
+                checked_timeout(timeout.into()).map_err(|msg| Problem::at("timeout", msg))?
+            }
+            None => default_timeout,
+        };
+        let max_duration = common
+            .max_duration
+            .map(|Env(budget)| budget_within(budget.into(), timeout, &spec))
+            .transpose()?;
+        Ok(Check {
+            name: name.clone(),
+            timeout,
+            max_duration,
+            spec,
+        })
+    });
+    Ok(Parsed { name, check })
+}
+
+/// The kind's keys from `own`, built into its spec: the one place a kind
+/// is wired to the suite format.
+fn build(kind: Kind, own: toml::Table, scrubber: &mut Scrubber) -> Result<CheckSpec, Problem> {
+    refuse_foreign_keys(kind, &own)?;
+    let kind_of = Some(kind);
+    Ok(match kind {
+        Kind::Dns => CheckSpec::Dns(deserialize::<dns::Keys>(own, kind_of)?.build()?),
+        Kind::Tcp => CheckSpec::Tcp(deserialize::<tcp::Keys>(own, kind_of)?.build()?),
+        Kind::Postgres => {
+            CheckSpec::Postgres(deserialize::<postgres::Keys>(own, kind_of)?.build(scrubber)?)
+        }
+        Kind::Redis => CheckSpec::Redis(deserialize::<redis::Keys>(own, kind_of)?.build(scrubber)?),
+        Kind::Http => CheckSpec::Http(deserialize::<http::Keys>(own, kind_of)?.build(scrubber)?),
+    })
+}
+
+/// The suite keys a kind takes besides the common ones.
+pub(super) fn kind_keys(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Dns => fields::<dns::Keys>(),
+        Kind::Tcp => fields::<tcp::Keys>(),
+        Kind::Postgres => fields::<postgres::Keys>(),
+        Kind::Redis => fields::<redis::Keys>(),
+        Kind::Http => fields::<http::Keys>(),
+    }
+}
+
+/// A key of another kind, or of none, is named as such.
+fn refuse_foreign_keys(kind: Kind, own: &toml::Table) -> Result<(), Problem> {
+    let accepted = kind_keys(kind);
+    let Some(key) = own.keys().find(|key| !accepted.contains(&key.as_str())) else {
+        return Ok(());
+    };
+    let elsewhere = Kind::iter().any(|other| kind_keys(other).contains(&key.as_str()));
+    if elsewhere {
+        return Err(Problem::at(
+            key.as_str(),
+            format!("does not apply to kind `{}`", kind.as_str()),
+        ));
+    }
+    let mut known: Vec<&str> = fields::<Common>().to_vec();
+    known.extend(accepted);
+    Err(Problem::at(
+        key.as_str(),
+        format!(
+            "unknown key; kind `{}` takes {}",
+            kind.as_str(),
+            known.join(", ")
+        ),
+    ))
+}
+
+/// Deserialize `table` as `T`, naming the key whose value is wrong.
+fn deserialize<T: DeserializeOwned>(table: toml::Table, kind: Option<Kind>) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+        let message = err.inner().to_string();
+        let message = message.trim();
+        if let Some(missing) = missing_field(message) {
+            return Problem::check(match kind {
+                Some(kind) => format!("kind `{}` needs key `{missing}`", kind.as_str()),
+                None => format!("every check needs key `{missing}`"),
+            });
+        }
+        match err.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => {
+                Problem::at(key.as_str(), message.to_string())
+            }
+            _ => Problem::check(message.to_string()),
+        }
+    })
+}
+
+/// The key serde's "missing field `x`" message names.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+/// A deadline must be positive and bounded.
+pub(super) fn checked_timeout(timeout: Duration) -> Result<Duration, String> {
+    if timeout.is_zero() {
+        Err("must be more than zero".into())
+    } else if timeout > MAX_TIMEOUT {
+        Err(format!(
+            "must be at most {}",
+            humantime::format_duration(MAX_TIMEOUT)
+        ))
+    } else {
+        Ok(timeout)
+    }
+}
+
+/// A latency budget must be positive, shorter than the deadline, and on a
+/// path that is meant to work.
+fn budget_within(
+    budget: Duration,
+    timeout: Duration,
+    spec: &CheckSpec,
+) -> Result<Duration, Problem> {
+    if let CheckSpec::Tcp(tcp) = spec {
+        if tcp.expect == tcp::Expect::Unreachable {
+            return Err(Problem::at(
+                "max_duration",
+                "a path that must stay closed has no latency budget",
+            ));
+        }
+    }
+    if budget.is_zero() || budget >= timeout {
+        return Err(Problem::at(
+            "max_duration",
+            format!(
+                "must be more than zero and less than the timeout ({})",
+                humantime::format_duration(timeout)
+            ),
+        ));
+    }
+    Ok(budget)
+}
+
+/// Names become metric labels and file names in reports: keep them plain.
+fn check_name(name: &str) -> Result<(), Problem> {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    if name.is_empty() || name.len() > 128 || !plain {
+        return Err(Problem::at(
+            "name",
+            "use 1-128 characters from A-Z a-z 0-9 - _ . :",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! What runs: a validated suite of checks, each with its deadline, its
+//! latency budget and its kind's spec. [`crate::config`] builds it from a
+//! file; the runner, `serve` and the reports only ever see this.
+
+use crate::check::CheckSpec;
+use crate::secret::Scrubber;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Deadline of a check when neither the suite nor the check sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A validated suite, ready to run.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub name: String,
+    pub path: PathBuf,
+    /// DNS server for every name in the suite; `None` is the system's.
+    pub resolver: Option<SocketAddr>,
+    pub checks: Vec<Check>,
+    /// Removes this suite's secrets from any text before it is shown.
+    pub scrubber: Scrubber,
+}
+
+impl Suite {
+    /// The longest check deadline: no run lasts longer.
+    pub fn longest_timeout(&self) -> Duration {
+        self.checks
+            .iter()
+            .map(|c| c.timeout)
+            .max()
+            .unwrap_or(DEFAULT_TIMEOUT)
+    }
+}
+
+/// One check of a suite: its name, deadline, budget and what it does.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub timeout: Duration,
+    /// A latency budget: a run that passes but takes longer is `too_slow`.
+    pub max_duration: Option<Duration>,
+    pub spec: CheckSpec,
+}
