@@ -1,13 +1,14 @@
 //! Runs a suite's checks all at once, each under its own deadline, and
 //! collects their outcomes in suite order.
 
-use crate::check::Probe;
+use crate::check::{InFlight, Probe};
 use crate::net::Net;
 use crate::outcome::{Failure, Fault, Outcome, Phase, Reason};
 use crate::secret::Scrubber;
 use crate::suite::{Check, Suite};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
 
@@ -83,20 +84,35 @@ pub async fn run(
 /// (or a `serve` loop). The task lives in a JoinSet, so dropping this
 /// future (a reload, a shutdown) aborts the check in flight too.
 pub async fn run_isolated(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome {
-    let mut one = JoinSet::new();
     let (task_net, task_check, task_scrubber) = (net.clone(), check.clone(), scrubber.clone());
-    one.spawn(async move { run_check(&task_net, &task_check, &task_scrubber).await });
+    isolated(check, scrubber, move |in_flight| async move {
+        run_check(&task_net, &task_check, &task_scrubber, in_flight).await
+    })
+    .await
+}
+
+/// Run `run` as a task; a panic becomes a failed outcome in the phase the
+/// check was in, after the time it had run.
+async fn isolated<F, Fut>(check: &Check, scrubber: &Scrubber, run: F) -> Outcome
+where
+    F: FnOnce(InFlight) -> Fut,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let clock = Instant::now();
+    let in_flight = InFlight::default();
+    let mut one = JoinSet::new();
+    one.spawn(run(in_flight.clone()));
     match one.join_next().await {
         Some(Ok(outcome)) => outcome,
-        Some(Err(err)) => crashed(check, scrubber, &err),
+        Some(Err(err)) => crashed(check, scrubber, &err, in_flight.phase(), clock.elapsed()),
         None => unreachable!("one task was spawned"),
     }
 }
 
 /// Run one check and scrub its secrets from everything it reports.
-async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome {
+async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InFlight) -> Outcome {
     let clock = Instant::now();
-    let mut probe = Probe::new(net, check.timeout);
+    let mut probe = Probe::new(net, check.timeout, in_flight);
     let result = check.spec.run(&mut probe).await;
     let elapsed = clock.elapsed();
     let result = result
@@ -153,17 +169,23 @@ fn millis(duration: Duration) -> String {
 }
 
 /// A check whose task panicked still shows up, failed, in the report.
-fn crashed(check: &Check, scrubber: &Scrubber, err: &tokio::task::JoinError) -> Outcome {
+fn crashed(
+    check: &Check,
+    scrubber: &Scrubber,
+    err: &tokio::task::JoinError,
+    phase: Phase,
+    duration: Duration,
+) -> Outcome {
     let detail = scrubber.scrub(&format!("the probe crashed on this server's answer: {err}"));
     Outcome {
         name: check.name.clone(),
         kind: check.spec.kind().as_str(),
         target: scrubber.scrub(&check.spec.target()),
         result: Err(Failure::new(
-            Phase::Request,
+            phase,
             Fault::new(Reason::ProtocolError, detail),
         )),
-        duration: Duration::ZERO,
+        duration,
         phases: Default::default(),
         observed: Default::default(),
         cycles: None,
@@ -189,5 +211,43 @@ mod tests {
         assert!(failure.detail.contains("420 ms") && failure.detail.contains("300 ms"));
         assert!(within_budget(budget, Duration::from_millis(200), &phases).is_ok());
         assert!(within_budget(None, Duration::from_secs(9), &phases).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_crash_is_reported_in_its_phase_after_the_time_it_ran() {
+        let check = Check {
+            name: "hostile".into(),
+            timeout: Duration::from_secs(5),
+            max_duration: None,
+            spec: crate::check::CheckSpec::Tcp(crate::check::tcp::TcpSpec {
+                host: "127.0.0.1".into(),
+                port: 9,
+                expect: Default::default(),
+            }),
+        };
+        let net = Net::new(Some("127.0.0.1:9".parse().unwrap()), Duration::from_secs(1)).unwrap();
+        let outcome = isolated(&check, &Scrubber::default(), move |in_flight| async move {
+            let mut probe = Probe::new(&net, Duration::from_secs(5), in_flight);
+            let _ = probe
+                .phase(Phase::Auth, async {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    panic!("a hostile answer");
+                    #[allow(unreachable_code)]
+                    Ok(())
+                })
+                .await;
+            unreachable!("the phase panicked")
+        })
+        .await;
+        let failure = outcome.failure().expect("a crash fails the check");
+        assert_eq!(
+            (failure.reason, failure.phase),
+            (Reason::ProtocolError, Phase::Auth)
+        );
+        assert!(
+            outcome.duration >= Duration::from_millis(30),
+            "{:?}",
+            outcome.duration
+        );
     }
 }

@@ -87,22 +87,41 @@ impl CheckSpec {
     }
 }
 
+/// The phase a check is in, shared with whoever runs it, so a check that
+/// crashes is still reported in the phase it crashed in.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<std::sync::Mutex<Option<Phase>>>);
+
+impl InFlight {
+    /// The phase entered last; `resolve` before any was entered.
+    pub fn phase(&self) -> Phase {
+        let entered = *self.0.lock().unwrap_or_else(|p| p.into_inner());
+        entered.unwrap_or(Phase::Resolve)
+    }
+
+    fn enter(&self, phase: Phase) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(phase);
+    }
+}
+
 /// The running state of one check: its deadline, phase timings and findings.
 pub struct Probe<'a> {
     net: &'a Net,
     deadline: Instant,
     budget: Duration,
+    in_flight: InFlight,
     pub phases: BTreeMap<Phase, Duration>,
     pub observed: BTreeMap<&'static str, String>,
     pub cycles: Option<Cycles>,
 }
 
 impl<'a> Probe<'a> {
-    pub fn new(net: &'a Net, budget: Duration) -> Self {
+    pub fn new(net: &'a Net, budget: Duration, in_flight: InFlight) -> Self {
         Probe {
             net,
             deadline: Instant::now() + budget,
             budget,
+            in_flight,
             phases: BTreeMap::new(),
             observed: BTreeMap::new(),
             cycles: None,
@@ -116,6 +135,7 @@ impl<'a> Probe<'a> {
         phase: Phase,
         work: impl Future<Output = Result<T, Fault>>,
     ) -> Result<T, Failure> {
+        self.in_flight.enter(phase);
         let start = Instant::now();
         let result = tokio::time::timeout_at(self.deadline, work).await;
         self.add_time(phase, start.elapsed());

@@ -313,6 +313,13 @@ impl PostgresSpec {
             .await?;
         let mut values = rows(&messages).into_iter();
         let role = values.next().unwrap_or_default();
+        if role.is_empty() {
+            let detail = "the server answered the role query (pg_is_in_recovery()) without a value";
+            return Err(Failure::new(
+                Phase::Query,
+                Fault::new(Reason::UnexpectedResponse, detail),
+            ));
+        }
         let extensions: BTreeSet<String> = values.collect();
         probe.observe("role", role.clone());
         let wrong_role = match self.expect_role {

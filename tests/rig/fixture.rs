@@ -20,6 +20,9 @@ pub enum Mode {
     /// The ECS task metadata endpoint v4: `GET /task` answers AWS's
     /// documented Fargate example.
     TaskMetadata,
+    /// A PostgreSQL server (no TLS, no password) that answers every query
+    /// with one row of zero columns, as no real server would.
+    PgZeroColumns,
 }
 
 /// Connections a silent server holds at most; older ones are closed.
@@ -56,6 +59,9 @@ pub fn spawn_at(mode: Mode, addr: SocketAddr) -> Result<SocketAddr, String> {
                 Mode::Anisette | Mode::Unavailable | Mode::TaskMetadata => {
                     std::thread::spawn(move || serve(stream, mode));
                 }
+                Mode::PgZeroColumns => {
+                    std::thread::spawn(move || pg_zero_columns(stream));
+                }
             }
         }
     });
@@ -90,7 +96,7 @@ fn serve(mut stream: TcpStream, mode: Mode) {
         parts.next().unwrap_or_default(),
     );
     let (status, headers, body) = match (mode, method, path) {
-        (Mode::Silent | Mode::SshBanner, _, _) => return,
+        (Mode::Silent | Mode::SshBanner | Mode::PgZeroColumns, _, _) => return,
         (Mode::Unavailable, _, _) => (
             "503 Service Unavailable",
             "",
@@ -114,6 +120,54 @@ fn serve(mut stream: TcpStream, mode: Mode) {
         body.len()
     );
     let _ = stream.write_all(response.as_bytes());
+}
+
+/// One PostgreSQL backend message: type byte, length, payload.
+fn pg_message(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut message = vec![kind];
+    message.extend_from_slice(&(payload.len() as u32 + 4).to_be_bytes());
+    message.extend_from_slice(payload);
+    message
+}
+
+/// Read one length-prefixed frontend message body (after `skip` type bytes).
+fn pg_read(stream: &mut TcpStream, skip: usize) -> Option<Vec<u8>> {
+    let mut head = vec![0u8; skip + 4];
+    stream.read_exact(&mut head).ok()?;
+    let length = u32::from_be_bytes(head[skip..].try_into().ok()?) as usize;
+    let mut body = vec![0u8; length.checked_sub(4)?.min(1 << 16)];
+    stream.read_exact(&mut body).ok()?;
+    head.extend_from_slice(&body);
+    Some(head)
+}
+
+fn pg_zero_columns(mut stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let Some(mut startup) = pg_read(&mut stream, 0) else {
+        return;
+    };
+    if startup.get(4..8) == Some(&[0x04, 0xd2, 0x16, 0x2f]) {
+        // SSLRequest: no TLS here; the startup message follows.
+        let _ = stream.write_all(b"N");
+        let Some(next) = pg_read(&mut stream, 0) else {
+            return;
+        };
+        startup = next;
+    }
+    drop(startup);
+    let mut hello = pg_message(b'R', &0u32.to_be_bytes());
+    hello.extend(pg_message(b'Z', b"I"));
+    let _ = stream.write_all(&hello);
+    while let Some(message) = pg_read(&mut stream, 1) {
+        if message[0] != b'Q' {
+            return; // Terminate, or anything else: hang up.
+        }
+        let mut answer = pg_message(b'T', &0u16.to_be_bytes());
+        answer.extend(pg_message(b'D', &0u16.to_be_bytes()));
+        answer.extend(pg_message(b'C', b"SELECT 1\0"));
+        answer.extend(pg_message(b'Z', b"I"));
+        let _ = stream.write_all(&answer);
+    }
 }
 
 /// Read until the end of the request head, at most 16 KiB; a request that
