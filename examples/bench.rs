@@ -94,7 +94,7 @@ fn render_times(checks: usize) -> Vec<f64> {
         ]);
         let outcome = Outcome {
             name,
-            kind: "postgres",
+            kind: vpc_probe::outcome::Kind::Postgres,
             target: "production-haproxy:5432/app".into(),
             result: Ok(()),
             duration: Duration::from_millis(15),

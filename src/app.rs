@@ -11,6 +11,7 @@ use crate::outcome::Reason;
 use crate::publish::ledger::Ledger;
 use crate::publish::{emf, metrics, pushgateway};
 use crate::report;
+use crate::report::document::RunReport;
 use crate::runner::{self, Report};
 use crate::serve;
 use crate::suite::{self, Suite};
@@ -104,36 +105,23 @@ fn compare(arguments: &[String]) -> u8 {
             }
         }
     }
-    match report::compare::Comparison::new(&reports) {
-        Ok(comparison) => {
-            print!("{}", comparison.render());
-            if comparison.success() {
-                EXIT_PASS
-            } else {
-                EXIT_FAIL
-            }
-        }
-        Err(message) => {
-            eprintln!("error: {message}");
-            EXIT_USAGE
-        }
+    let comparison = report::compare::Comparison::new(&reports);
+    print!("{}", comparison.render());
+    if comparison.success() {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
     }
 }
 
 /// `[LABEL=]FILE`: the parsed report and the label it is shown under.
-fn read_report(argument: &str) -> Result<(String, serde_json::Value), String> {
+fn read_report(argument: &str) -> Result<(String, RunReport), String> {
     let (label, path) = match argument.split_once('=') {
         Some((label, path)) if !label.is_empty() => (Some(label.to_string()), path),
         _ => (None, argument),
     };
     let text = std::fs::read_to_string(path).map_err(|err| format!("{path}: {err}"))?;
-    // The report is the JSON object line; EMF lines may follow it.
-    let line = text
-        .lines()
-        .find(|line| line.starts_with('{') && !line.contains("\"_aws\""))
-        .ok_or_else(|| format!("{path}: no JSON report in it"))?;
-    let report: serde_json::Value =
-        serde_json::from_str(line).map_err(|err| format!("{path}: {err}"))?;
+    let report = RunReport::find_in(&text).map_err(|err| format!("{path}: {err}"))?;
     let label = label
         .or_else(|| report::compare::label_from_report(&report))
         .unwrap_or_else(|| path.to_string());
@@ -141,7 +129,7 @@ fn read_report(argument: &str) -> Result<(String, serde_json::Value), String> {
 }
 
 fn explain(reason: Option<Reason>) -> u8 {
-    let reasons: Vec<Reason> = reason.map_or_else(|| Reason::ALL.to_vec(), |r| vec![r]);
+    let reasons: Vec<Reason> = reason.map_or_else(|| Reason::all().collect(), |r| vec![r]);
     for reason in reasons {
         println!(
             "{reason}\n  means: {}\n  check: {}\n",
@@ -248,18 +236,19 @@ fn write_reports(
     identity: Option<&TaskIdentity>,
     args: &CheckArgs,
 ) -> anyhow::Result<()> {
+    let document = RunReport::new(report, identity);
     let mut stdout = std::io::stdout().lock();
     match args.format {
-        Format::Text => write!(stdout, "\n{}", report::text::render(report, identity))?,
-        Format::Json => writeln!(stdout, "{}", report::json::render(report, identity))?,
+        Format::Text => write!(stdout, "\n{}", report::text::render(&document))?,
+        Format::Json => writeln!(stdout, "{}", serde_json::to_string(&document)?)?,
     }
     if args.emf {
-        for document in emf::documents(report, identity, &args.emf_namespace) {
-            writeln!(stdout, "{document}")?;
+        for line in emf::documents(&document, &args.emf_namespace) {
+            writeln!(stdout, "{line}")?;
         }
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, report::junit::render(report)?)?;
+        std::fs::write(path, report::junit::render(&document)?)?;
     }
     Ok(())
 }

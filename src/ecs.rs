@@ -17,7 +17,7 @@ pub const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where this process runs. Every field is optional: metadata can be
 /// partial (EC2 launch type, bridge networking), and absent outside ECS.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TaskIdentity {
     pub cluster: Option<String>,
     pub task_arn: Option<String>,

@@ -1,13 +1,29 @@
 //! What a check found: its classified failure reason, the phase it failed in,
-//! and the per-phase timings; plus the fixed table of hints the report prints.
+//! and the per-phase timings; plus the closed label sets (kinds, reasons,
+//! phases) and the fixed table of hints the report prints.
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 /// Why a check failed: a closed, payload-free set, so it can be a metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    clap::ValueEnum,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
 pub enum Reason {
@@ -32,27 +48,10 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// Every reason, in report order; tests and `explain` walk this list.
-    pub const ALL: [Reason; 18] = [
-        Reason::DnsNxdomain,
-        Reason::DnsTimeout,
-        Reason::DnsServfail,
-        Reason::DnsPublicAddress,
-        Reason::DnsUnexpectedAddress,
-        Reason::ConnectTimeout,
-        Reason::ConnectRefused,
-        Reason::ConnectUnreachable,
-        Reason::TlsError,
-        Reason::AuthFailed,
-        Reason::WrongRole,
-        Reason::MissingExtension,
-        Reason::ClosedByPeer,
-        Reason::ProtocolError,
-        Reason::UnexpectedResponse,
-        Reason::Timeout,
-        Reason::TooSlow,
-        Reason::UnexpectedlyReachable,
-    ];
+    /// Every reason, in declaration order: the enum itself is the list.
+    pub fn all() -> impl Iterator<Item = Reason> {
+        <Reason as strum::IntoEnumIterator>::iter()
+    }
 
     /// The label value: stable, snake_case, safe for metrics and JSON.
     pub fn as_str(self) -> &'static str {
@@ -172,9 +171,58 @@ impl fmt::Display for Reason {
     }
 }
 
+/// The kinds a suite may name in `kind = "..."`; the label is the same word.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum Kind {
+    Dns,
+    Tcp,
+    Postgres,
+    Redis,
+    Http,
+}
+
+impl Kind {
+    /// The `kind` label, and the name used in suite files.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// A step of a check, each timed and each under the check's deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Phase {
     Resolve,
     Connect,
@@ -189,16 +237,7 @@ pub enum Phase {
 impl Phase {
     /// The label value used in JSON and metrics.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Resolve => "resolve",
-            Phase::Connect => "connect",
-            Phase::Tls => "tls",
-            Phase::Auth => "auth",
-            Phase::Query => "query",
-            Phase::Request => "request",
-            Phase::Body => "body",
-            Phase::Close => "close",
-        }
+        self.into()
     }
 
     /// The reason a deadline expiring in this phase stands for.
@@ -273,7 +312,7 @@ impl Cycles {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub name: String,
-    pub kind: &'static str,
+    pub kind: Kind,
     /// What was probed, with any secret removed.
     pub target: String,
     pub result: Result<(), Failure>,
@@ -302,13 +341,26 @@ mod tests {
 
     #[test]
     fn labels_are_unique_snake_case_and_hinted() {
-        let labels: HashSet<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(labels.len(), Reason::ALL.len());
-        for reason in Reason::ALL {
+        use clap::ValueEnum;
+        let labels: HashSet<_> = Reason::all().map(|r| r.as_str()).collect();
+        assert_eq!(labels.len(), Reason::all().count());
+        assert_eq!(Reason::all().count(), Reason::value_variants().len());
+        for reason in Reason::all() {
             let label = reason.as_str();
             assert!(label.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
             assert_eq!(serde_json::to_value(reason).unwrap(), label);
+            let argument = reason
+                .to_possible_value()
+                .expect("every reason is an argument");
+            assert_eq!(argument.get_name(), label);
             assert!(!reason.hint().is_empty() && !reason.meaning().is_empty());
+        }
+    }
+
+    #[test]
+    fn phase_labels_are_their_json_names() {
+        for phase in <Phase as strum::IntoEnumIterator>::iter() {
+            assert_eq!(serde_json::to_value(phase).unwrap(), phase.as_str());
         }
     }
 

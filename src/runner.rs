@@ -124,7 +124,7 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
     tracing::debug!(check = %check.name, ok = result.is_ok(), "check finished");
     Outcome {
         name: check.name.clone(),
-        kind: check.spec.kind().as_str(),
+        kind: check.spec.kind(),
         target: scrubber.scrub(&check.spec.target()),
         result,
         duration: elapsed,
@@ -179,7 +179,7 @@ fn crashed(
     let detail = scrubber.scrub(&format!("the probe crashed on this server's answer: {err}"));
     Outcome {
         name: check.name.clone(),
-        kind: check.spec.kind().as_str(),
+        kind: check.spec.kind(),
         target: scrubber.scrub(&check.spec.target()),
         result: Err(Failure::new(
             phase,

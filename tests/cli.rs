@@ -139,6 +139,52 @@ fn junit_has_one_case_per_check_with_reason() {
     assert!(xml.contains("hint: the service is down"), "{xml}");
 }
 
+/// A real report, passes, failures and PostgreSQL cycles included, is valid
+/// against the checked-in schema (Python's jsonschema, an independent
+/// validator), and `compare` reads it back with the EMF lines after it.
+#[test]
+fn json_reports_match_the_checked_in_schema() {
+    let rig = rig();
+    let body = format!(
+        "[[check]]\nname = \"ok\"\nkind = \"postgres\"\nurl = \"postgres://{PG_USER}@127.0.0.1:{}/app?sslmode=disable\"\npassword = \"{PG_PASSWORD}\"\ncycles = 2\n\n[[check]]\nname = \"refused\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\n",
+        rig.postgres, rig.closed
+    );
+    let suite = rig.suite("schema", &body);
+    let run = check_json(&suite, &["--emf"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = rig.root.join("schema-report.json");
+    std::fs::write(&report, &run.stdout).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let tools = std::process::Command::new(format!("{root}/scripts/python-tools"))
+        .output()
+        .expect("python tools");
+    let python = format!("{}/python", String::from_utf8_lossy(&tools.stdout).trim());
+    let validate = "import json, sys, jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        report = json.loads(open(sys.argv[2]).readline())\n\
+        jsonschema.Draft202012Validator.check_schema(schema)\n\
+        jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)\n\
+        print('valid', len(report['checks']))";
+    let checked = std::process::Command::new(python)
+        .args(["-c", validate, &format!("{root}/schema/report.schema.json")])
+        .arg(&report)
+        .output()
+        .expect("run the validator");
+    let said = String::from_utf8_lossy(&checked.stdout).to_string()
+        + &String::from_utf8_lossy(&checked.stderr);
+    assert!(
+        checked.status.success() && said.contains("valid 2"),
+        "{said}"
+    );
+    let compared = run_with(&["compare", report.to_str().unwrap()], &[], LIMIT);
+    assert_eq!(compared.code, 1, "{}", compared.stderr);
+    assert!(
+        compared.stdout.contains("FAIL connect_refused"),
+        "{}",
+        compared.stdout
+    );
+}
+
 #[test]
 fn no_secret_reaches_any_output() {
     let rig = rig();

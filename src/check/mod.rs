@@ -12,6 +12,7 @@ pub mod tcp;
 
 use crate::net::wire::{Heard, Wire};
 use crate::net::{self, tls, BoxedStream, Net};
+pub use crate::outcome::Kind;
 use crate::outcome::{Cycles, Failure, Fault, Phase};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -29,27 +30,6 @@ pub enum CheckSpec {
     Postgres(postgres::PostgresSpec),
     Redis(redis::RedisSpec),
     Http(http::HttpSpec),
-}
-
-/// The kinds a suite may name in `kind = "..."`; the label is the same word.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, strum::EnumIter, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Kind {
-    Dns,
-    Tcp,
-    Postgres,
-    Redis,
-    Http,
-}
-
-impl Kind {
-    /// The `kind` label, and the name used in suite files.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
 }
 
 impl CheckSpec {

@@ -9,7 +9,7 @@
 
 use super::metrics::NONE;
 use crate::ecs::TaskIdentity;
-use crate::runner::Report;
+use crate::report::document::RunReport;
 use serde_json::{json, Map, Value};
 use std::time::UNIX_EPOCH;
 
@@ -22,30 +22,30 @@ pub const MAX_DIMENSIONS: usize = 30;
 
 /// One document per check, then the run's summary, each to be printed on
 /// a line of its own.
-pub fn documents(report: &Report, identity: Option<&TaskIdentity>, namespace: &str) -> Vec<Value> {
+pub fn documents(report: &RunReport, namespace: &str) -> Vec<Value> {
     let timestamp = report
-        .started
-        .duration_since(UNIX_EPOCH)
+        .started_at()
+        .and_then(|started| started.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_millis() as u64);
+    let identity = report.task.as_ref();
     let zone = identity.and_then(|i| i.availability_zone.as_deref());
     let mut documents: Vec<Value> = report
         .checks
         .iter()
-        .map(|outcome| {
+        .map(|check| {
             let mut members = context(&report.suite, identity);
-            members.insert("Check".into(), json!(outcome.name));
-            members.insert("Kind".into(), json!(outcome.kind));
-            let failure = outcome.failure();
+            members.insert("Check".into(), json!(check.name));
+            members.insert("Kind".into(), json!(check.kind));
             members.insert(
                 "Reason".into(),
-                json!(failure.map_or(NONE, |f| f.reason.as_str())),
+                json!(check.reason.map_or(NONE, |r| r.as_str())),
             );
             members.insert(
                 "Phase".into(),
-                json!(failure.map_or(NONE, |f| f.phase.as_str())),
+                json!(check.phase.map_or(NONE, |p| p.as_str())),
             );
-            members.insert("Success".into(), json!(u8::from(outcome.success())));
-            members.insert("DurationMs".into(), json!(millis(outcome.duration)));
+            members.insert("Success".into(), json!(u8::from(check.success)));
+            members.insert("DurationMs".into(), json!(millis(check.duration_seconds)));
             document(
                 namespace,
                 timestamp,
@@ -57,8 +57,8 @@ pub fn documents(report: &Report, identity: Option<&TaskIdentity>, namespace: &s
         })
         .collect();
     let mut summary = context(&report.suite, identity);
-    summary.insert("Success".into(), json!(u8::from(report.success())));
-    summary.insert("DurationMs".into(), json!(millis(report.duration)));
+    summary.insert("Success".into(), json!(u8::from(report.success)));
+    summary.insert("DurationMs".into(), json!(millis(report.duration_seconds)));
     summary.insert("FailedChecks".into(), json!(report.failed()));
     documents.push(document(
         namespace,
@@ -133,8 +133,8 @@ fn document(
     Value::Object(members)
 }
 
-fn millis(duration: std::time::Duration) -> f64 {
-    (duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+fn millis(seconds: f64) -> f64 {
+    (seconds * 1000.0 * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]
@@ -142,23 +142,27 @@ mod tests {
     use super::*;
     use crate::outcome::Reason;
     use crate::publish::ledger::tests::outcome;
+    use crate::runner::Report;
     use std::time::{Duration, SystemTime};
 
-    fn report() -> Report {
-        Report {
-            suite: "production".into(),
-            started: SystemTime::now(),
-            duration: Duration::from_millis(40),
-            checks: vec![
-                outcome("up", None),
-                outcome("down", Some(Reason::ConnectTimeout)),
-            ],
-        }
+    fn report(task: Option<&TaskIdentity>) -> RunReport {
+        RunReport::new(
+            &Report {
+                suite: "production".into(),
+                started: SystemTime::now(),
+                duration: Duration::from_millis(40),
+                checks: vec![
+                    outcome("up", None),
+                    outcome("down", Some(Reason::ConnectTimeout)),
+                ],
+            },
+            task,
+        )
     }
 
     #[test]
     fn one_document_per_check_and_one_for_the_run_within_the_limits() {
-        let documents = documents(&report(), None, DEFAULT_NAMESPACE);
+        let documents = documents(&report(None), DEFAULT_NAMESPACE);
         assert_eq!(documents.len(), 3);
         for document in &documents {
             let directive = &document["_aws"]["CloudWatchMetrics"][0];
@@ -180,7 +184,7 @@ mod tests {
             task_arn: Some("arn:aws:ecs:us-west-2:1:task/c/abc".into()),
             ..TaskIdentity::default()
         };
-        let documents = documents(&report(), Some(&identity), "Glimpse");
+        let documents = documents(&report(Some(&identity)), "Glimpse");
         let sets = &documents[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
         assert_eq!(
             sets[1],

@@ -116,7 +116,7 @@ pub(crate) mod tests {
     pub(crate) fn outcome(name: &str, reason: Option<Reason>) -> Outcome {
         Outcome {
             name: name.to_string(),
-            kind: "tcp",
+            kind: crate::outcome::Kind::Tcp,
             target: "127.0.0.1:1".to_string(),
             result: match reason {
                 None => Ok(()),

@@ -136,7 +136,7 @@ impl Families {
 
     fn record(&self, tally: &Tally) {
         let outcome = &tally.latest;
-        let check = [outcome.name.as_str(), outcome.kind];
+        let check = [outcome.name.as_str(), outcome.kind.as_str()];
         self.success
             .with_label_values(&check)
             .set(f64::from(u8::from(outcome.success())));

@@ -2,10 +2,9 @@
 //! "fails from one subnet only" (a route table, NACL or security group
 //! that differs by subnet) is the first thing an engineer reads.
 
+use super::document::RunReport;
 use crate::outcome::Reason;
-use clap::ValueEnum;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -40,29 +39,24 @@ pub enum Verdict<'a> {
 }
 
 impl Comparison {
-    /// Build from `(label, report)` pairs; a report that is not one of ours is an error.
-    pub fn new(reports: &[(String, Value)]) -> Result<Comparison, String> {
+    /// Build from `(label, report)` pairs.
+    pub fn new(reports: &[(String, RunReport)]) -> Comparison {
         let mut comparison = Comparison::default();
         for (index, (label, report)) in reports.iter().enumerate() {
             comparison.places.push(label.clone());
-            let checks = report["checks"]
-                .as_array()
-                .ok_or_else(|| format!("{label}: not a vpc-probe JSON report (no checks)"))?;
-            for check in checks {
-                let name = check["name"]
-                    .as_str()
-                    .ok_or_else(|| format!("{label}: a check without a name"))?;
-                if !comparison.checks.iter().any(|known| known == name) {
-                    comparison.checks.push(name.to_string());
+            for check in &report.checks {
+                if !comparison.checks.contains(&check.name) {
+                    comparison.checks.push(check.name.clone());
                 }
-                let cell = match check["success"].as_bool() {
-                    Some(true) => None,
-                    _ => Some(check["reason"].as_str().unwrap_or("failed").to_string()),
+                let cell = match check.reason {
+                    _ if check.success => None,
+                    Some(reason) => Some(reason.as_str().to_string()),
+                    None => Some("failed".to_string()),
                 };
-                comparison.cells.insert((name.to_string(), index), cell);
+                comparison.cells.insert((check.name.clone(), index), cell);
             }
         }
-        Ok(comparison)
+        comparison
     }
 
     fn cell(&self, check: &str, place: usize) -> Option<&Cell> {
@@ -149,17 +143,17 @@ impl Comparison {
 fn hints(reasons: &[&str]) -> String {
     let hints: Vec<&str> = reasons
         .iter()
-        .filter_map(|label| Reason::from_str(label, false).ok())
+        .filter_map(|label| Reason::all().find(|reason| reason.as_str() == *label))
         .map(|reason| reason.hint())
         .collect();
     hints.join("; ")
 }
 
 /// The label of a report: the task's subnet (and zone) when ECS said so.
-pub fn label_from_report(report: &Value) -> Option<String> {
-    let task = &report["task"];
-    let subnet = task["subnet"].as_str()?;
-    Some(match task["availability_zone"].as_str() {
+pub fn label_from_report(report: &RunReport) -> Option<String> {
+    let task = report.task.as_ref()?;
+    let subnet = task.subnet.as_deref()?;
+    Some(match task.availability_zone.as_deref() {
         Some(zone) => format!("{subnet} ({zone})"),
         None => subnet.to_string(),
     })
@@ -168,25 +162,36 @@ pub fn label_from_report(report: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::ecs::TaskIdentity;
+    use crate::publish::ledger::tests::outcome;
+    use crate::runner::Report;
+    use std::time::{Duration, SystemTime};
 
-    fn report(results: &[(&str, Option<&str>)]) -> Value {
-        let checks: Vec<Value> = results
+    fn report(results: &[(&str, Option<Reason>)]) -> RunReport {
+        let checks = results
             .iter()
-            .map(|(name, reason)| json!({"name": name, "success": reason.is_none(), "reason": reason}))
+            .map(|(name, reason)| outcome(name, *reason))
             .collect();
-        json!({"suite": "s", "checks": checks})
+        let run = Report {
+            suite: "s".into(),
+            started: SystemTime::now(),
+            duration: Duration::from_millis(1),
+            checks,
+        };
+        RunReport::new(&run, None)
     }
 
     #[test]
     fn one_subnet_failing_is_named_with_the_subnet_hint() {
-        let a = report(&[("haproxy-tcp", None), ("postgres-rw", Some("wrong_role"))]);
-        let b = report(&[
-            ("haproxy-tcp", Some("connect_unreachable")),
-            ("postgres-rw", Some("wrong_role")),
+        let a = report(&[
+            ("haproxy-tcp", None),
+            ("postgres-rw", Some(Reason::WrongRole)),
         ]);
-        let comparison =
-            Comparison::new(&[("subnet-a".into(), a), ("subnet-b".into(), b)]).unwrap();
+        let b = report(&[
+            ("haproxy-tcp", Some(Reason::ConnectUnreachable)),
+            ("postgres-rw", Some(Reason::WrongRole)),
+        ]);
+        let comparison = Comparison::new(&[("subnet-a".into(), a), ("subnet-b".into(), b)]);
         assert_eq!(
             comparison.verdict("haproxy-tcp"),
             Verdict::FailsFromSome {
@@ -214,17 +219,17 @@ mod tests {
     }
 
     #[test]
-    fn reports_that_are_not_ours_are_refused() {
-        assert!(Comparison::new(&[("x".into(), json!({"hello": 1}))]).is_err());
-    }
-
-    #[test]
     fn a_report_from_ecs_is_labelled_by_its_subnet() {
-        let report = json!({"task": {"subnet": "10.20.2.0/24", "availability_zone": "us-east-1b"}});
+        let mut from_ecs = report(&[]);
+        from_ecs.task = Some(TaskIdentity {
+            subnet: Some("10.20.2.0/24".into()),
+            availability_zone: Some("us-east-1b".into()),
+            ..TaskIdentity::default()
+        });
         assert_eq!(
-            label_from_report(&report).as_deref(),
+            label_from_report(&from_ecs).as_deref(),
             Some("10.20.2.0/24 (us-east-1b)")
         );
-        assert_eq!(label_from_report(&json!({"task": null})), None);
+        assert_eq!(label_from_report(&report(&[])), None);
     }
 }

@@ -1,33 +1,41 @@
 //! JUnit XML, one testcase per check, so CI systems show failures natively.
 
-use crate::runner::Report;
+use super::document::RunReport;
 use quick_junit::{NonSuccessKind, Report as Junit, TestCase, TestCaseStatus, TestSuite};
+use std::time::Duration;
 
-pub fn render(report: &Report) -> anyhow::Result<String> {
+pub fn render(report: &RunReport) -> anyhow::Result<String> {
     let mut suite = TestSuite::new(report.suite.as_str());
-    suite.set_timestamp(chrono::DateTime::<chrono::Utc>::from(report.started).fixed_offset());
-    suite.set_time(report.duration);
-    for outcome in &report.checks {
-        let status = match outcome.failure() {
-            None => TestCaseStatus::success(),
-            Some(failure) => {
+    if let Some(started) = report.started_at() {
+        suite.set_timestamp(chrono::DateTime::<chrono::Utc>::from(started).fixed_offset());
+    }
+    suite.set_time(seconds(report.duration_seconds));
+    for check in &report.checks {
+        let status = match (check.reason, check.phase) {
+            (Some(reason), Some(phase)) if !check.success => {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                status.set_message(format!("{} in {}", failure.reason, failure.phase.as_str()));
-                status.set_type(failure.reason.as_str());
+                status.set_message(format!("{reason} in {}", phase.as_str()));
+                status.set_type(reason.as_str());
                 status.set_description(format!(
                     "{}\nhint: {}",
-                    failure.detail,
-                    failure.reason.hint()
+                    check.detail.as_deref().unwrap_or_default(),
+                    reason.hint()
                 ));
                 status
             }
+            _ if !check.success => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            _ => TestCaseStatus::success(),
         };
-        let mut case = TestCase::new(outcome.name.as_str(), status);
-        case.set_classname(format!("{}.{}", report.suite, outcome.kind));
-        case.set_time(outcome.duration);
+        let mut case = TestCase::new(check.name.as_str(), status);
+        case.set_classname(format!("{}.{}", report.suite, check.kind));
+        case.set_time(seconds(check.duration_seconds));
         suite.add_test_case(case);
     }
     let mut junit = Junit::new("vpc-probe");
     junit.add_test_suite(suite);
     Ok(junit.to_string()?)
+}
+
+fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value).unwrap_or_default()
 }

@@ -1,9 +1,8 @@
 //! The human report: a progress line per check as it finishes, then a
 //! table, then each failure's detail and the hint naming what to fix.
 
-use crate::ecs::TaskIdentity;
+use super::document::RunReport;
 use crate::outcome::Outcome;
-use crate::runner::Report;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use std::fmt::Write;
 use std::time::Duration;
@@ -29,47 +28,42 @@ pub fn progress_line(outcome: &Outcome) -> String {
 }
 
 /// The full report: table, failures with hints, summary, and where it ran.
-pub fn render(report: &Report, identity: Option<&TaskIdentity>) -> String {
+pub fn render(report: &RunReport) -> String {
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
     table.set_header(["check", "kind", "target", "result", "reason", "time"]);
-    for outcome in &report.checks {
-        let (result, reason) = match outcome.failure() {
-            None => ("pass", "-".to_string()),
-            Some(failure) => ("FAIL", failure.reason.to_string()),
+    for check in &report.checks {
+        let (result, reason) = match check.reason {
+            _ if check.success => ("pass", "-".to_string()),
+            Some(reason) => ("FAIL", reason.to_string()),
+            None => ("FAIL", "-".to_string()),
         };
         table.add_row([
-            outcome.name.clone(),
-            outcome.kind.to_string(),
-            outcome.target.clone(),
+            check.name.clone(),
+            check.kind.to_string(),
+            check.target.clone(),
             result.to_string(),
             reason,
-            seconds(outcome.duration),
+            seconds_f64(check.duration_seconds),
         ]);
     }
     let mut out = format!("{table}\n");
-    for outcome in &report.checks {
-        if let Some(failure) = outcome.failure() {
-            let _ = writeln!(
-                out,
-                "\n{} failed: {} in {}",
-                outcome.name,
-                failure.reason,
-                failure.phase.as_str()
-            );
-            let _ = writeln!(out, "  detail: {}", failure.detail);
-            let _ = writeln!(out, "  hint:   {}", failure.reason.hint());
-        }
+    for check in report.checks.iter().filter(|c| !c.success) {
+        let reason = check.reason.map_or("failed", |r| r.as_str());
+        let phase = check.phase.map_or("-", |p| p.as_str());
+        let _ = writeln!(out, "\n{} failed: {reason} in {phase}", check.name);
+        let _ = writeln!(out, "  detail: {}", check.detail.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "  hint:   {}", check.hint.as_deref().unwrap_or("-"));
     }
-    let passed = report.checks.len() - report.failed();
+    let failed = report.failed();
     let _ = writeln!(
         out,
-        "\nsuite {}: {passed} passed, {} failed in {}",
+        "\nsuite {}: {} passed, {failed} failed in {}",
         report.suite,
-        report.failed(),
-        seconds(report.duration)
+        report.checks.len() - failed,
+        seconds_f64(report.duration_seconds)
     );
-    if let Some(identity) = identity {
+    if let Some(identity) = &report.task {
         let place: Vec<String> = identity
             .labels()
             .into_iter()
@@ -80,6 +74,10 @@ pub fn render(report: &Report, identity: Option<&TaskIdentity>) -> String {
     out
 }
 
+fn seconds_f64(value: f64) -> String {
+    format!("{value:.3}s")
+}
+
 fn seconds(duration: Duration) -> String {
-    format!("{:.3}s", duration.as_secs_f64())
+    seconds_f64(duration.as_secs_f64())
 }

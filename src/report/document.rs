@@ -1,0 +1,200 @@
+//! The run as one typed document: what `--format json` prints, what JUnit,
+//! CloudWatch EMF and `compare` are made from, and what the checked-in JSON
+//! Schema (`schema/report.schema.json`) is generated from, so pipeline
+//! authors can validate what they consume.
+
+use crate::ecs::TaskIdentity;
+use crate::outcome::{Cycles, Kind, Outcome, Phase, Reason};
+use crate::runner::Report;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// One run of a suite, from one place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunReport {
+    /// The suite's name (`[suite] name`, else the file's stem).
+    pub suite: String,
+    /// Where the run happened, when the ECS task metadata endpoint answered.
+    pub task: Option<TaskIdentity>,
+    /// True when every check passed.
+    pub success: bool,
+    /// When the run started: RFC 3339, UTC, milliseconds.
+    pub started: String,
+    pub duration_seconds: f64,
+    /// The checks in suite order.
+    pub checks: Vec<CheckReport>,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckReport {
+    pub name: String,
+    pub kind: Kind,
+    /// What was probed, with any secret removed.
+    pub target: String,
+    pub success: bool,
+    /// Why it failed; null when it passed.
+    pub reason: Option<Reason>,
+    /// The phase it failed in; null when it passed.
+    pub phase: Option<Phase>,
+    /// What the probe saw, scrubbed of secrets; null when it passed.
+    pub detail: Option<String>,
+    /// What to fix, from the reason's hint table; null when it passed.
+    pub hint: Option<String>,
+    pub duration_seconds: f64,
+    /// Seconds spent in each phase (summed over PostgreSQL cycles).
+    pub phases: BTreeMap<Phase, f64>,
+    /// Facts seen on the way: addresses, peer, TLS version, role, ...
+    pub observed: BTreeMap<String, String>,
+    /// PostgreSQL only: the open / query / close cycles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycles: Option<CycleReport>,
+}
+
+/// Timings of a PostgreSQL check's cycles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CycleReport {
+    pub ok: u32,
+    pub failed: u32,
+    /// Seconds per cycle, in run order.
+    pub seconds: Vec<f64>,
+    pub min_seconds: Option<f64>,
+    pub median_seconds: Option<f64>,
+    pub max_seconds: Option<f64>,
+}
+
+impl RunReport {
+    /// The document of a run; `task` is where it ran, when ECS says so.
+    pub fn new(report: &Report, task: Option<&TaskIdentity>) -> RunReport {
+        RunReport {
+            suite: report.suite.clone(),
+            task: task.cloned(),
+            success: report.success(),
+            started: humantime::format_rfc3339_millis(report.started).to_string(),
+            duration_seconds: report.duration.as_secs_f64(),
+            checks: report.checks.iter().map(CheckReport::new).collect(),
+        }
+    }
+
+    /// `started` as a time; `None` if a foreign report mangled it.
+    pub fn started_at(&self) -> Option<SystemTime> {
+        humantime::parse_rfc3339(&self.started).ok()
+    }
+
+    /// How many checks failed.
+    pub fn failed(&self) -> usize {
+        self.checks.iter().filter(|c| !c.success).count()
+    }
+
+    /// The first line of `text` that is a report (EMF lines may follow it).
+    pub fn find_in(text: &str) -> Result<RunReport, String> {
+        let mut last_error = "no JSON object in it".to_string();
+        for line in text.lines().filter(|line| line.starts_with('{')) {
+            match serde_json::from_str(line) {
+                Ok(report) => return Ok(report),
+                Err(err) => last_error = format!("not a vpc-probe report: {err}"),
+            }
+        }
+        Err(last_error)
+    }
+}
+
+impl CheckReport {
+    fn new(outcome: &Outcome) -> CheckReport {
+        let failure = outcome.failure();
+        CheckReport {
+            name: outcome.name.clone(),
+            kind: outcome.kind,
+            target: outcome.target.clone(),
+            success: outcome.success(),
+            reason: failure.map(|f| f.reason),
+            phase: failure.map(|f| f.phase),
+            detail: failure.map(|f| f.detail.clone()),
+            hint: failure.map(|f| f.reason.hint().to_string()),
+            duration_seconds: outcome.duration.as_secs_f64(),
+            phases: outcome
+                .phases
+                .iter()
+                .map(|(phase, spent)| (*phase, spent.as_secs_f64()))
+                .collect(),
+            observed: outcome
+                .observed
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.clone()))
+                .collect(),
+            cycles: outcome.cycles.as_ref().map(CycleReport::new),
+        }
+    }
+}
+
+impl CycleReport {
+    fn new(cycles: &Cycles) -> CycleReport {
+        let spread = cycles.spread();
+        CycleReport {
+            ok: cycles.ok,
+            failed: cycles.failed,
+            seconds: cycles.seconds.clone(),
+            min_seconds: spread.map(|s| s.0),
+            median_seconds: spread.map(|s| s.1),
+            max_seconds: spread.map(|s| s.2),
+        }
+    }
+}
+
+/// The JSON Schema of [`RunReport`], as checked in.
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(RunReport);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::ledger::tests::outcome;
+    use std::time::Duration;
+
+    /// The path of the checked-in schema, from the crate root.
+    const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/report.schema.json");
+
+    #[test]
+    fn the_checked_in_schema_is_the_generated_one() {
+        let checked_in = std::fs::read_to_string(SCHEMA_FILE).unwrap_or_default();
+        if std::env::var_os("VPC_PROBE_WRITE_SCHEMA").is_some() {
+            std::fs::write(SCHEMA_FILE, schema()).expect("write the schema");
+            return;
+        }
+        assert!(
+            checked_in == schema(),
+            "schema/report.schema.json is stale: run VPC_PROBE_WRITE_SCHEMA=1 cargo test --lib schema"
+        );
+    }
+
+    #[test]
+    fn a_report_reads_back_as_written_and_emf_lines_are_skipped() {
+        let report = Report {
+            suite: "production".into(),
+            started: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+            duration: Duration::from_millis(40),
+            checks: vec![
+                outcome("up", None),
+                outcome("down", Some(Reason::ConnectTimeout)),
+            ],
+        };
+        let document = RunReport::new(&report, None);
+        let text = format!(
+            "{}\n{{\"_aws\":{{}},\"Suite\":\"production\"}}\n",
+            serde_json::to_string(&document).unwrap()
+        );
+        let read = RunReport::find_in(&text).unwrap();
+        assert_eq!(read, document);
+        assert_eq!(read.checks[1].reason, Some(Reason::ConnectTimeout));
+        assert_eq!(read.started, "2023-11-14T22:13:20.123Z");
+        assert_eq!(read.started_at(), Some(report.started));
+        assert!(RunReport::find_in("{\"_aws\":{}}").is_err());
+        assert!(RunReport::find_in("{\"hello\": 1}").is_err());
+    }
+}
