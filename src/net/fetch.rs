@@ -1,18 +1,18 @@
-//! A small HTTP/1.1 client for the probe's own plumbing: the ECS task
-//! metadata endpoint, the Pushgateway and `healthcheck`. Checks do not use
-//! it; they time every phase themselves (see `check/http.rs`).
+//! The HTTP client for the probe's own plumbing: the ECS task metadata
+//! endpoint, the Pushgateway and `healthcheck`. It is reqwest, on the
+//! probe's rustls configuration (ring, webpki roots built in). Checks do
+//! not use it: they time every phase and keep the raw bytes themselves
+//! (see `check/http.rs`).
 
 use super::tls::{self, Verify};
 use super::url_parts;
-use anyhow::{bail, Context};
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::rt::TokioIo;
+use anyhow::Context;
+use bytes::{Bytes, BytesMut};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{Method, StatusCode};
+use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::net::TcpStream;
-use url::{Position, Url};
+use url::Url;
 
 /// Plumbing answers are small; anything bigger is not what we asked for.
 const MAX_BODY: usize = 4 << 20;
@@ -24,6 +24,24 @@ pub struct Response {
     pub body: Bytes,
 }
 
+/// One client per process: connection pools and the TLS setup are shared.
+fn client() -> anyhow::Result<&'static reqwest::Client> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client);
+    }
+    let tls = tls::client_config(Verify::Full, None).map_err(anyhow::Error::msg)?;
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
+        // The metadata endpoint and the Pushgateway are inside the VPC: a
+        // proxy from the environment would be the wrong path.
+        .no_proxy()
+        .user_agent(concat!("vpc-probe/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")?;
+    Ok(CLIENT.get_or_init(|| client))
+}
+
 /// Send one request to `url` and read the answer, all within `timeout`.
 /// User info in the URL becomes Basic authorization and never appears in
 /// an error (errors name [`redacted`] URLs only).
@@ -33,67 +51,36 @@ pub async fn send(
     body: Option<(&'static str, Bytes)>,
     timeout: Duration,
 ) -> anyhow::Result<Response> {
-    tokio::time::timeout(timeout, exchange(method, url, body))
-        .await
-        .with_context(|| format!("{}: no answer within {timeout:?}", redacted(url)))?
-        .with_context(|| redacted(url))
-}
-
-async fn exchange(
-    method: Method,
-    url: &Url,
-    body: Option<(&'static str, Bytes)>,
-) -> anyhow::Result<Response> {
-    let host = url.host_str().context("the URL has no host")?;
-    let port = url.port_or_known_default().context("the URL has no port")?;
-    let tcp = TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
-        .await
-        .context("connect")?;
-    let stream: super::BoxedStream = match url.scheme() {
-        "http" => Box::new(tcp),
-        "https" => {
-            let config = tls::client_config(Verify::Full, None).map_err(anyhow::Error::msg)?;
-            let stream = tls::handshake(tcp, host, config)
-                .await
-                .map_err(|fault| anyhow::anyhow!(fault.detail))?;
-            Box::new(stream)
+    let shown = redacted(url);
+    let exchange = async {
+        let mut request = client()?.request(method, shown.as_str());
+        if let Some((header, _)) = url_parts::basic_authorization(url) {
+            request = request.header(AUTHORIZATION, header);
         }
-        other => bail!("unsupported scheme {other}"),
+        if let Some((content_type, bytes)) = body.filter(|(_, bytes)| !bytes.is_empty()) {
+            request = request.header(CONTENT_TYPE, content_type).body(bytes);
+        }
+        let response = request.send().await.map_err(|err| err.without_url())?;
+        let status = response.status();
+        let body = read_limited(response).await?;
+        anyhow::Ok(Response { status, body })
     };
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    tokio::time::timeout(timeout, exchange)
         .await
-        .context("HTTP handshake")?;
-    tokio::spawn(connection);
-    let request = build(method, url, body)?;
-    let response = sender.send_request(request).await.context("request")?;
-    let status = response.status();
-    let body = Limited::new(response.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|err| anyhow::anyhow!("reading the body: {err}"))?
-        .to_bytes();
-    Ok(Response { status, body })
+        .with_context(|| format!("{shown}: no answer within {timeout:?}"))?
+        .with_context(|| shown.clone())
 }
 
-fn build(
-    method: Method,
-    url: &Url,
-    body: Option<(&'static str, Bytes)>,
-) -> anyhow::Result<Request<Full<Bytes>>> {
-    let authority = &url[Position::BeforeHost..Position::AfterPort];
-    let mut request = Request::builder()
-        .method(method)
-        .uri(url_parts::path_and_query(url))
-        .header(HOST, authority)
-        .header(USER_AGENT, concat!("vpc-probe/", env!("CARGO_PKG_VERSION")));
-    if let Some((header, _)) = url_parts::basic_authorization(url) {
-        request = request.header(AUTHORIZATION, header);
+/// The body, refused once it passes [`MAX_BODY`].
+async fn read_limited(mut response: reqwest::Response) -> anyhow::Result<Bytes> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(|err| err.without_url())? {
+        if body.len() + chunk.len() > MAX_BODY {
+            anyhow::bail!("the answer is larger than {MAX_BODY} bytes");
+        }
+        body.extend_from_slice(&chunk);
     }
-    let (content_type, bytes) = body.unwrap_or(("text/plain", Bytes::new()));
-    if !bytes.is_empty() {
-        request = request.header(CONTENT_TYPE, content_type);
-    }
-    Ok(request.body(Full::new(bytes))?)
+    Ok(body.freeze())
 }
 
 /// The URL without user info, safe to print.
@@ -107,15 +94,54 @@ pub fn redacted(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
-    fn user_info_is_never_shown_and_becomes_the_authorization_header() {
+    fn user_info_is_never_shown() {
         let url = Url::parse("http://ops:s%40cret@gateway:9091/x?y=1").unwrap();
         assert_eq!(redacted(&url), "http://gateway:9091/x?y=1");
-        let request = build(Method::PUT, &url, None).unwrap();
-        assert_eq!(request.uri(), "/x?y=1");
-        assert_eq!(request.headers()[HOST], "gateway:9091");
+    }
+
+    /// A one-shot server that returns what it was sent, and a body.
+    async fn echo_once(answer: &'static str) -> (u16, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let served = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 4096];
+            let read = stream.read(&mut request).await.unwrap();
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&request[..read]).into_owned()
+        });
+        (port, served)
+    }
+
+    #[tokio::test]
+    async fn user_info_becomes_basic_authorization_and_stays_out_of_errors() {
+        let (port, served) =
+            echo_once("HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                .await;
+        let url = Url::parse(&format!("http://ops:s%40cret@127.0.0.1:{port}/x?y=1")).unwrap();
+        let body = Some(("text/plain", Bytes::from_static(b"m 1\n")));
+        let response = send(Method::PUT, &url, body, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            (response.status.as_u16(), &response.body[..]),
+            (202, &b"ok"[..])
+        );
+        let request = served.await.unwrap();
         let expected = url_parts::basic_authorization(&url).unwrap().0;
-        assert_eq!(request.headers()[AUTHORIZATION], expected.as_str());
+        assert!(request.starts_with("PUT /x?y=1 HTTP/1.1"), "{request}");
+        assert!(
+            request.contains(&format!("authorization: {expected}")),
+            "{request}"
+        );
+        let closed = Url::parse("http://ops:s%40cret@127.0.0.1:1/").unwrap();
+        let err = send(Method::GET, &closed, None, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(!text.contains("cret") && !text.contains("ops@"), "{text}");
     }
 }

@@ -68,11 +68,18 @@ pub async fn run(options: Options, suite: Suite) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Load the suite again; on any error keep the running schedule.
+/// Load the suite again; on any error keep the running schedule. Loading
+/// reads files (the suite, password and CA files, resolv.conf), so it runs
+/// on a blocking thread, never on the threads the checks run on.
 async fn reload(options: &Options, state: &Arc<State>, running: Schedule) -> Schedule {
-    let loaded = config::load(&options.suite)
-        .map_err(anyhow::Error::from)
-        .and_then(|suite| Ok((Schedule::resolver(&suite)?, suite)));
+    let path = options.suite.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let suite = config::load(&path)?;
+        anyhow::Ok((Schedule::resolver(&suite)?, suite))
+    })
+    .await
+    .map_err(anyhow::Error::from)
+    .and_then(|loaded| loaded);
     let (net, suite) = match loaded {
         Ok(ready) => ready,
         Err(err) => {

@@ -95,14 +95,23 @@ impl State {
         }
     }
 
-    /// The Prometheus text of the current state.
+    /// The Prometheus text of the current state, rendered from a copy
+    /// taken under the lock, so check loops never wait on a scrape.
     pub fn metrics(&self) -> anyhow::Result<String> {
-        let inner = self.lock();
+        let (suite, ledger, identity, reload) = {
+            let inner = self.lock();
+            (
+                inner.suite.clone(),
+                inner.ledger.clone(),
+                inner.identity.clone(),
+                inner.reload,
+            )
+        };
         metrics::render(&Exposition {
-            suite: &inner.suite,
-            ledger: &inner.ledger,
-            identity: inner.identity.as_ref(),
-            reload: Some(inner.reload),
+            suite: &suite,
+            ledger: &ledger,
+            identity: identity.as_ref(),
+            reload: Some(reload),
         })
     }
 }
