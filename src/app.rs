@@ -261,6 +261,7 @@ fn serve(args: ServeArgs) -> u8 {
         suite: args.suite.suite,
         listen: args.listen,
         interval: args.interval,
+        loader: |path| Ok(config::load(path)?),
     };
     let runtime = match runtime() {
         Ok(runtime) => runtime,

@@ -334,6 +334,28 @@ impl Outcome {
     }
 }
 
+/// An outcome for unit tests of what is made from outcomes.
+#[cfg(test)]
+pub(crate) mod sample {
+    use super::*;
+
+    pub(crate) fn outcome(name: &str, reason: Option<Reason>) -> Outcome {
+        Outcome {
+            name: name.to_string(),
+            kind: Kind::Tcp,
+            target: "127.0.0.1:1".to_string(),
+            result: match reason {
+                None => Ok(()),
+                Some(reason) => Err(Failure::new(Phase::Connect, Fault::new(reason, "x"))),
+            },
+            duration: Duration::from_millis(5),
+            phases: BTreeMap::new(),
+            observed: BTreeMap::new(),
+            cycles: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,8 +140,8 @@ fn millis(seconds: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::sample::outcome;
     use crate::outcome::Reason;
-    use crate::publish::ledger::tests::outcome;
     use crate::runner::Report;
     use std::time::{Duration, SystemTime};
 

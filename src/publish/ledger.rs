@@ -110,24 +110,8 @@ impl Ledger {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::outcome::{Failure, Fault, Phase};
-    use std::time::Duration;
 
-    pub(crate) fn outcome(name: &str, reason: Option<Reason>) -> Outcome {
-        Outcome {
-            name: name.to_string(),
-            kind: crate::outcome::Kind::Tcp,
-            target: "127.0.0.1:1".to_string(),
-            result: match reason {
-                None => Ok(()),
-                Some(reason) => Err(Failure::new(Phase::Connect, Fault::new(reason, "x"))),
-            },
-            duration: Duration::from_millis(5),
-            phases: BTreeMap::new(),
-            observed: BTreeMap::new(),
-            cycles: None,
-        }
-    }
+    pub(crate) use crate::outcome::sample::outcome;
 
     #[test]
     fn counts_accumulate_and_latest_wins() {

@@ -287,8 +287,8 @@ fn epoch_seconds(at: SystemTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::sample::outcome;
     use crate::outcome::Reason;
-    use crate::publish::ledger::tests::outcome;
 
     fn exposition_of(ledger: &Ledger, identity: Option<&TaskIdentity>) -> String {
         render(&Exposition {

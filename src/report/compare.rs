@@ -163,7 +163,7 @@ pub fn label_from_report(report: &RunReport) -> Option<String> {
 mod tests {
     use super::*;
     use crate::ecs::TaskIdentity;
-    use crate::publish::ledger::tests::outcome;
+    use crate::outcome::sample::outcome;
     use crate::runner::Report;
     use std::time::{Duration, SystemTime};
 

@@ -154,7 +154,7 @@ pub fn schema() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::ledger::tests::outcome;
+    use crate::outcome::sample::outcome;
     use std::time::Duration;
 
     /// The path of the checked-in schema, from the crate root.

@@ -7,7 +7,6 @@ mod http;
 mod schedule;
 mod state;
 
-use crate::config;
 use crate::ecs::TaskIdentity;
 use crate::suite::Suite;
 use schedule::Schedule;
@@ -19,12 +18,17 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
+/// Reads the suite file again at SIGHUP: the parser, handed in by the
+/// caller, so `serve` depends on what runs and not on how it is parsed.
+pub type Loader = fn(&std::path::Path) -> anyhow::Result<Suite>;
+
 /// How `serve` was asked to run.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub suite: PathBuf,
     pub listen: SocketAddr,
     pub interval: Duration,
+    pub loader: Loader,
 }
 
 /// Serve until a stop signal; an error here means it could not start.
@@ -72,9 +76,9 @@ pub async fn run(options: Options, suite: Suite) -> anyhow::Result<()> {
 /// reads files (the suite, password and CA files, resolv.conf), so it runs
 /// on a blocking thread, never on the threads the checks run on.
 async fn reload(options: &Options, state: &Arc<State>, running: Schedule) -> Schedule {
-    let path = options.suite.clone();
+    let (path, load) = (options.suite.clone(), options.loader);
     let loaded = tokio::task::spawn_blocking(move || {
-        let suite = config::load(&path)?;
+        let suite = load(&path)?;
         anyhow::Ok((Schedule::resolver(&suite)?, suite))
     })
     .await
