@@ -7,21 +7,30 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line (clap derive).
-//! - [`app`]: what each subcommand does, and the exit code contract.
-//! - [`config`]: suite files: parsing, `${ENV}` expansion, secrets, validation.
-//! - [`check`]: one module per check kind, and the [`check::Probe`] that
-//!   times each phase under the check's deadline.
-//! - [`net`]: the resolver, TCP connect, TLS, and the [`net::wire::Wire`]
-//!   stream that remembers what a server said first.
-//! - [`outcome`]: reasons, phases, failures, and the hint table.
-//! - [`runner`]: runs a suite's checks concurrently.
-//! - [`report`]: text table, JSON, JUnit XML, and the comparison of runs
-//!   from several subnets.
+//! The repository's `ARCHITECTURE.md` is the map: how a check travels from
+//! suite file to metric, which module may import which, and the invariants.
+//! Modules, from the leaves up:
+//!
+//! - [`outcome`]: the closed label sets (kinds, reasons, phases), failures,
+//!   outcomes, and the one table of hints.
+//! - [`expand`]: `${ENV}` expansion and the value types suite keys use.
+//! - [`secret`]: secrets that never print, and the scrubber.
+//! - [`net`]: the resolver, TCP connect, TLS, the [`net::wire::Wire`] stream
+//!   that remembers what a server said first, URL parts, and the plumbing
+//!   HTTP client (reqwest).
+//! - [`ecs`]: the task identity (cluster, task, AZ, subnet) from ECS task
+//!   metadata v4.
+//! - [`check`]: one module per check kind (its suite keys, spec and run), and
+//!   the [`check::Probe`] that times each phase under the check's deadline.
+//! - [`suite`]: a validated suite: what runs.
+//! - [`config`]: suite files: TOML, spans, validation, `file:line:key` errors.
+//! - [`runner`]: runs a suite's checks concurrently, isolating panics.
+//! - [`report`]: the typed report document (JSON and its schema), text,
+//!   JUnit XML, and the comparison of runs from several subnets.
 //! - [`publish`]: Prometheus exposition, Pushgateway, CloudWatch EMF.
 //! - [`serve`]: the long-running mode: schedule, `/metrics`, signals.
-//! - [`ecs`]: the task identity (cluster, task, AZ, subnet) from ECS
-//!   task metadata v4.
+//! - [`cli`] and [`app`]: the command line and what each subcommand does,
+//!   with the exit code contract.
 
 pub mod app;
 pub mod check;

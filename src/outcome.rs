@@ -380,6 +380,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_explains_every_reason() {
+        let readme = include_str!("../README.md");
+        for reason in Reason::all() {
+            let row = format!("| `{}` |", reason.as_str());
+            assert!(
+                readme.contains(&row),
+                "README.md has no table row for {reason}"
+            );
+        }
+    }
+
+    #[test]
     fn phase_labels_are_their_json_names() {
         for phase in <Phase as strum::IntoEnumIterator>::iter() {
             assert_eq!(serde_json::to_value(phase).unwrap(), phase.as_str());
