@@ -7,7 +7,7 @@ use crate::cli::{
 use crate::config;
 use crate::ecs::TaskIdentity;
 use crate::net::fetch;
-use crate::outcome::Reason;
+use crate::outcome::{Kind, Reason};
 use crate::publish::ledger::Ledger;
 use crate::publish::{emf, metrics, pushgateway};
 use crate::report;
@@ -17,6 +17,7 @@ use crate::serve;
 use crate::suite::{self, Suite};
 use std::io::Write;
 use std::process::ExitCode;
+use strum::IntoEnumIterator;
 
 pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
@@ -132,10 +133,16 @@ fn explain(reason: Option<Reason>) -> u8 {
     let reasons: Vec<Reason> = reason.map_or_else(|| Reason::all().collect(), |r| vec![r]);
     for reason in reasons {
         println!(
-            "{reason}\n  means: {}\n  check: {}\n",
+            "{reason}\n  means: {}\n  check: {}",
             reason.meaning(),
             reason.hint()
         );
+        for kind in Kind::iter() {
+            if let Some(hint) = reason.kind_hint(kind) {
+                println!("  {kind}: {hint}");
+            }
+        }
+        println!();
     }
     EXIT_PASS
 }

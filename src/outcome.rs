@@ -36,7 +36,9 @@ pub enum Reason {
     ConnectRefused,
     ConnectUnreachable,
     TlsError,
+    TlsRequired,
     AuthFailed,
+    PermissionDenied,
     WrongRole,
     MissingExtension,
     ClosedByPeer,
@@ -63,9 +65,40 @@ impl Reason {
         self.describe().1
     }
 
-    /// One line: the likely cause in the VPC and where to look.
+    /// One line: the likely cause in the VPC and where to look, for any kind.
     pub fn hint(self) -> &'static str {
         self.describe().2
+    }
+
+    /// The hint for a check of `kind`: where the fix differs by kind, the
+    /// object to inspect for that kind; else the general hint.
+    pub fn hint_for(self, kind: Kind) -> &'static str {
+        self.kind_hint(kind).unwrap_or_else(|| self.hint())
+    }
+
+    /// Hints that name a kind's own objects (one table, like `describe`).
+    pub fn kind_hint(self, kind: Kind) -> Option<&'static str> {
+        use Kind::{Http, Postgres, Redis};
+        Some(match (self, kind) {
+            (Reason::AuthFailed, Postgres) => "check the user and password (the Secrets Manager secret the task reads), pg_hba.conf on the Patroni nodes, and PgBouncer's auth_file / userlist and [databases]",
+            (Reason::AuthFailed, Redis) => "check the AUTH token (the Secrets Manager secret the task reads; ElastiCache keeps the old and new token during a rotation), or the ACL user and its password: on ElastiCache the RBAC user must be in the user group attached to the replication group, and enabled",
+            (Reason::AuthFailed, Http) => "check the credentials in the URL's user info against the service's authentication",
+            (Reason::ClosedByPeer, Postgres) => "HAProxy has no healthy backend for this port (its stats / the Patroni REST checks), PgBouncer is at max_client_conn, or PostgreSQL at max_connections",
+            (Reason::ClosedByPeer, Redis) => "the server closed the connection: maxclients reached, a proxy with no healthy node, or a TLS-only endpoint reached without TLS",
+            (Reason::ClosedByPeer, Http) => "the service's listener closed the connection: no healthy target behind a load balancer or proxy, or a TLS listener reached with http://",
+            (Reason::Timeout, Postgres) => "PostgreSQL, PgBouncer (query_wait_timeout, a full pool) or HAProxy (queueing at maxconn) stopped answering; the phase says where",
+            (Reason::Timeout, Redis) => "the server accepted and went silent: a blocked or overloaded Redis, or a TLS/plain mismatch that leaves one side waiting",
+            (Reason::Timeout, Http) => "the service accepted and did not answer in time: check the service's health and its dependencies",
+            (Reason::TlsError, Postgres) => "check sslmode and ca_file against the server's certificate (PgBouncer's client_tls_* or PostgreSQL's ssl_cert_file), and that the name checked (host or tls_server_name) is on the certificate",
+            (Reason::TlsError, Redis) => "check the endpoint has in-transit encryption as expected; ElastiCache certificates cover only the *.cache.amazonaws.com names, so a CNAME needs tls_server_name set to the real endpoint",
+            (Reason::TlsError, Http) => "check the service's TLS listener: its certificate chain (ca_file for a private CA), its names (or tls_server_name) and protocol versions",
+            (Reason::TlsRequired, Postgres) => "pg_hba.conf (or PgBouncer's client_tls_sslmode) only allows TLS here: use sslmode=require or verify-full",
+            (Reason::TlsRequired, Redis) => "the endpoint has in-transit encryption: use rediss:// (and an AUTH token, which ElastiCache only allows with TLS)",
+            (Reason::TlsRequired, Http) => "the listener serves HTTPS: use https:// (and ca_file for a private CA)",
+            (Reason::PermissionDenied, Postgres) => "GRANT the probe's role what its queries touch (SELECT on the queried objects; pg_is_in_recovery() and pg_extension need no grant)",
+            (Reason::PermissionDenied, Redis) => "extend the ACL user's access string (ElastiCache: the RBAC user's access string) with the commands the check sends: +ping, plus +role for expect_role and +info +cluster|info for cluster checks",
+            _ => return None,
+        })
     }
 
     /// The single table of (label, meaning, hint); one arm per reason.
@@ -116,10 +149,20 @@ impl Reason {
                 "TLS failed: required but not offered, bad certificate, or wrong host name",
                 "check the server has TLS enabled, the certificate chain and its names match the host used, or the sslmode / ca_file setting",
             ),
+            Reason::TlsRequired => (
+                "tls_required",
+                "a plain-text client reached a port that only speaks TLS (proved by a TLS ClientHello that got a ServerHello)",
+                "use TLS for this endpoint: rediss:// for Redis (ElastiCache in-transit encryption), https:// for HTTP, sslmode=require or verify-full for PostgreSQL",
+            ),
             Reason::AuthFailed => (
                 "auth_failed",
                 "the server rejected the credentials",
                 "check the user and password (the secret in Secrets Manager), pg_hba.conf, PgBouncer's userlist and [databases], or the Redis ACL user",
+            ),
+            Reason::PermissionDenied => (
+                "permission_denied",
+                "authenticated, but the user is not allowed a command or object the check needs",
+                "grant the probe's user what the check runs: a Redis ACL / ElastiCache RBAC access string with the command (e.g. +ping +role +info), or a PostgreSQL GRANT on the object",
             ),
             Reason::WrongRole => (
                 "wrong_role",

@@ -4,8 +4,9 @@
 use super::keys::{self, Problem};
 use super::Probe;
 use crate::expand::Env;
+use crate::net::tls::TlsSetup;
 use crate::net::url_parts::{self, host_port};
-use crate::net::wire::Heard;
+use crate::net::wire::{Heard, Spoke};
 use crate::net::BoxedStream;
 use crate::outcome::{Failure, Fault, Phase, Reason};
 use crate::secret::{Scrubber, Secret};
@@ -14,10 +15,8 @@ use http::header::{HeaderMap, AUTHORIZATION, HOST, USER_AGENT};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
-use rustls::ClientConfig;
 use serde::Deserialize;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// The suite keys of `kind = "http"`.
 #[derive(Debug, Deserialize)]
@@ -31,6 +30,7 @@ pub struct Keys {
     ca_file: Option<Env<PathBuf>>,
     #[serde(default)]
     tls_skip_verify: bool,
+    tls_server_name: Option<Env<String>>,
 }
 
 impl Keys {
@@ -43,13 +43,12 @@ impl Keys {
         if expect_status.iter().any(|s| !(100..=599).contains(s)) {
             return Err(Problem::at("expect_status", "status codes are 100 to 599"));
         }
-        let tls = match scheme {
-            "https" => Some(keys::tls_config(
-                keys::verify(self.tls_skip_verify),
-                self.ca_file.as_ref(),
-            )?),
-            _ => None,
-        };
+        let tls = keys::tls_setup(
+            scheme == "https",
+            keys::verify(self.tls_skip_verify),
+            self.ca_file.as_ref(),
+            self.tls_server_name,
+        )?;
         let expect_headers = keys::strings(self.expect_headers);
         if let Some(bad) = expect_headers
             .iter()
@@ -97,7 +96,7 @@ pub struct HttpSpec {
     /// Path and query, e.g. `/v3/client_info`.
     pub path: String,
     /// Present for `https://`.
-    pub tls: Option<Arc<ClientConfig>>,
+    pub tls: Option<TlsSetup>,
     /// `Basic ...` from the URL's user info; a secret.
     pub authorization: Option<Secret>,
     pub expect_status: Vec<u16>,
@@ -117,10 +116,17 @@ impl HttpSpec {
     }
 
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
-        let (stream, heard) = probe.open(&self.host, self.port, self.tls.as_ref()).await?;
-        let response = probe
-            .phase(Phase::Request, self.request(stream, &heard))
-            .await?;
+        let (stream, facts) = probe
+            .open(&self.host, self.port, self.tls.as_ref())
+            .await?
+            .split();
+        let response = match probe
+            .phase(Phase::Request, self.request(stream, &facts.heard))
+            .await
+        {
+            Ok(response) => response,
+            Err(failure) => return Err(probe.tls_required(failure, &facts, &self.host).await),
+        };
         let (parts, body) = response.into_parts();
         probe.observe("status", parts.status.as_str());
         let body = probe
@@ -228,18 +234,30 @@ fn check_json_keys(body: &[u8], keys: &[String]) -> Result<(), Fault> {
     }
 }
 
-/// Classify a hyper error from its predicates and what the wire showed.
+/// Bytes an HTTP/1 response starts with.
+const HTTP_FIRST: &[u8] = b"H";
+
+/// Classify a hyper error from its predicates first, then from what the
+/// bytes above TLS showed.
 fn classify(err: &hyper::Error, heard: &Heard) -> Fault {
-    // A parse error needs bytes, so "nothing heard" only ever meets hang-ups.
-    let hung_up = err.is_incomplete_message() || err.is_closed();
-    let reason = if err.is_parse() || err.is_parse_status() {
-        Reason::ProtocolError
-    } else if hung_up || (err.is_canceled() && heard.bytes() == 0) {
-        Reason::ClosedByPeer
-    } else {
-        Reason::ProtocolError
+    let hung_up = err.is_incomplete_message() || err.is_closed() || err.is_canceled();
+    let (reason, detail) = match heard.spoke(HTTP_FIRST) {
+        _ if err.is_parse() || err.is_parse_status() => (
+            Reason::ProtocolError,
+            format!("not an HTTP answer: {err}; it began {}", heard.shown()),
+        ),
+        Spoke::Nothing if hung_up => (
+            Reason::ClosedByPeer,
+            format!("the server closed the connection without answering: {err}"),
+        ),
+        Spoke::Other(_) => (
+            Reason::ProtocolError,
+            format!("not an HTTP answer ({err}); it began {}", heard.shown()),
+        ),
+        _ if hung_up => (Reason::ClosedByPeer, err.to_string()),
+        _ => (Reason::ProtocolError, err.to_string()),
     };
-    Fault::new(reason, err.to_string())
+    Fault::new(reason, detail)
 }
 
 #[cfg(test)]

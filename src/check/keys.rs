@@ -4,7 +4,7 @@
 //! its own keys, once, as a `Keys` struct in its file.
 
 use crate::expand::Env;
-use crate::net::tls::{self, Verify};
+use crate::net::tls::{self, TlsSetup, Verify};
 use crate::net::url_parts::{bare_host, percent_decode};
 use crate::secret::{Scrubber, Secret};
 use std::path::{Path, PathBuf};
@@ -118,6 +118,33 @@ pub fn tls_config(
 ) -> Result<Arc<rustls::ClientConfig>, Problem> {
     tls::client_config(verify, ca_file.map(|Env(p)| p.as_path()))
         .map_err(|msg| Problem::at("ca_file", msg))
+}
+
+/// The TLS set-up of a check whose scheme asks for TLS (`tls`); without
+/// it, the TLS-only keys are refused rather than silently ignored.
+pub fn tls_setup(
+    tls: bool,
+    verify: Verify,
+    ca_file: Option<&Env<PathBuf>>,
+    server_name: Option<Env<String>>,
+) -> Result<Option<TlsSetup>, Problem> {
+    if !tls {
+        if server_name.is_some() {
+            return Err(Problem::at(
+                "tls_server_name",
+                "applies only to TLS (rediss://, https://, sslmode other than disable)",
+            ));
+        }
+        return Ok(None);
+    }
+    let server_name = server_name.map(|Env(name)| name);
+    if let Some(name) = &server_name {
+        tls::server_name(name).map_err(|fault| Problem::at("tls_server_name", fault.detail))?;
+    }
+    Ok(Some(TlsSetup {
+        config: tls_config(verify, ca_file)?,
+        server_name,
+    }))
 }
 
 /// `tls_skip_verify = true` encrypts without checking the certificate.

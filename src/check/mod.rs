@@ -10,13 +10,14 @@ pub mod postgres;
 pub mod redis;
 pub mod tcp;
 
-use crate::net::wire::{Heard, Wire};
+use crate::net::tls::TlsSetup;
+use crate::net::wire::{Heard, Spoke, Wire};
 use crate::net::{self, tls, BoxedStream, Net};
 pub use crate::outcome::Kind;
-use crate::outcome::{Cycles, Failure, Fault, Phase};
+use crate::outcome::{Cycles, Failure, Fault, Phase, Reason};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -177,25 +178,118 @@ impl<'a> Probe<'a> {
     }
 
     /// Resolve, connect and, when `tls` is set, run the TLS handshake: the
-    /// stream a client protocol runs over, and what the server said on it.
+    /// stream a client protocol runs over, and what the server said on it
+    /// above TLS (ciphertext tells nothing about the protocol).
     pub async fn open(
         &mut self,
         host: &str,
         port: u16,
-        tls: Option<&Arc<rustls::ClientConfig>>,
-    ) -> Result<(BoxedStream, Arc<Heard>), Failure> {
+        tls: Option<&TlsSetup>,
+    ) -> Result<Opened, Failure> {
         let addrs = self.resolve(host).await?;
         let tcp = self.connect(&addrs, port).await?;
-        let (wire, heard) = Wire::new(tcp);
-        let Some(config) = tls else {
-            return Ok((Box::new(wire), heard));
+        let peer = tcp.peer_addr().map_err(|err| {
+            Failure::new(
+                Phase::Connect,
+                Fault::new(Reason::ClosedByPeer, err.to_string()),
+            )
+        })?;
+        let (raw, raw_heard) = Wire::new(tcp);
+        let Some(setup) = tls else {
+            let stream: BoxedStream = Box::new(raw);
+            return Ok(Opened {
+                stream,
+                heard: raw_heard,
+                peer,
+                tls: false,
+            });
         };
-        let stream = self
-            .phase(Phase::Tls, tls::handshake(wire, host, config.clone()))
-            .await?;
+        let name = setup.name(host);
+        let handshake = tls::handshake(raw, name, setup.config.clone(), &raw_heard);
+        let stream = self.phase(Phase::Tls, handshake).await.map_err(|mut failure| {
+            if failure.reason == Reason::Timeout && raw_heard.bytes() == 0 {
+                failure.detail = format!(
+                    "{}: not a byte in answer to the TLS ClientHello; the port may not speak TLS (a plain Redis waits silently for a newline)",
+                    failure.detail
+                );
+            }
+            failure
+        })?;
         self.observe("tls", tls::version(&stream));
-        Ok((Box::new(stream), heard))
+        let (wire, heard) = Wire::new(stream);
+        let stream: BoxedStream = Box::new(wire);
+        Ok(Opened {
+            stream,
+            heard,
+            peer,
+            tls: true,
+        })
     }
+
+    /// A plain connection that the server hung up on, or answered with a
+    /// TLS record, may have reached a TLS-only port: one ClientHello to the
+    /// same address proves it (a ServerHello comes back) before the check
+    /// says `tls_required`. Anything else keeps its failure.
+    pub async fn tls_required(
+        &mut self,
+        failure: Failure,
+        opened: &OpenedFacts,
+        host: &str,
+    ) -> Failure {
+        let hung_up = matches!(
+            failure.reason,
+            Reason::ClosedByPeer | Reason::ProtocolError | Reason::UnexpectedResponse
+        );
+        let candidate = match opened.heard.spoke(&[]) {
+            Spoke::Nothing => true,
+            Spoke::Other(byte) => matches!(byte, 0x15 | 0x16),
+            Spoke::Protocol => false,
+        };
+        if opened.tls || !hung_up || !candidate || self.expired() {
+            return failure;
+        }
+        let start = Instant::now();
+        let proof =
+            tokio::time::timeout_at(self.deadline, tls::speaks_tls(opened.peer, host)).await;
+        self.add_time(failure.phase, start.elapsed());
+        if proof != Ok(true) {
+            return failure;
+        }
+        let detail = format!(
+            "{} closed the plain connection ({}), and answered a TLS ClientHello with a ServerHello: this port only speaks TLS",
+            opened.peer,
+            failure.detail
+        );
+        Failure::new(failure.phase, Fault::new(Reason::TlsRequired, detail))
+    }
+}
+
+/// An open connection: the stream, and the facts its failures are judged by.
+pub struct Opened {
+    pub stream: BoxedStream,
+    /// What the server said, above TLS.
+    pub heard: Arc<Heard>,
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+impl Opened {
+    /// The stream, and the facts kept apart for judging failures.
+    pub fn split(self) -> (BoxedStream, OpenedFacts) {
+        let facts = OpenedFacts {
+            heard: self.heard,
+            peer: self.peer,
+            tls: self.tls,
+        };
+        (self.stream, facts)
+    }
+}
+
+/// What [`Probe::tls_required`] and the classifiers need of a connection.
+pub struct OpenedFacts {
+    pub heard: Arc<Heard>,
+    pub peer: SocketAddr,
+    pub tls: bool,
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use super::keys::{self, Problem};
 use super::Probe;
 use crate::expand::Env;
-use crate::net::tls::Verify;
+use crate::net::tls::{self, TlsSetup, Verify};
 use crate::net::url_parts::{host_port, percent_decode};
 use crate::net::wire::{Heard, Wire};
 use crate::outcome::{Cycles, Failure, Fault, Phase, Reason};
@@ -40,6 +40,7 @@ pub struct Keys {
     expect_role: Option<Env<String>>,
     expect_extensions: Option<Vec<Env<String>>>,
     ca_file: Option<Env<PathBuf>>,
+    tls_server_name: Option<Env<String>>,
 }
 
 impl Keys {
@@ -60,15 +61,17 @@ impl Keys {
             path => percent_decode(path),
         };
         let (sslmode, application_name) = url_parameters(url)?;
-        let tls = match sslmode {
-            SslMode::Disable => None,
-            SslMode::VerifyFull => Some(keys::tls_config(Verify::Full, self.ca_file.as_ref())?),
+        let verify = match sslmode {
             // libpq: without a root certificate, require and prefer only encrypt.
-            SslMode::Prefer | SslMode::Require if self.ca_file.is_some() => {
-                Some(keys::tls_config(Verify::Full, self.ca_file.as_ref())?)
-            }
-            SslMode::Prefer | SslMode::Require => Some(keys::tls_config(Verify::Nothing, None)?),
+            SslMode::Prefer | SslMode::Require if self.ca_file.is_none() => Verify::Nothing,
+            _ => Verify::Full,
         };
+        let tls = keys::tls_setup(
+            sslmode != SslMode::Disable,
+            verify,
+            self.ca_file.as_ref(),
+            self.tls_server_name,
+        )?;
         let cycles = self.cycles.unwrap_or(1);
         if cycles == 0 || cycles > MAX_CYCLES {
             return Err(Problem::at(
@@ -170,7 +173,7 @@ pub struct PostgresSpec {
     pub application_name: String,
     pub sslmode: SslMode,
     /// Present unless `sslmode = disable`.
-    pub tls: Option<Arc<ClientConfig>>,
+    pub tls: Option<TlsSetup>,
     pub cycles: u32,
     pub query: String,
     pub expect_role: Role,
@@ -230,7 +233,7 @@ impl PostgresSpec {
         probe
             .phase(Phase::Query, async {
                 let rows = session.client.simple_query(&self.query).await;
-                rows.map_err(|err| classify(&err, &heard, self.sslmode, Step::Query, false))
+                rows.map_err(|err| classify(&err, &heard, self.sslmode, Step::Query, None))
             })
             .await?;
         probe.phase(Phase::Close, close(session)).await
@@ -268,7 +271,8 @@ impl PostgresSpec {
         let config = self.config();
         let opened = match &self.tls {
             Some(tls) => {
-                let connect = timed_tls::<Wire<TcpStream>>(tls, &self.host, tls_state.clone())?;
+                let name = tls.name(&self.host);
+                let connect = timed_tls::<Wire<TcpStream>>(&tls.config, name, tls_state.clone())?;
                 let opened = config.connect_raw(wire, connect).await;
                 opened.map(|(client, connection)| (client, tokio::spawn(connection)))
             }
@@ -278,6 +282,11 @@ impl PostgresSpec {
             }
         };
         let tls_failed = tls_state.lock().expect("tls state lock").failed;
+        let tls_failed = tls_failed.then(|| {
+            self.tls
+                .as_ref()
+                .map_or(self.host.as_str(), |t| t.name(&self.host))
+        });
         opened.map_err(|err| classify(&err, heard, self.sslmode, Step::Startup, tls_failed))
     }
 
@@ -308,7 +317,7 @@ impl PostgresSpec {
         let messages = probe
             .phase(Phase::Query, async {
                 let rows = session.client.simple_query(sql).await;
-                rows.map_err(|err| classify(&err, heard, self.sslmode, Step::Query, false))
+                rows.map_err(|err| classify(&err, heard, self.sslmode, Step::Query, None))
             })
             .await?;
         let mut values = rows(&messages).into_iter();
@@ -397,12 +406,13 @@ enum Step {
 
 /// Classify a session error: the server's SQLSTATE when it sent one, else
 /// what the wire showed (nothing heard, another protocol, a TLS refusal).
+/// `tls_failed` names the server name checked when the handshake failed.
 fn classify(
     err: &tokio_postgres::Error,
     heard: &Heard,
     sslmode: SslMode,
     step: Step,
-    tls_failed: bool,
+    tls_failed: Option<&str>,
 ) -> Fault {
     if let Some(db) = err.as_db_error() {
         let detail = format!(
@@ -410,8 +420,16 @@ fn classify(
             db.message(),
             db.code().code()
         );
-        return Fault::new(classify_sqlstate(db.code(), step), detail);
+        return Fault::new(classify_server(db, step), detail);
     }
+    let prefix = heard.prefix();
+    // A real server answers SSLRequest with S, then TLS records follow.
+    let banner =
+        prefix.first() == Some(&b'S') && prefix.get(1).is_some_and(|b| ![0x15, 0x16].contains(b));
+    if let (Some(name), false) = (tls_failed, banner) {
+        return tls::explain(err, &heard.skip(1), name);
+    }
+    let tls_failed = tls_failed.is_some();
     let tls_required = matches!(sslmode, SslMode::Require | SslMode::VerifyFull);
     let prefix = heard.prefix();
     let reason = match heard.first_byte() {
@@ -449,12 +467,21 @@ fn classify(
 /// startup reply (authentication request R, error E).
 const STARTUP_REPLIES: [u8; 4] = [b'S', b'N', b'R', b'E'];
 
-/// Reason for a server error. PgBouncer (before 1.21) reports a failed
-/// login, an unknown user and an unknown database all as 08P01 during
-/// startup, where a real PostgreSQL never sends it to a correct client.
-fn classify_sqlstate(code: &SqlState, step: Step) -> Reason {
+/// Reason for a server error, from its SQLSTATE. PgBouncer (before 1.21)
+/// reports a failed login, an unknown user and an unknown database all as
+/// 08P01 during startup, where a real PostgreSQL never sends it to a
+/// correct client. Refusing a plain connection shows in the message only:
+/// pg_hba's "no encryption" (PostgreSQL) and "SSL required" (PgBouncer).
+fn classify_server(db: &tokio_postgres::error::DbError, step: Step) -> Reason {
+    let code = db.code();
     let pgbouncer_login = step == Step::Startup && *code == SqlState::PROTOCOL_VIOLATION;
-    if code.code().starts_with("28") || pgbouncer_login {
+    let plain_refused =
+        db.message().contains("no encryption") || db.message().contains("SSL required");
+    if step == Step::Startup && plain_refused {
+        Reason::TlsRequired
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        Reason::PermissionDenied
+    } else if code.code().starts_with("28") || pgbouncer_login {
         Reason::AuthFailed
     } else if *code == SqlState::TOO_MANY_CONNECTIONS || *code == SqlState::CANNOT_CONNECT_NOW {
         Reason::ClosedByPeer

@@ -2,18 +2,17 @@
 //! (password or ACL user), PING, and optionally the replication role.
 
 use super::keys::{self, Problem};
-use super::Probe;
+use super::{OpenedFacts, Probe};
 use crate::expand::Env;
+use crate::net::tls::TlsSetup;
 use crate::net::url_parts::{host_port, percent_decode};
-use crate::net::wire::Heard;
+use crate::net::wire::Spoke;
 use crate::outcome::{Failure, Fault, Phase, Reason};
 use crate::secret::{Scrubber, Secret};
 use redis::aio::MultiplexedConnection;
 use redis::{ErrorKind, ProtocolVersion, RedisConnectionInfo, RedisError, Value};
-use rustls::ClientConfig;
 use serde::Deserialize;
 use std::path::PathBuf;
-use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 /// The suite keys of `kind = "redis"`.
@@ -28,6 +27,9 @@ pub struct Keys {
     ca_file: Option<Env<PathBuf>>,
     #[serde(default)]
     tls_skip_verify: bool,
+    tls_server_name: Option<Env<String>>,
+    #[serde(default)]
+    expect_auth_required: bool,
 }
 
 impl Keys {
@@ -50,13 +52,18 @@ impl Keys {
                 .parse()
                 .map_err(|_| Problem::at("url", "the path must be a database number, e.g. /0"))?,
         };
-        let tls = match scheme {
-            "rediss" => Some(keys::tls_config(
-                keys::verify(self.tls_skip_verify),
-                self.ca_file.as_ref(),
-            )?),
-            _ => None,
-        };
+        let tls = keys::tls_setup(
+            scheme == "rediss",
+            keys::verify(self.tls_skip_verify),
+            self.ca_file.as_ref(),
+            self.tls_server_name,
+        )?;
+        if self.expect_auth_required && password.is_none() {
+            return Err(Problem::at(
+                "expect_auth_required",
+                "needs a password (or password_file) to authenticate after proving AUTH is enforced",
+            ));
+        }
         let expect_role = match self.expect_role.as_ref().map(|Env(r)| r.as_str()) {
             None => None,
             Some("master" | "primary") => Some(RedisRole::Master),
@@ -71,6 +78,7 @@ impl Keys {
             password,
             db,
             expect_role,
+            expect_auth_required: self.expect_auth_required,
         })
     }
 }
@@ -96,11 +104,14 @@ pub struct RedisSpec {
     pub host: String,
     pub port: u16,
     /// Present for `rediss://`.
-    pub tls: Option<Arc<ClientConfig>>,
+    pub tls: Option<TlsSetup>,
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub db: i64,
     pub expect_role: Option<RedisRole>,
+    /// PING before AUTH must answer NOAUTH: an open default user accepts
+    /// any token, so a passing AUTH alone does not prove AUTH is enforced.
+    pub expect_auth_required: bool,
 }
 
 impl RedisSpec {
@@ -118,61 +129,170 @@ impl RedisSpec {
     }
 
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
-        let (stream, heard) = probe.open(&self.host, self.port, self.tls.as_ref()).await?;
+        let opened = probe.open(&self.host, self.port, self.tls.as_ref()).await?;
+        let (stream, facts) = opened.split();
+        // No credentials for redis-rs: it would replace the server's AUTH
+        // error with a fixed text. The probe sends AUTH itself.
         let info = RedisConnectionInfo {
-            db: self.db,
-            username: self.username.clone(),
-            password: self.password.as_ref().map(|p| p.expose().to_string()),
+            db: 0,
+            username: None,
+            password: None,
             protocol: ProtocolVersion::RESP2,
         };
-        let (mut connection, driver) = probe
+        let authed = probe
             .phase(Phase::Auth, async {
                 let opened = MultiplexedConnection::new(&info, stream).await;
-                let (connection, driver) = opened.map_err(|err| classify(&err, &heard))?;
-                Ok((connection, tokio::spawn(driver)))
+                let (mut connection, driver) = opened.map_err(|err| classify(&err, &facts))?;
+                let driver = tokio::spawn(driver);
+                match self.authenticate(&mut connection, &facts).await {
+                    Ok(()) => Ok((connection, driver)),
+                    Err(fault) => {
+                        close(connection, driver);
+                        Err(fault)
+                    }
+                }
             })
-            .await?;
+            .await;
+        let (mut connection, driver) = match authed {
+            Ok(open) => open,
+            Err(failure) => return Err(probe.tls_required(failure, &facts, &self.host).await),
+        };
         let queried = probe
-            .phase(Phase::Query, self.query(&mut connection, &heard))
+            .phase(Phase::Query, self.query(&mut connection, &facts))
             .await;
         close(connection, driver);
-        let role = queried?;
-        if let Some(role) = role {
-            probe.observe("role", role);
+        for (key, value) in queried? {
+            probe.observe(key, value);
         }
         Ok(())
     }
 
-    /// PING, then ROLE when a role is expected; returns the role seen.
+    /// Prove AUTH is enforced when asked, then AUTH and SELECT.
+    async fn authenticate(
+        &self,
+        connection: &mut MultiplexedConnection,
+        facts: &OpenedFacts,
+    ) -> Result<(), Fault> {
+        if self.expect_auth_required {
+            let before: Result<Value, RedisError> =
+                redis::cmd("PING").query_async(connection).await;
+            match before {
+                Err(err) if err.code() == Some("NOAUTH") => {}
+                Err(err) => return Err(classify(&err, facts)),
+                Ok(reply) => {
+                    return Err(Fault::new(
+                        Reason::UnexpectedResponse,
+                        format!("AUTH is not enforced: PING before AUTH answered {reply:?}; the default user is open, so any token is accepted"),
+                    ))
+                }
+            }
+        }
+        if let Some(password) = &self.password {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(user) = &self.username {
+                auth.arg(user);
+            }
+            auth.arg(password.expose());
+            let _: Value = auth
+                .query_async(connection)
+                .await
+                .map_err(|err| classify(&err, facts))?;
+        }
+        if self.db != 0 {
+            let _: Value = redis::cmd("SELECT")
+                .arg(self.db)
+                .query_async(connection)
+                .await
+                .map_err(|err| classify(&err, facts))?;
+        }
+        Ok(())
+    }
+
+    /// PING, cluster state, and ROLE when a role is expected; returns what
+    /// was observed.
     async fn query(
         &self,
         connection: &mut MultiplexedConnection,
-        heard: &Heard,
-    ) -> Result<Option<String>, Fault> {
+        facts: &OpenedFacts,
+    ) -> Result<Vec<(&'static str, String)>, Fault> {
         let pong: Value = redis::cmd("PING")
             .query_async(connection)
             .await
-            .map_err(|err| classify(&err, heard))?;
+            .map_err(|err| classify(&err, facts))?;
         if !matches!(&pong, Value::SimpleString(s) if s == "PONG") {
             return Err(Fault::new(
                 Reason::UnexpectedResponse,
                 format!("PING answered {pong:?}"),
             ));
         }
+        let mut observed = Vec::new();
+        let cluster = cluster_state(connection, facts).await?;
+        if let Some(state) = &cluster {
+            observed.push(("cluster_state", state.clone()));
+            if state != "ok" {
+                return Err(Fault::new(
+                    Reason::UnexpectedResponse,
+                    format!("cluster mode: CLUSTER INFO says cluster_state:{state} (slots uncovered or a node failed)"),
+                ));
+            }
+        }
         let Some(expected) = self.expect_role else {
-            return Ok(None);
+            return Ok(observed);
         };
+        if cluster.is_some() {
+            // A configuration endpoint reaches any node: a role says nothing.
+            observed.push(("expect_role", "not judged in cluster mode".to_string()));
+            return Ok(observed);
+        }
         let reply: Value = redis::cmd("ROLE")
             .query_async(connection)
             .await
-            .map_err(|err| classify(&err, heard))?;
+            .map_err(|err| classify(&err, facts))?;
         let role = first_text(&reply).unwrap_or_default();
         if role != expected.as_str() {
             let detail = format!("expected role {}, ROLE answered {role}", expected.as_str());
             return Err(Fault::new(Reason::WrongRole, detail));
         }
-        Ok(Some(role))
+        observed.push(("role", role));
+        Ok(observed)
     }
+}
+
+/// `Some(cluster_state)` when the server runs in cluster mode (`INFO
+/// cluster`, then `CLUSTER INFO`); `None` otherwise, or when the user may
+/// not run INFO (a PING-only ACL user is still a passing check).
+async fn cluster_state(
+    connection: &mut MultiplexedConnection,
+    facts: &OpenedFacts,
+) -> Result<Option<String>, Fault> {
+    let info: Result<String, RedisError> = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(connection)
+        .await;
+    let info = match info {
+        Ok(info) => info,
+        Err(err) if err.code() == Some("NOPERM") => return Ok(None),
+        Err(err) => return Err(classify(&err, facts)),
+    };
+    if field(&info, "cluster_enabled") != Some("1") {
+        return Ok(None);
+    }
+    let cluster: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async(connection)
+        .await
+        .map_err(|err| classify(&err, facts))?;
+    Ok(Some(
+        field(&cluster, "cluster_state")
+            .unwrap_or("unknown")
+            .to_string(),
+    ))
+}
+
+/// The value of `name:value` in an INFO-style text.
+fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|line| line.trim_end().strip_prefix(name)?.strip_prefix(':'))
 }
 
 /// The first element of an array reply, as text.
@@ -196,17 +316,57 @@ fn close(connection: MultiplexedConnection, driver: JoinHandle<()>) {
 /// Bytes a RESP2/RESP3 reply may start with.
 const RESP_TYPES: &[u8] = b"+-:$*_,#!=(|~>%";
 
-/// Classify a Redis error from its kind and server error code, or from
-/// what the wire showed when the server never answered in RESP.
-fn classify(err: &RedisError, heard: &Heard) -> Fault {
-    let detail = err.to_string();
-    let reason = match heard.first_byte() {
-        Some(byte) if !RESP_TYPES.contains(&byte) => Reason::ProtocolError,
+/// Classify a Redis error: the server's own error code first (its words
+/// reach the detail), then what the bytes above TLS showed.
+fn classify(err: &RedisError, facts: &OpenedFacts) -> Fault {
+    if let Some(code) = err.code() {
+        return server_error(code, err);
+    }
+    let reason = match facts.heard.spoke(RESP_TYPES) {
+        Spoke::Other(byte) => {
+            return Fault::new(
+                Reason::ProtocolError,
+                format!(
+                    "not a Redis server: it answered {} (first byte {byte:#04x})",
+                    facts.heard.shown()
+                ),
+            )
+        }
+        Spoke::Nothing if err.is_io_error() || err.is_connection_dropped() => Reason::ClosedByPeer,
+        Spoke::Protocol if err.is_connection_dropped() => Reason::ClosedByPeer,
         _ if err.kind() == ErrorKind::AuthenticationFailed => Reason::AuthFailed,
-        _ if matches!(err.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM")) => Reason::AuthFailed,
-        None if err.is_io_error() || err.is_connection_dropped() => Reason::ClosedByPeer,
-        _ if err.is_connection_dropped() => Reason::ClosedByPeer,
         _ => Reason::UnexpectedResponse,
     };
+    let detail = match reason {
+        Reason::ClosedByPeer if facts.heard.bytes() == 0 => {
+            format!("the server closed the connection without a word: {err}")
+        }
+        _ => err.to_string(),
+    };
     Fault::new(reason, detail)
+}
+
+/// A RESP error reply, by its code; the detail is the server's own words.
+fn server_error(code: &str, err: &RedisError) -> Fault {
+    let said = format!("server said: {err}");
+    let words = err.detail().unwrap_or_default();
+    match code {
+        "NOAUTH" => Fault::new(
+            Reason::AuthFailed,
+            format!("{said} (the server requires AUTH and the check sent none: set password or password_file)"),
+        ),
+        "WRONGPASS" => Fault::new(
+            Reason::AuthFailed,
+            format!("{said} (a wrong password or token, an unknown user, or a user that is disabled: ACL `off`, or an RBAC user not active)"),
+        ),
+        "NOPERM" => Fault::new(Reason::PermissionDenied, said),
+        "ERR" if words.contains("without any password configured") => Fault::new(
+            Reason::AuthFailed,
+            format!("{said} (the server has no password for the default user, but the check sends one: drop it from the check, or enable AUTH on the server)"),
+        ),
+        "ERR" if words.contains("DB index is out of range") || words.contains("SELECT is not allowed in cluster mode") => {
+            Fault::new(Reason::UnexpectedResponse, format!("{said} (use database 0 in the URL)"))
+        }
+        _ => Fault::new(Reason::UnexpectedResponse, said),
+    }
 }

@@ -1,16 +1,37 @@
 //! rustls client set-up (ring provider, webpki roots built in, so a `FROM
-//! scratch` image needs no CA store) and TLS handshake classification.
+//! scratch` image needs no CA store), TLS failures told apart in words an
+//! operator can act on, and the proof that a port speaks TLS.
 
+use super::wire::{Heard, Wire};
 use crate::outcome::{Fault, Reason};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{AlertDescription, CertificateError};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+/// How a check speaks TLS: the client configuration, and the name to
+/// present in SNI and verify when it differs from the host connected to
+/// (a Route 53 CNAME in front of ElastiCache, HAProxy reached by IP).
+#[derive(Debug, Clone)]
+pub struct TlsSetup {
+    pub config: Arc<ClientConfig>,
+    pub server_name: Option<String>,
+}
+
+impl TlsSetup {
+    /// The name presented and verified for a connection to `host`.
+    pub fn name<'a>(&'a self, host: &'a str) -> &'a str {
+        self.server_name.as_deref().unwrap_or(host)
+    }
+}
 
 /// How a server's certificate is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,25 +83,130 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, String> {
     Ok(roots)
 }
 
-/// Run a TLS handshake over `stream`; any failure is a `tls_error`.
+/// Run a TLS handshake over `stream`, presenting and verifying `name`; a
+/// failure is a `tls_error` saying what went wrong, judged with `raw`
+/// (what the server sent below TLS).
 pub async fn handshake<S>(
     stream: S,
-    host: &str,
+    name: &str,
     config: Arc<ClientConfig>,
+    raw: &Heard,
 ) -> Result<TlsStream<S>, Fault>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let name = server_name(host)?;
+    let server = server_name(name)?;
     TlsConnector::from(config)
-        .connect(name, stream)
+        .connect(server, stream)
         .await
-        .map_err(|err| {
-            Fault::new(
-                Reason::TlsError,
-                format!("TLS handshake with {host}: {err}"),
-            )
-        })
+        .map_err(|err| explain(&err, raw, name))
+}
+
+/// A failed handshake as a `tls_error` whose detail tells apart an
+/// untrusted certificate, a name mismatch (with the names it covers), an
+/// expired or not yet valid one, a protocol or cipher mismatch, and a
+/// server that answered in plain text.
+pub fn explain(err: &(dyn std::error::Error + 'static), raw: &Heard, name: &str) -> Fault {
+    let detail = match (rustls_error(err), raw.first_byte()) {
+        (_, Some(first)) if !is_tls_record(first) => format!(
+            "the server answered in plain text ({}): it does not speak TLS on this port",
+            raw.shown()
+        ),
+        (Some(rustls::Error::InvalidCertificate(cert)), _) => certificate(cert, name),
+        (Some(rustls::Error::AlertReceived(alert)), _) => received(*alert),
+        (Some(rustls::Error::PeerIncompatible(why)), _) => {
+            format!("protocol or cipher mismatch: the server cannot meet the probe's TLS 1.2/1.3 offer ({why:?})")
+        }
+        (None, None) => {
+            format!("the server closed the connection without answering the TLS ClientHello: {err}")
+        }
+        (Some(other), _) => format!("TLS handshake with {name}: {other}"),
+        (None, Some(_)) => format!("TLS handshake with {name}: {err}"),
+    };
+    Fault::new(Reason::TlsError, detail)
+}
+
+/// The rustls error inside an error chain (tokio-rustls wraps it in io::Error).
+fn rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(err);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<rustls::Error>() {
+            return Some(found);
+        }
+        let inner = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        current = inner.or_else(|| error.source());
+    }
+    None
+}
+
+/// Record types a TLS peer sends first: alert (0x15) or handshake (0x16).
+fn is_tls_record(first: u8) -> bool {
+    matches!(first, 0x15 | 0x16)
+}
+
+fn certificate(err: &CertificateError, name: &str) -> String {
+    match err {
+        CertificateError::UnknownIssuer => format!(
+            "certificate not trusted: {name}'s chain does not lead to a root the probe trusts (webpki roots plus ca_file)"
+        ),
+        CertificateError::NotValidForNameContext { presented, .. } => format!(
+            "name mismatch: the certificate covers {} but not {name}; connect by a name it covers or set tls_server_name",
+            presented.join(", ")
+        ),
+        CertificateError::NotValidForName => format!(
+            "name mismatch: the certificate does not cover {name}; set tls_server_name to a name it covers"
+        ),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            format!("certificate expired{}", when(err))
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            format!("certificate not valid yet{}", when(err))
+        }
+        other => format!("bad certificate: {other:?}"),
+    }
+}
+
+/// The certificate's own date, where rustls reports it.
+fn when(err: &CertificateError) -> String {
+    let date = match err {
+        CertificateError::ExpiredContext { not_after, .. } => not_after.as_secs(),
+        CertificateError::NotValidYetContext { not_before, .. } => not_before.as_secs(),
+        _ => return String::new(),
+    };
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(date);
+    format!(" ({})", humantime::format_rfc3339_seconds(at))
+}
+
+fn received(alert: AlertDescription) -> String {
+    match alert {
+        AlertDescription::ProtocolVersion => {
+            "protocol mismatch: the server refused TLS 1.2 and 1.3 (it may only speak older TLS)".into()
+        }
+        AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity => {
+            "protocol or cipher mismatch: the server found no cipher suite or protocol it shares with the probe".into()
+        }
+        AlertDescription::CertificateRequired => {
+            "the server requires a client certificate (mutual TLS), which the probe does not send".into()
+        }
+        other => format!("the server refused the handshake with alert {other:?}"),
+    }
+}
+
+/// One TLS ClientHello to `addr`: true when the server answers with a TLS
+/// handshake record (a ServerHello), which proves the port speaks TLS.
+pub async fn speaks_tls(addr: SocketAddr, name: &str) -> bool {
+    let Ok(tcp) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    let (Ok(config), Ok(server)) = (client_config(Verify::Nothing, None), server_name(name)) else {
+        return false;
+    };
+    let (wire, raw) = Wire::new(tcp);
+    let _ = TlsConnector::from(config).connect(server, wire).await;
+    raw.first_byte() == Some(0x16)
 }
 
 /// The name presented in SNI and checked against the certificate.

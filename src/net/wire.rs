@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// How many leading bytes of the server's answer are kept.
-const PREFIX: usize = 8;
+const PREFIX: usize = 16;
 
 /// What came back over a connection, shared with the code that classifies.
 #[derive(Debug, Default)]
@@ -30,9 +30,41 @@ impl Heard {
         self.prefix().first().copied()
     }
 
-    /// Up to the first 8 bytes the server sent.
+    /// Up to the first 16 bytes the server sent.
     pub fn prefix(&self) -> Vec<u8> {
         self.prefix.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// The first bytes as printable text, e.g. `"-ERR unknown co"`, for a
+    /// detail (never a secret: these are the server's words).
+    pub fn shown(&self) -> String {
+        let text: String = self
+            .prefix()
+            .iter()
+            .flat_map(|byte| std::ascii::escape_default(*byte))
+            .map(char::from)
+            .collect();
+        format!("\"{text}\"")
+    }
+
+    /// What the bytes say about who answered, for a protocol whose replies
+    /// may start with one of `first_bytes`.
+    pub fn spoke(&self, first_bytes: &[u8]) -> Spoke {
+        match self.first_byte() {
+            None => Spoke::Nothing,
+            Some(byte) if first_bytes.contains(&byte) => Spoke::Protocol,
+            Some(byte) => Spoke::Other(byte),
+        }
+    }
+
+    /// What was heard after the first `n` bytes, e.g. the TLS records
+    /// after PostgreSQL's one-byte answer to SSLRequest.
+    pub fn skip(&self, n: usize) -> Heard {
+        let prefix = self.prefix();
+        Heard {
+            bytes: AtomicU64::new(self.bytes().saturating_sub(n as u64)),
+            prefix: Mutex::new(prefix.get(n..).unwrap_or_default().to_vec()),
+        }
     }
 
     fn record(&self, fresh: &[u8]) {
@@ -42,6 +74,18 @@ impl Heard {
         }
         self.bytes.fetch_add(fresh.len() as u64, Ordering::Relaxed);
     }
+}
+
+/// Who answered, from the first byte heard above TLS: the evidence every
+/// kind consults after the protocol's own typed errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spoke {
+    /// Not a byte: the server hung up or stayed silent.
+    Nothing,
+    /// A byte this protocol's replies start with.
+    Protocol,
+    /// Another protocol answered (an SSH banner, a TLS record, HTML...).
+    Other(u8),
 }
 
 /// A stream that records in [`Heard`] what it reads.
@@ -114,6 +158,8 @@ mod tests {
         wire.read_to_end(&mut all).await.unwrap();
         assert_eq!(heard.first_byte(), Some(b'H'));
         assert_eq!(heard.bytes(), 12);
-        assert_eq!(heard.prefix(), b"HTTP/1.1");
+        assert_eq!(heard.prefix(), b"HTTP/1.1 200");
+        assert_eq!(heard.skip(5).prefix(), b"1.1 200");
+        assert_eq!(heard.shown(), "\"HTTP/1.1 200\"");
     }
 }

@@ -41,7 +41,7 @@ pub struct CheckReport {
     pub phase: Option<Phase>,
     /// What the probe saw, scrubbed of secrets; null when it passed.
     pub detail: Option<String>,
-    /// What to fix, from the reason's hint table; null when it passed.
+    /// What to fix, from the reason's hint table for this kind; null when it passed.
     pub hint: Option<String>,
     pub duration_seconds: f64,
     /// Seconds spent in each phase (summed over PostgreSQL cycles).
@@ -112,7 +112,7 @@ impl CheckReport {
             reason: failure.map(|f| f.reason),
             phase: failure.map(|f| f.phase),
             detail: failure.map(|f| f.detail.clone()),
-            hint: failure.map(|f| f.reason.hint().to_string()),
+            hint: failure.map(|f| f.reason.hint_for(outcome.kind).to_string()),
             duration_seconds: outcome.duration.as_secs_f64(),
             phases: outcome
                 .phases

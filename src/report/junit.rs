@@ -19,7 +19,7 @@ pub fn render(report: &RunReport) -> anyhow::Result<String> {
                 status.set_description(format!(
                     "{}\nhint: {}",
                     check.detail.as_deref().unwrap_or_default(),
-                    reason.hint()
+                    check.hint.as_deref().unwrap_or(reason.hint())
                 ));
                 status
             }

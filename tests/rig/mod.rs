@@ -11,6 +11,7 @@ pub mod fixture;
 pub mod observe;
 pub mod probe;
 mod process;
+pub mod tls;
 pub mod topology;
 
 use process::{free_port, wait_for, Daemon};
@@ -28,6 +29,10 @@ pub const VALKEY_PASSWORD: &str = "valkey-Secret-4714";
 pub const REDIS_ACL_PASSWORD: &str = "acl-Secret-4713";
 /// A role pg_hba.conf rejects outright.
 pub const PG_REJECTED_USER: &str = "blocked";
+/// A role pg_hba.conf admits over TLS only (`hostnossl ... reject`).
+pub const PG_TLS_ONLY_USER: &str = "tlsonly";
+/// A table in `app` the probe's role has no grant on.
+pub const PG_RESTRICTED_TABLE: &str = "vpc_probe_restricted";
 
 /// Names the rig's DNS server answers.
 pub const HAPROXY_NAME: &str = "production-haproxy.timescale.glimpse.internal";
@@ -35,6 +40,10 @@ pub const PUBLIC_NAME: &str = "leaky.timescale.glimpse.internal";
 pub const PUBLIC_ADDRESS: &str = "203.0.113.7";
 pub const OTHER_NAME: &str = "other.timescale.glimpse.internal";
 pub const REDIS_NAME: &str = "master.cache.glimpse.internal";
+/// An ElastiCache primary endpoint; the TLS rig's certificate covers it.
+pub const ELASTICACHE_NAME: &str = "master.glimpse-redis.abc123.use1.cache.amazonaws.com";
+/// A Route 53 CNAME in front of it, which the certificate does not cover.
+pub const REDIS_ALIAS_NAME: &str = "redis.glimpse.internal";
 pub const ANISETTE_NAME: &str = "anisette-v3.glimpse.internal";
 pub const MISSING_NAME: &str = "nope.timescale.glimpse.internal";
 pub const SERVFAIL_NAME: &str = "db.broken.internal";
@@ -85,7 +94,7 @@ impl Rig {
         let closed = free_port()?;
         let mut daemons = Vec::new();
         let postgres = start_postgres(&root, &mut daemons)?;
-        let pgbouncer = start_pgbouncer(&root, postgres, &mut daemons)?;
+        let pgbouncer = start_pgbouncer(&root, postgres, "pgbouncer", "", &mut daemons)?;
         let (haproxy, haproxy_dead) = start_haproxy(&root, pgbouncer, closed, &mut daemons)?;
         let redis = start_redis(&root, &mut daemons)?;
         let valkey = start_valkey(&root, &mut daemons)?;
@@ -208,7 +217,9 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
     process::give_to_postgres(&data)?;
     initdb(&data)?;
     let hba = std::fs::read_to_string(data.join("pg_hba.conf")).map_err(|e| e.to_string())?;
-    let reject = format!("host all {PG_REJECTED_USER} 127.0.0.1/32 reject\n");
+    let reject = format!(
+        "host all {PG_REJECTED_USER} 127.0.0.1/32 reject\nhostnossl all {PG_TLS_ONLY_USER} 127.0.0.1/32 reject\n"
+    );
     std::fs::write(data.join("pg_hba.conf"), reject + &hba).map_err(|e| e.to_string())?;
     make_certificate(&data)?;
     let port = free_port()?;
@@ -244,7 +255,8 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
     })?;
     let roles = format!(
         "CREATE ROLE {PG_USER} LOGIN PASSWORD '{PG_PASSWORD}'; \
-         CREATE ROLE {PG_REJECTED_USER} LOGIN PASSWORD '{PG_PASSWORD}';"
+         CREATE ROLE {PG_REJECTED_USER} LOGIN PASSWORD '{PG_PASSWORD}'; \
+         CREATE ROLE {PG_TLS_ONLY_USER} LOGIN PASSWORD '{PG_PASSWORD}';"
     );
     psql(&data, port, "postgres", &roles)?;
     psql(
@@ -254,6 +266,8 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
         &format!("CREATE DATABASE app OWNER {PG_USER}"),
     )?;
     psql(&data, port, "app", "CREATE EXTENSION postgis;")?;
+    let restricted = format!("CREATE TABLE {PG_RESTRICTED_TABLE} (x int); REVOKE ALL ON {PG_RESTRICTED_TABLE} FROM PUBLIC;");
+    psql(&data, port, "app", &restricted)?;
     Ok(port)
 }
 
@@ -282,8 +296,16 @@ fn make_certificate(data: &Path) -> Result<(), String> {
     process::run(&mut command, "openssl").map(drop)
 }
 
-fn start_pgbouncer(root: &Path, postgres: u16, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
-    let dir = root.join("pgbouncer");
+/// PgBouncer in transaction pooling in front of `postgres`, in `root/name`,
+/// with `extra` lines added to its `[pgbouncer]` section.
+fn start_pgbouncer(
+    root: &Path,
+    postgres: u16,
+    name: &'static str,
+    extra: &str,
+    daemons: &mut Vec<Daemon>,
+) -> Result<u16, String> {
+    let dir = root.join(name);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let port = free_port()?;
     let ini = format!(
@@ -291,7 +313,7 @@ fn start_pgbouncer(root: &Path, postgres: u16, daemons: &mut Vec<Daemon>) -> Res
          [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
          auth_type = scram-sha-256\nauth_file = {dir}/userlist.txt\npool_mode = transaction\n\
          max_client_conn = 50\ndefault_pool_size = 5\nignore_startup_parameters = extra_float_digits,options\n\
-         logfile = {dir}/pgbouncer.log\n",
+         logfile = {dir}/pgbouncer.log\n{extra}",
         dir = dir.display()
     );
     std::fs::write(dir.join("pgbouncer.ini"), ini).map_err(|e| e.to_string())?;
@@ -304,13 +326,11 @@ fn start_pgbouncer(root: &Path, postgres: u16, daemons: &mut Vec<Daemon>) -> Res
     let mut command = process::as_postgres(Command::new("pgbouncer"));
     command.arg(dir.join("pgbouncer.ini"));
     daemons.push(Daemon::spawn(
-        "pgbouncer",
+        name,
         command,
-        &root.join("pgbouncer.stderr"),
+        &root.join(format!("{name}.stderr")),
     )?);
-    wait_for("pgbouncer", Duration::from_secs(30), || {
-        process::accepts(port)
-    })?;
+    wait_for(name, Duration::from_secs(30), || process::accepts(port))?;
     Ok(port)
 }
 
@@ -430,9 +450,11 @@ fn start_dnsmasq(
         (ANISETTE_NAME, "127.0.0.1"),
         (OTHER_NAME, "127.0.0.2"),
         (PUBLIC_NAME, PUBLIC_ADDRESS),
+        (ELASTICACHE_NAME, "127.0.0.1"),
     ] {
         command.arg(format!("--host-record={name},{ip}"));
     }
+    command.arg(format!("--cname={REDIS_ALIAS_NAME},{ELASTICACHE_NAME}"));
     // Names outside the local zone have no upstream: dnsmasq answers REFUSED.
     let _ = closed;
     daemons.push(Daemon::spawn(

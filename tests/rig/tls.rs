@@ -1,0 +1,249 @@
+//! TLS everywhere, as production has it, on loopback: a test CA (rcgen),
+//! redis-server with TLS only (ElastiCache's in-transit encryption) plus an
+//! AUTH token and ACL users, a plain redis-server with no password, HAProxy
+//! terminating TLS in front of the anisette stand-in (with a good, an
+//! expired and an untrusted certificate), and HAProxy in front of a
+//! PgBouncer that only accepts TLS clients. Started on first use, after the
+//! main rig (whose DNS server holds the ElastiCache name and its alias).
+
+use super::process::{self, free_port, wait_for, Daemon};
+use super::{rig, ANISETTE_NAME, ELASTICACHE_NAME, HAPROXY_NAME};
+use rcgen::{CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// ElastiCache's AUTH token for the default user.
+pub const REDIS_TOKEN: &str = "elasticache-Token-4721";
+/// ACL users of the TLS Redis, as an ElastiCache RBAC user group holds them.
+pub const ACL_PASSWORD: &str = "rbac-Secret-4722";
+/// May AUTH and PING, nothing else.
+pub const PING_ONLY_USER: &str = "pinger";
+/// May AUTH, but not PING.
+pub const NO_PING_USER: &str = "noping";
+/// Exists, with the right password, but is switched off.
+pub const DISABLED_USER: &str = "retired";
+
+pub struct TlsRig {
+    pub root: PathBuf,
+    /// The CA every good certificate chains to; a check's `ca_file`.
+    pub ca_file: PathBuf,
+    /// redis-server, TLS only (`port 0`), certificate for [`ELASTICACHE_NAME`].
+    pub redis_tls: u16,
+    /// redis-server, plain, no password configured.
+    pub redis_open: u16,
+    /// HAProxy TLS in front of anisette, certificate for [`ANISETTE_NAME`].
+    pub anisette_https: u16,
+    /// The same, with a certificate that expired.
+    pub expired_https: u16,
+    /// The same, with a self-signed certificate no CA vouches for.
+    pub untrusted_https: u16,
+    /// HAProxy (tcp) in front of a PgBouncer that requires TLS, with a
+    /// certificate for [`HAPROXY_NAME`].
+    pub pg_tls: u16,
+    daemons: Vec<Daemon>,
+}
+
+static TLS_RIG: OnceLock<TlsRig> = OnceLock::new();
+
+/// The shared TLS rig, started on first use.
+pub fn tls_rig() -> &'static TlsRig {
+    TLS_RIG
+        .get_or_init(|| TlsRig::start().unwrap_or_else(|err| panic!("starting the TLS rig: {err}")))
+}
+
+impl TlsRig {
+    fn start() -> Result<TlsRig, String> {
+        let main = rig();
+        let root = main.root.join("tls");
+        std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+        let certs = Certificates::write(&root)?;
+        let mut daemons = Vec::new();
+        let redis_tls = start_redis_tls(&root, &certs, &mut daemons)?;
+        let redis_open = start_redis_open(&root, &mut daemons)?;
+        let pgbouncer = super::start_pgbouncer(
+            &root,
+            main.postgres,
+            "pgbouncer-tls",
+            &format!(
+                "client_tls_sslmode = require\nclient_tls_key_file = {}\nclient_tls_cert_file = {}\n",
+                certs.pg_key.display(),
+                certs.pg_cert.display()
+            ),
+            &mut daemons,
+        )?;
+        let ports = start_haproxy(&root, &certs, main.anisette, pgbouncer, &mut daemons)?;
+        Ok(TlsRig {
+            ca_file: certs.ca.clone(),
+            root,
+            redis_tls,
+            redis_open,
+            anisette_https: ports[0],
+            expired_https: ports[1],
+            untrusted_https: ports[2],
+            pg_tls: ports[3],
+            daemons,
+        })
+    }
+}
+
+/// The PEM files of the rig, all under its root.
+struct Certificates {
+    ca: PathBuf,
+    redis_cert: PathBuf,
+    redis_key: PathBuf,
+    pg_cert: PathBuf,
+    pg_key: PathBuf,
+    /// HAProxy wants certificate and key in one file.
+    anisette: PathBuf,
+    expired: PathBuf,
+    untrusted: PathBuf,
+}
+
+impl Certificates {
+    fn write(root: &Path) -> Result<Certificates, String> {
+        let err = |e: rcgen::Error| e.to_string();
+        let ca_key = KeyPair::generate().map_err(err)?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "vpc-probe test CA");
+        ca_params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
+        let issuer = Issuer::new(ca_params, ca_key);
+        let write = |name: &str, text: String| -> Result<PathBuf, String> {
+            let path = root.join(name);
+            std::fs::write(&path, text).map_err(|e| e.to_string())?;
+            Ok(path)
+        };
+        let ca = write("ca.pem", ca_cert.pem())?;
+        let leaf = |name: &str, expired: bool| -> Result<(String, String), String> {
+            let key = KeyPair::generate().map_err(err)?;
+            let mut params = CertificateParams::new(vec![name.to_string()]).map_err(err)?;
+            params.subject_alt_names = vec![SanType::DnsName(name.try_into().map_err(err)?)];
+            if expired {
+                params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            }
+            let cert = params.signed_by(&key, &issuer).map_err(err)?;
+            Ok((cert.pem(), key.serialize_pem()))
+        };
+        let (redis_cert, redis_key) = leaf(ELASTICACHE_NAME, false)?;
+        let (pg_cert, pg_key) = leaf(HAPROXY_NAME, false)?;
+        let (anisette_cert, anisette_key) = leaf(ANISETTE_NAME, false)?;
+        let (expired_cert, expired_key) = leaf(ANISETTE_NAME, true)?;
+        let own_key = KeyPair::generate().map_err(err)?;
+        let own = CertificateParams::new(vec![ANISETTE_NAME.to_string()])
+            .map_err(err)?
+            .self_signed(&own_key)
+            .map_err(err)?;
+        let certificates = Certificates {
+            ca,
+            redis_cert: write("redis.crt", redis_cert)?,
+            redis_key: write("redis.key", redis_key)?,
+            pg_cert: write("pgbouncer.crt", pg_cert)?,
+            pg_key: write("pgbouncer.key", pg_key)?,
+            anisette: write("anisette.pem", anisette_cert + &anisette_key)?,
+            expired: write("expired.pem", expired_cert + &expired_key)?,
+            untrusted: write("untrusted.pem", own.pem() + &own_key.serialize_pem())?,
+        };
+        // PgBouncer runs as postgres and reads its key from here.
+        process::give_to_postgres(root)?;
+        Ok(certificates)
+    }
+}
+
+fn start_redis_tls(
+    root: &Path,
+    certs: &Certificates,
+    daemons: &mut Vec<Daemon>,
+) -> Result<u16, String> {
+    let port = free_port()?;
+    let config = format!(
+        "port 0\ntls-port {port}\nbind 127.0.0.1\ntls-cert-file {cert}\ntls-key-file {key}\n\
+         tls-ca-cert-file {ca}\ntls-auth-clients no\nsave \"\"\nappendonly no\ndir {dir}\n\
+         requirepass {REDIS_TOKEN}\n\
+         user {PING_ONLY_USER} on >{ACL_PASSWORD} ~* -@all +ping\n\
+         user {NO_PING_USER} on >{ACL_PASSWORD} ~* -@all +role\n\
+         user {DISABLED_USER} off >{ACL_PASSWORD} ~* +@all\n",
+        cert = certs.redis_cert.display(),
+        key = certs.redis_key.display(),
+        ca = certs.ca.display(),
+        dir = root.display()
+    );
+    start_redis(root, "redis-tls", &config, port, daemons)
+}
+
+fn start_redis_open(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
+    let port = free_port()?;
+    let config = format!(
+        "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\n",
+        root.display()
+    );
+    start_redis(root, "redis-open", &config, port, daemons)
+}
+
+fn start_redis(
+    root: &Path,
+    name: &'static str,
+    config: &str,
+    port: u16,
+    daemons: &mut Vec<Daemon>,
+) -> Result<u16, String> {
+    let path = root.join(format!("{name}.conf"));
+    std::fs::write(&path, config).map_err(|e| e.to_string())?;
+    let mut command = Command::new("redis-server");
+    command.arg(&path);
+    daemons.push(Daemon::spawn(
+        name,
+        command,
+        &root.join(format!("{name}.log")),
+    )?);
+    wait_for(name, Duration::from_secs(30), || process::accepts(port))?;
+    Ok(port)
+}
+
+/// One HAProxy: three TLS frontends to anisette (good, expired and
+/// untrusted certificates) and one tcp frontend to the TLS PgBouncer.
+fn start_haproxy(
+    root: &Path,
+    certs: &Certificates,
+    anisette: u16,
+    pgbouncer: u16,
+    daemons: &mut Vec<Daemon>,
+) -> Result<[u16; 4], String> {
+    let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
+    let mut config = String::from(
+        "global\n  maxconn 200\n\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n\n",
+    );
+    for (index, crt) in [&certs.anisette, &certs.expired, &certs.untrusted]
+        .into_iter()
+        .enumerate()
+    {
+        config += &format!(
+            "frontend https{index}\n  bind 127.0.0.1:{} ssl crt {}\n  default_backend anisette\n\n",
+            ports[index],
+            crt.display()
+        );
+    }
+    config += &format!(
+        "backend anisette\n  server fixture 127.0.0.1:{anisette}\n\n\
+         frontend postgres_tls\n  bind 127.0.0.1:{}\n  default_backend pgbouncer_tls\n\n\
+         backend pgbouncer_tls\n  server bouncer 127.0.0.1:{pgbouncer}\n",
+        ports[3]
+    );
+    let path = root.join("haproxy-tls.cfg");
+    std::fs::write(&path, config).map_err(|e| e.to_string())?;
+    let mut command = Command::new("haproxy");
+    command.arg("-db").arg("-f").arg(&path);
+    daemons.push(Daemon::spawn(
+        "haproxy-tls",
+        command,
+        &root.join("haproxy-tls.log"),
+    )?);
+    wait_for("haproxy-tls", Duration::from_secs(30), || {
+        ports.iter().all(|port| process::accepts(*port))
+    })?;
+    Ok(ports)
+}

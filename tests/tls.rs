@@ -1,0 +1,334 @@
+//! The production path is TLS: ElastiCache-style Redis (TLS only, an AUTH
+//! token, ACL users), HTTPS in front of anisette, and PostgreSQL
+//! `verify-full` through HAProxy and a TLS-only PgBouncer. Every row runs
+//! the real binary against real servers and names the exact reason, the
+//! words the detail must carry, and what the hint must name.
+
+mod rig;
+
+use rig::probe::check_json;
+use rig::tls::*;
+use rig::*;
+
+/// One check, what it must come out as, and what its detail / hint say.
+struct Row {
+    name: &'static str,
+    body: String,
+    reason: Option<&'static str>,
+    detail: &'static [&'static str],
+    hint: &'static str,
+}
+
+fn row(name: &'static str, body: String, reason: Option<&'static str>) -> Row {
+    Row {
+        name,
+        body,
+        reason,
+        detail: &[],
+        hint: "",
+    }
+}
+
+impl Row {
+    fn says(mut self, detail: &'static [&'static str]) -> Row {
+        self.detail = detail;
+        self
+    }
+
+    fn hints(mut self, hint: &'static str) -> Row {
+        self.hint = hint;
+        self
+    }
+}
+
+/// Secrets of the TLS rig that must never be printed.
+const SECRETS: [&str; 3] = [REDIS_TOKEN, ACL_PASSWORD, PG_PASSWORD];
+
+/// Run every row as one suite and check each check's result.
+fn run_rows(suite_name: &str, rows: &[Row]) {
+    let rig = rig();
+    let checks: String = rows
+        .iter()
+        .map(|row| format!("[[check]]\nname = \"{}\"\n{}\n\n", row.name, row.body))
+        .collect();
+    let suite = rig.suite(suite_name, &checks);
+    let run = check_json(&suite, &[]);
+    for secret in SECRETS {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "a secret reached the output"
+        );
+    }
+    let mut wrong = Vec::new();
+    for row in rows {
+        let check = run.check(row.name);
+        let reason = check["reason"].as_str();
+        let detail = check["detail"].as_str().unwrap_or_default();
+        let hint = check["hint"].as_str().unwrap_or_default();
+        let detail_ok = row.detail.iter().all(|words| detail.contains(words));
+        if reason != row.reason || !detail_ok || !hint.contains(row.hint) {
+            wrong.push(format!(
+                "{}: expected {:?} {:?} {:?}, got {check}",
+                row.name, row.reason, row.detail, row.hint
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+fn redis(url: String, extra: &str) -> String {
+    format!("kind = \"redis\"\nurl = \"{url}\"\n{extra}")
+}
+
+#[test]
+fn elasticache_style_redis_rows() {
+    let tls = tls_rig();
+    let ca = tls.ca_file.display();
+    let port = tls.redis_tls;
+    let open = tls.redis_open;
+    let token = format!("password = \"{REDIS_TOKEN}\"\nca_file = \"{ca}\"");
+    let acl = |user: &str| {
+        format!("username = \"{user}\"\npassword = \"{ACL_PASSWORD}\"\nca_file = \"{ca}\"")
+    };
+    let rows = [
+        row(
+            "rediss-token",
+            redis(
+                format!("rediss://{ELASTICACHE_NAME}:{port}"),
+                &format!("{token}\nexpect_role = \"master\"\nexpect_auth_required = true"),
+            ),
+            None,
+        ),
+        row(
+            "rediss-alias-without-server-name",
+            redis(format!("rediss://{REDIS_ALIAS_NAME}:{port}"), &token),
+            Some("tls_error"),
+        )
+        .says(&["name mismatch", ELASTICACHE_NAME, REDIS_ALIAS_NAME])
+        .hints("tls_server_name"),
+        row(
+            "rediss-alias-with-server-name",
+            redis(
+                format!("rediss://{REDIS_ALIAS_NAME}:{port}"),
+                &format!("{token}\ntls_server_name = \"{ELASTICACHE_NAME}\""),
+            ),
+            None,
+        ),
+        row(
+            "rediss-wrong-token",
+            redis(
+                format!("rediss://{ELASTICACHE_NAME}:{port}"),
+                &format!("password = \"not-the-token\"\nca_file = \"{ca}\""),
+            ),
+            Some("auth_failed"),
+        )
+        .says(&["WRONGPASS"])
+        .hints("AUTH token"),
+        row(
+            "rediss-no-token",
+            redis(
+                format!("rediss://{ELASTICACHE_NAME}:{port}"),
+                &format!("ca_file = \"{ca}\""),
+            ),
+            Some("auth_failed"),
+        )
+        .says(&["NOAUTH"])
+        .hints("AUTH token"),
+        row(
+            "rediss-user-without-ping",
+            redis(
+                format!("rediss://{ELASTICACHE_NAME}:{port}"),
+                &acl(NO_PING_USER),
+            ),
+            Some("permission_denied"),
+        )
+        .says(&["NOPERM"])
+        .hints("access string"),
+        row(
+            "rediss-ping-only-user",
+            redis(
+                format!("rediss://{ELASTICACHE_NAME}:{port}"),
+                &acl(PING_ONLY_USER),
+            ),
+            None,
+        ),
+        row(
+            "rediss-disabled-user",
+            redis(
+                format!("rediss://{ELASTICACHE_NAME}:{port}"),
+                &acl(DISABLED_USER),
+            ),
+            Some("auth_failed"),
+        )
+        .says(&["WRONGPASS", "disabled"]),
+        row(
+            "plain-redis-to-tls-port",
+            redis(
+                format!("redis://{ELASTICACHE_NAME}:{port}"),
+                &format!("password = \"{REDIS_TOKEN}\""),
+            ),
+            Some("tls_required"),
+        )
+        .says(&["ServerHello"])
+        .hints("rediss://"),
+        row(
+            "token-sent-to-open-server",
+            redis(
+                format!("redis://127.0.0.1:{open}"),
+                &format!("password = \"{REDIS_TOKEN}\""),
+            ),
+            Some("auth_failed"),
+        )
+        .says(&["no password"]),
+        row(
+            "auth-not-enforced",
+            redis(
+                format!("redis://127.0.0.1:{open}"),
+                &format!("password = \"{REDIS_TOKEN}\"\nexpect_auth_required = true"),
+            ),
+            Some("unexpected_response"),
+        )
+        .says(&["AUTH is not enforced"]),
+        row(
+            "rediss-to-plain-port",
+            redis(
+                format!("rediss://127.0.0.1:{open}"),
+                "tls_skip_verify = true\ntimeout = \"1s\"",
+            ),
+            Some("timeout"),
+        )
+        .says(&["TLS ClientHello", "may not speak TLS"]),
+    ];
+    run_rows("elasticache", &rows);
+}
+
+#[test]
+fn https_rows() {
+    let tls = tls_rig();
+    let rig = rig();
+    let ca = tls.ca_file.display();
+    let http = |scheme: &str, port: u16, extra: &str| {
+        format!(
+            "kind = \"http\"\nurl = \"{scheme}://{ANISETTE_NAME}:{port}/v3/client_info\"\nexpect_json_keys = [\"client_info\"]\n{extra}"
+        )
+    };
+    let with_ca = format!("ca_file = \"{ca}\"");
+    let rows = [
+        row("https", http("https", tls.anisette_https, &with_ca), None),
+        row(
+            "https-by-ip-with-server-name",
+            format!(
+                "kind = \"http\"\nurl = \"https://127.0.0.1:{}/v3/client_info\"\n{with_ca}\ntls_server_name = \"{ANISETTE_NAME}\"",
+                tls.anisette_https
+            ),
+            None,
+        ),
+        row(
+            "http-to-https-port",
+            http("http", tls.anisette_https, ""),
+            Some("tls_required"),
+        )
+        .says(&["ServerHello"])
+        .hints("https://"),
+        row(
+            "https-to-plain-port",
+            http("https", rig.anisette, &with_ca),
+            Some("tls_error"),
+        )
+        .says(&["plain text", "HTTP/1.1 400"]),
+        row(
+            "https-expired",
+            http("https", tls.expired_https, &with_ca),
+            Some("tls_error"),
+        )
+        .says(&["expired", "2021-01-01"]),
+        row(
+            "https-untrusted",
+            http("https", tls.untrusted_https, &with_ca),
+            Some("tls_error"),
+        )
+        .says(&["not trusted"])
+        .hints("ca_file"),
+    ];
+    run_rows("https", &rows);
+}
+
+#[test]
+fn postgres_tls_rows() {
+    let tls = tls_rig();
+    let rig = rig();
+    let ca = tls.ca_file.display();
+    let pg = |user: &str, host: &str, port: u16, query: &str, extra: &str| {
+        format!(
+            "kind = \"postgres\"\nurl = \"postgres://{user}@{host}:{port}/app{query}\"\npassword = \"{PG_PASSWORD}\"\n{extra}"
+        )
+    };
+    let rows = [
+        row(
+            "verify-full-through-haproxy-and-pgbouncer",
+            pg(
+                PG_USER,
+                HAPROXY_NAME,
+                tls.pg_tls,
+                "?sslmode=verify-full",
+                &format!("ca_file = \"{ca}\"\ncycles = 2"),
+            ),
+            None,
+        ),
+        row(
+            "verify-full-by-ip-with-server-name",
+            pg(
+                PG_USER,
+                "127.0.0.1",
+                tls.pg_tls,
+                "?sslmode=verify-full",
+                &format!("ca_file = \"{ca}\"\ntls_server_name = \"{HAPROXY_NAME}\""),
+            ),
+            None,
+        ),
+        row(
+            "verify-full-by-ip-without-server-name",
+            pg(
+                PG_USER,
+                "127.0.0.1",
+                tls.pg_tls,
+                "?sslmode=verify-full",
+                &format!("ca_file = \"{ca}\""),
+            ),
+            Some("tls_error"),
+        )
+        .says(&["name mismatch", HAPROXY_NAME]),
+        row(
+            "plain-through-tls-only-pgbouncer",
+            pg(PG_USER, HAPROXY_NAME, tls.pg_tls, "?sslmode=disable", ""),
+            Some("tls_required"),
+        )
+        .hints("sslmode=require"),
+        row(
+            "plain-to-hostssl-only-role",
+            pg(
+                PG_TLS_ONLY_USER,
+                "127.0.0.1",
+                rig.postgres,
+                "?sslmode=disable",
+                "",
+            ),
+            Some("tls_required"),
+        )
+        .says(&["no encryption"]),
+        row(
+            "query-without-grant",
+            pg(
+                PG_USER,
+                "127.0.0.1",
+                rig.postgres,
+                "?sslmode=disable",
+                &format!("query = \"SELECT count(*) FROM {PG_RESTRICTED_TABLE}\""),
+            ),
+            Some("permission_denied"),
+        )
+        .says(&["42501"])
+        .hints("GRANT"),
+    ];
+    run_rows("postgres-tls", &rows);
+}
