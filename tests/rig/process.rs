@@ -114,6 +114,20 @@ impl Daemon {
     }
 }
 
+/// Start a server logging to `log` and wait, bounded, until it accepts on
+/// `port` of 127.0.0.1.
+pub fn serve_on(
+    name: &'static str,
+    command: Command,
+    log: &Path,
+    port: u16,
+    daemons: &mut Vec<Daemon>,
+) -> Result<u16, String> {
+    daemons.push(Daemon::spawn(name, command, log)?);
+    wait_for(name, Duration::from_secs(30), || accepts(port))?;
+    Ok(port)
+}
+
 /// Run as the `postgres` user when we are root (initdb and PgBouncer refuse root).
 pub fn as_postgres(mut command: Command) -> Command {
     if let Some((uid, gid)) = postgres_ids() {

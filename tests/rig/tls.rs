@@ -172,7 +172,7 @@ fn start_redis_tls(
         ca = certs.ca.display(),
         dir = root.display()
     );
-    start_redis(root, "redis-tls", &config, port, daemons)
+    super::spawn_redis(root, "redis-tls", &config, port, daemons)
 }
 
 fn start_redis_open(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
@@ -181,27 +181,7 @@ fn start_redis_open(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, Strin
         "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\n",
         root.display()
     );
-    start_redis(root, "redis-open", &config, port, daemons)
-}
-
-fn start_redis(
-    root: &Path,
-    name: &'static str,
-    config: &str,
-    port: u16,
-    daemons: &mut Vec<Daemon>,
-) -> Result<u16, String> {
-    let path = root.join(format!("{name}.conf"));
-    std::fs::write(&path, config).map_err(|e| e.to_string())?;
-    let mut command = Command::new("redis-server");
-    command.arg(&path);
-    daemons.push(Daemon::spawn(
-        name,
-        command,
-        &root.join(format!("{name}.log")),
-    )?);
-    wait_for(name, Duration::from_secs(30), || process::accepts(port))?;
-    Ok(port)
+    super::spawn_redis(root, "redis-open", &config, port, daemons)
 }
 
 /// One HAProxy: three TLS frontends to anisette (good, expired and
