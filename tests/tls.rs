@@ -332,3 +332,46 @@ fn postgres_tls_rows() {
     ];
     run_rows("postgres-tls", &rows);
 }
+
+/// Cluster mode: the state is reported and judged, a role is not (a
+/// configuration endpoint reaches any node), and a cluster whose slots are
+/// not all served fails with the state in the detail.
+#[test]
+fn redis_cluster_mode() {
+    let rig = rig();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cluster = Cluster::start(dir.path()).expect("a Redis Cluster");
+    let body = |port: u16| {
+        redis(
+            format!("redis://127.0.0.1:{port}"),
+            "expect_role = \"master\"",
+        )
+    };
+    let suite = rig.suite(
+        "cluster",
+        &format!(
+            "[[check]]\nname = \"cluster\"\n{}\n",
+            body(cluster.ports[0])
+        ),
+    );
+    let healthy = check_json(&suite, &[]).check("cluster");
+    assert_eq!(healthy["success"], true, "{healthy}");
+    assert_eq!(healthy["observed"]["cluster_state"], "ok", "{healthy}");
+    assert_eq!(
+        healthy["observed"]["expect_role"], "not judged in cluster mode",
+        "{healthy}"
+    );
+    cluster.kill(2);
+    cluster
+        .wait_state(cluster.ports[0], "fail")
+        .expect("the cluster notices");
+    let broken = check_json(&suite, &[]).check("cluster");
+    assert_eq!(broken["reason"], "unexpected_response", "{broken}");
+    assert!(
+        broken["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cluster_state:fail"),
+        "{broken}"
+    );
+}

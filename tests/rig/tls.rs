@@ -227,3 +227,53 @@ fn start_haproxy(
     })?;
     Ok(ports)
 }
+
+/// A Redis Cluster of three masters on loopback (what ElastiCache calls
+/// cluster mode enabled), made with `redis-cli --cluster create`.
+pub struct Cluster {
+    pub ports: [u16; 3],
+    daemons: Vec<Daemon>,
+}
+
+impl Cluster {
+    /// Three fresh nodes in `root/cluster-N`, joined, with every slot covered.
+    pub fn start(root: &Path) -> Result<Cluster, String> {
+        let ports = [free_port()?, free_port()?, free_port()?];
+        let mut daemons = Vec::new();
+        for port in ports {
+            let dir = root.join(format!("cluster-{port}"));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let config = format!(
+                "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\n\
+                 cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 500\n",
+                dir.display()
+            );
+            super::spawn_redis(&dir, "redis-cluster-node", &config, port, &mut daemons)?;
+        }
+        let mut create = Command::new("redis-cli");
+        create.args(["--cluster", "create"]);
+        create.args(ports.map(|port| format!("127.0.0.1:{port}")));
+        create.arg("--cluster-yes");
+        process::run(&mut create, "redis-cli --cluster create")?;
+        let cluster = Cluster { ports, daemons };
+        cluster.wait_state(ports[0], "ok")?;
+        Ok(cluster)
+    }
+
+    /// Wait, bounded, until the node on `port` reports `cluster_state:state`.
+    pub fn wait_state(&self, port: u16, state: &str) -> Result<(), String> {
+        let wanted = format!("cluster_state:{state}");
+        wait_for(&wanted, Duration::from_secs(30), || {
+            let mut info = Command::new("redis-cli");
+            info.args(["-p", &port.to_string(), "cluster", "info"]);
+            process::run(&mut info, "cluster info").is_ok_and(|text| text.contains(&wanted))
+        })
+    }
+
+    /// Stop the node on `ports[index]`: its slots are then uncovered.
+    pub fn kill(&self, index: usize) {
+        let pid = self.daemons[index].pid as libc::pid_t;
+        // SAFETY: kill(2) on a child this rig started; no memory is shared.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
