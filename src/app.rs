@@ -2,7 +2,7 @@
 //! 0 all passed, 1 a check failed, 2 the suite or command line is wrong.
 
 use crate::cli::{
-    CheckArgs, Cli, Command, Format, HealthcheckArgs, LogFormat, ServeArgs, SuiteArg,
+    CheckArgs, Cli, Command, DrillArgs, Format, HealthcheckArgs, LogFormat, ServeArgs, SuiteArg,
 };
 use crate::config;
 use crate::ecs::TaskIdentity;
@@ -35,6 +35,7 @@ pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check(args),
         Command::Serve(args) => serve(args),
+        Command::Drill(args) => drill(&args),
         Command::Healthcheck(args) => healthcheck(&args),
         Command::Validate(args) => validate(&args),
         Command::List(args) => list(&args),
@@ -67,8 +68,12 @@ fn load(args: &SuiteArg) -> Result<Suite, u8> {
 fn validate(args: &SuiteArg) -> u8 {
     match load(args) {
         Ok(suite) => {
+            let drills = match suite.drills.len() {
+                0 => String::new(),
+                n => format!(", {n} drills"),
+            };
             println!(
-                "{}: suite {} is valid ({} checks)",
+                "{}: suite {} is valid ({} checks{drills})",
                 args.suite.display(),
                 suite.name,
                 suite.checks.len()
@@ -91,6 +96,10 @@ fn list(args: &SuiteArg) -> u8 {
             check.name,
             check.spec.kind().as_str()
         );
+    }
+    for drill in &suite.drills {
+        let target = suite.scrubber.scrub(&drill.target());
+        println!("{}\tdrill\t{target}\t{}", drill.name, humantime::format_duration(drill.wait_for_change));
     }
     EXIT_PASS
 }
@@ -161,6 +170,10 @@ fn check(args: CheckArgs) -> u8 {
     let Ok(suite) = load(&args.suite) else {
         return EXIT_USAGE;
     };
+    if suite.checks.is_empty() {
+        eprintln!("error: suite {} has no [[check]] (its drills run with `vpc-probe drill`)", suite.name);
+        return EXIT_USAGE;
+    }
     let checks = match runner::select(&suite, &args.only) {
         Ok(checks) => checks,
         Err(message) => {
@@ -256,6 +269,59 @@ fn write_reports(
     }
     if let Some(path) = &args.junit {
         std::fs::write(path, report::junit::render(&document)?)?;
+    }
+    Ok(())
+}
+
+fn drill(args: &DrillArgs) -> u8 {
+    let Ok(suite) = load(&args.suite) else {
+        return EXIT_USAGE;
+    };
+    let Some(spec) = suite.drills.iter().find(|d| d.name == args.name) else {
+        let known: Vec<&str> = suite.drills.iter().map(|d| d.name.as_str()).collect();
+        eprintln!(
+            "error: --drill {}: no such drill in suite {} (it has: {})",
+            args.name,
+            suite.name,
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        );
+        return EXIT_USAGE;
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let net = match crate::net::Net::new(suite.resolver, spec.attempt_timeout) {
+        Ok(net) => net,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return EXIT_FAIL;
+        }
+    };
+    let report = runtime.block_on(crate::drill::run(spec, net, &suite.scrubber));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if let Err(err) = write_drill(&report, args) {
+        eprintln!("error: writing the drill report: {err:#}");
+        return EXIT_FAIL;
+    }
+    if report.success {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+fn write_drill(report: &crate::drill::report::DrillReport, args: &DrillArgs) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Text => write!(stdout, "{}", report.text())?,
+        Format::Json => writeln!(stdout, "{}", serde_json::to_string(report)?)?,
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, crate::drill::html::render(report))?;
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report::junit::render_drill(report)?)?;
     }
     Ok(())
 }

@@ -35,6 +35,10 @@ pub enum Command {
     /// Ask a running `serve` whether it is ready (exit 0) or not (exit 1):
     /// the ECS container health check, with no shell needed.
     Healthcheck(HealthcheckArgs),
+    /// Rehearse a failover through HAProxy: write, read and hold a session
+    /// while a switchover happens, then judge the figures against the
+    /// drill's budgets (exit 0 all hold, 1 one does not, 2 the suite is wrong).
+    Drill(DrillArgs),
     /// Check a suite file without running it (exit 0 or 2).
     Validate(SuiteArg),
     /// List a suite's checks and their targets.
@@ -95,6 +99,28 @@ pub struct CheckArgs {
     /// CloudWatch namespace of the EMF metrics.
     #[arg(long, value_name = "NAMESPACE", default_value = crate::publish::emf::DEFAULT_NAMESPACE, env = "VPC_PROBE_EMF_NAMESPACE")]
     pub emf_namespace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    #[command(flatten)]
+    pub suite: SuiteArg,
+
+    /// The `[[drill]]` to run, by name.
+    #[arg(long = "drill", value_name = "NAME")]
+    pub name: String,
+
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Also write a JUnit XML report (one testcase per budget) to this file.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+
+    /// Also write a self-contained HTML page with the timeline to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

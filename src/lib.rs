@@ -22,6 +22,8 @@
 //!   metadata v4.
 //! - [`check`]: one module per check kind (its suite keys, spec and run), and
 //!   the [`check::Probe`] that times each phase under the check's deadline.
+//! - [`drill`]: the failover drill: writes, reads and an open session
+//!   measured through HAProxy while a Patroni switchover happens.
 //! - [`suite`]: a validated suite: what runs.
 //! - [`config`]: suite files: TOML, spans, validation, `file:line:key` errors.
 //! - [`runner`]: runs a suite's checks concurrently, isolating panics.
@@ -36,6 +38,7 @@ pub mod app;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod drill;
 pub mod ecs;
 pub mod expand;
 pub mod net;

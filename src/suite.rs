@@ -3,6 +3,7 @@
 //! file; the runner, `serve` and the reports only ever see this.
 
 use crate::check::CheckSpec;
+use crate::drill::DrillSpec;
 use crate::secret::Scrubber;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +20,8 @@ pub struct Suite {
     /// DNS server for every name in the suite; `None` is the system's.
     pub resolver: Option<SocketAddr>,
     pub checks: Vec<Check>,
+    /// `[[drill]]` tables: run only by `vpc-probe drill`.
+    pub drills: Vec<DrillSpec>,
     /// Removes this suite's secrets from any text before it is shown.
     pub scrubber: Scrubber,
 }

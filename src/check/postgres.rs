@@ -8,6 +8,7 @@ use crate::expand::Env;
 use crate::net::tls::{self, TlsSetup, Verify};
 use crate::net::url_parts::{host_port, percent_decode};
 use crate::net::wire::{Heard, Wire};
+use crate::net::Net;
 use crate::outcome::{Cycles, Failure, Fault, Phase, Reason};
 use crate::secret::{Scrubber, Secret};
 use futures_util::future::BoxFuture;
@@ -44,6 +45,28 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// The keys that say where and how to connect, with the rest at their
+    /// defaults: the failover drill's endpoints are built by these rules.
+    pub fn endpoint(
+        url: Env<url::Url>,
+        password: Option<Secret>,
+        password_file: Option<Env<PathBuf>>,
+        ca_file: Option<Env<PathBuf>>,
+        tls_server_name: Option<Env<String>>,
+    ) -> Keys {
+        Keys {
+            url,
+            password,
+            password_file,
+            cycles: None,
+            query: None,
+            expect_role: None,
+            expect_extensions: None,
+            ca_file,
+            tls_server_name,
+        }
+    }
+
     pub fn build(self, scrubber: &mut Scrubber) -> Result<PostgresSpec, Problem> {
         let Env(url) = &self.url;
         keys::scheme(url, &["postgres", "postgresql"])?;
@@ -181,15 +204,42 @@ pub struct PostgresSpec {
 }
 
 /// An open session and the task driving its connection.
-struct Session {
-    client: Client,
+pub struct Session {
+    pub client: Client,
     driver: JoinHandle<Result<(), tokio_postgres::Error>>,
     heard: Arc<Heard>,
+}
+
+impl Session {
+    /// Classify an error a query on this session raised, as a check would.
+    pub fn fault(&self, err: &tokio_postgres::Error, sslmode: SslMode) -> Fault {
+        classify(err, &self.heard, sslmode, Step::Query, None)
+    }
+
+    /// Terminate the session and wait until the server has closed it.
+    pub async fn close(self) -> Result<(), Fault> {
+        close(self).await
+    }
 }
 
 impl PostgresSpec {
     pub fn target(&self) -> String {
         format!("{}/{}", host_port(&self.host, self.port), self.dbname)
+    }
+
+    /// Resolve, connect and start a session in one untimed step, for
+    /// callers that keep their own clock (the failover drill).
+    pub async fn session(&self, net: &Net) -> Result<Session, Fault> {
+        let addrs = net.resolve(&self.host).await?;
+        let tcp = crate::net::connect(&addrs, self.port).await?;
+        let (wire, heard) = Wire::new(tcp);
+        let tls_state = Arc::new(Mutex::new(TlsState::default()));
+        let (client, driver) = self.startup(wire, &heard, &tls_state).await?;
+        Ok(Session {
+            client,
+            driver,
+            heard,
+        })
     }
 
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {

@@ -7,6 +7,7 @@ use super::fields::fields;
 use super::MAX_TIMEOUT;
 use crate::check::keys::Problem;
 use crate::check::{dns, http, postgres, redis, tcp, CheckSpec, Kind};
+use crate::drill::{self, DrillSpec};
 use crate::expand::Env;
 use crate::secret::Scrubber;
 use crate::suite::Check;
@@ -64,6 +65,32 @@ pub(super) fn parse(
     Ok(Parsed { name, check })
 }
 
+/// The key every drill has besides its own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Named {
+    name: Env<String>,
+}
+
+/// One `[[drill]]` table: its name and its keys (declared in `drill::keys`).
+pub(super) fn parse_drill(table: toml::Table, scrubber: &mut Scrubber) -> Result<DrillSpec, Problem> {
+    let (named, own): (toml::Table, toml::Table) = table
+        .into_iter()
+        .partition(|(key, _)| fields::<Named>().contains(&key.as_str()));
+    let Env(name) = deserialize::<Named>(named, None)?.name;
+    check_name(&name)?;
+    let accepted = fields::<drill::keys::Keys>();
+    if let Some(key) = own.keys().find(|key| !accepted.contains(&key.as_str())) {
+        return Err(Problem::at(
+            key.as_str(),
+            format!("unknown key; a drill takes name, {}", accepted.join(", ")),
+        ));
+    }
+    let keys: drill::keys::Keys = serde_path_to_error::deserialize(toml::Value::Table(own))
+        .map_err(|err| path_problem(&err, "a drill"))?;
+    keys.build(name, scrubber)
+}
+
 /// The kind's keys from `own`, built into its spec: the one place a kind
 /// is wired to the suite format.
 fn build(kind: Kind, own: toml::Table, scrubber: &mut Scrubber) -> Result<CheckSpec, Problem> {
@@ -119,21 +146,26 @@ fn refuse_foreign_keys(kind: Kind, own: &toml::Table) -> Result<(), Problem> {
 /// Deserialize `table` as `T`, naming the key whose value is wrong.
 fn deserialize<T: DeserializeOwned>(table: toml::Table, kind: Option<Kind>) -> Result<T, Problem> {
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
-        let message = err.inner().to_string();
-        let message = message.trim();
-        if let Some(missing) = missing_field(message) {
-            return Problem::check(match kind {
-                Some(kind) => format!("kind `{}` needs key `{missing}`", kind.as_str()),
-                None => format!("every check needs key `{missing}`"),
-            });
-        }
-        match err.path().iter().next() {
-            Some(serde_path_to_error::Segment::Map { key }) => {
-                Problem::at(key.as_str(), message.to_string())
-            }
-            _ => Problem::check(message.to_string()),
-        }
+        let needs = match kind {
+            Some(kind) => format!("kind `{}`", kind.as_str()),
+            None => "every check".to_string(),
+        };
+        path_problem(&err, &needs)
     })
+}
+
+/// A serde error as a problem with the key it is about; a missing key is
+/// said to be what `needs` needs.
+fn path_problem(err: &serde_path_to_error::Error<toml::de::Error>, needs: &str) -> Problem {
+    let message = err.inner().to_string();
+    let message = message.trim();
+    if let Some(missing) = missing_field(message) {
+        return Problem::check(format!("{needs} needs key `{missing}`"));
+    }
+    match err.path().iter().next() {
+        Some(serde_path_to_error::Segment::Map { key }) => Problem::at(key.as_str(), message),
+        _ => Problem::check(message),
+    }
 }
 
 /// The key serde's "missing field `x`" message names.

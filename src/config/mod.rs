@@ -48,6 +48,9 @@ struct RawFile {
     /// Each check's table, read by [`check::parse`] once its kind is known.
     #[serde(default)]
     check: Vec<Spanned<toml::Table>>,
+    /// Failover drills, run only by `vpc-probe drill`.
+    #[serde(default)]
+    drill: Vec<Spanned<toml::Table>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -99,7 +102,7 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
             .map_err(|msg| at.key_error(None, "timeout", msg))?,
         None => DEFAULT_TIMEOUT,
     };
-    if raw.check.is_empty() {
+    if raw.check.is_empty() && raw.drill.is_empty() {
         return Err(at.error(None, None, "the suite has no [[check]]".into()));
     }
     let mut scrubber = Scrubber::default();
@@ -118,6 +121,18 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
         }
         checks.push(parsed.check.map_err(|problem| at.problem(&span, problem))?);
     }
+    let mut drills: Vec<crate::drill::DrillSpec> = Vec::with_capacity(raw.drill.len());
+    for spanned in raw.drill {
+        let span = spanned.span();
+        let drill = check::parse_drill(spanned.into_inner(), &mut scrubber)
+            .map_err(|problem| at.problem(&span, problem))?;
+        if drills.iter().any(|known| known.name == drill.name) {
+            let name_span = at.find_key(&span, "name").unwrap_or(span.clone());
+            let message = format!("duplicate drill name `{}`", drill.name);
+            return Err(at.error(Some(name_span), Some("name"), message));
+        }
+        drills.push(drill);
+    }
     let name = raw
         .suite
         .name
@@ -128,6 +143,7 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
         path: PathBuf::from(file),
         resolver: raw.suite.resolver.map(|Env(ResolverAddr(addr))| addr),
         checks,
+        drills,
         scrubber,
     })
 }

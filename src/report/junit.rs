@@ -36,6 +36,32 @@ pub fn render(report: &RunReport) -> anyhow::Result<String> {
     Ok(junit.to_string()?)
 }
 
+/// A drill as a test suite: one testcase per budget.
+pub fn render_drill(report: &crate::drill::report::DrillReport) -> anyhow::Result<String> {
+    let mut suite = TestSuite::new(format!("drill {}", report.drill));
+    suite.set_time(seconds(report.duration_seconds));
+    if let Some(error) = &report.error {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(error.as_str());
+        suite.add_test_case(TestCase::new("setup", status));
+    }
+    for budget in &report.budgets {
+        let status = if budget.pass {
+            TestCaseStatus::success()
+        } else {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(format!("{}: {} against a limit of {}", budget.name, budget.value, budget.limit));
+            status
+        };
+        let mut case = TestCase::new(budget.name.as_str(), status);
+        case.set_classname(format!("drill.{}", report.drill));
+        suite.add_test_case(case);
+    }
+    let mut junit = Junit::new("vpc-probe");
+    junit.add_test_suite(suite);
+    Ok(junit.to_string()?)
+}
+
 fn seconds(value: f64) -> Duration {
     Duration::try_from_secs_f64(value).unwrap_or_default()
 }

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod patroni;
 pub mod observe;
 pub mod probe;
 mod process;

@@ -1,0 +1,161 @@
+//! The suite keys of a `[[drill]]` table, declared once, and the rules
+//! that turn them into a [`DrillSpec`].
+
+use super::{Budgets, DrillSpec, Expect, SessionFate};
+use crate::check::keys::Problem;
+use crate::check::postgres::{self, PostgresSpec};
+use crate::expand::Env;
+use crate::secret::{Scrubber, Secret};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Longest a drill may wait for a change or settle: a change window, not a soak.
+const MAX_WAIT: Duration = Duration::from_secs(1800);
+
+/// The suite keys of `[[drill]]` (besides `name`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    kind: DrillKind,
+    url: Env<url::Url>,
+    ro_url: Option<Env<url::Url>>,
+    password: Option<Secret>,
+    password_file: Option<Env<PathBuf>>,
+    ca_file: Option<Env<PathBuf>>,
+    tls_server_name: Option<Env<String>>,
+    table: Option<Env<String>>,
+    interval: Option<Env<humantime::Duration>>,
+    attempt_timeout: Option<Env<humantime::Duration>>,
+    baseline: Option<Env<humantime::Duration>>,
+    wait_for_change: Option<Env<humantime::Duration>>,
+    settle: Option<Env<humantime::Duration>>,
+    trigger: Option<Vec<Env<String>>>,
+    #[serde(default)]
+    expect: Expect,
+    max_write_gap: Option<Env<humantime::Duration>>,
+    max_lost_writes: Option<u64>,
+    max_misrouted_writes: Option<u64>,
+    max_ro_gap: Option<Env<humantime::Duration>>,
+    #[serde(default)]
+    open_session: SessionFate,
+}
+
+/// The drill kinds; one so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrillKind {
+    PostgresFailover,
+}
+
+impl Keys {
+    pub fn build(self, name: String, scrubber: &mut Scrubber) -> Result<DrillSpec, Problem> {
+        let DrillKind::PostgresFailover = self.kind;
+        let password = self.password;
+        let rw = endpoint(&self.url, password.clone(), &self.password_file, &self.ca_file, &self.tls_server_name, scrubber)
+            .map_err(|p| rename(p, "url"))?;
+        let ro = match &self.ro_url {
+            Some(url) => Some(
+                endpoint(url, password, &self.password_file, &self.ca_file, &self.tls_server_name, scrubber)
+                    .map_err(|p| rename(p, "ro_url"))?,
+            ),
+            None => None,
+        };
+        let interval = duration(self.interval, "interval", Duration::from_millis(100))?;
+        let attempt_timeout = duration(self.attempt_timeout, "attempt_timeout", Duration::from_secs(1))?;
+        if interval < Duration::from_millis(10) {
+            return Err(Problem::at("interval", "must be at least 10ms"));
+        }
+        let trigger = crate::check::keys::strings(self.trigger);
+        if trigger.first().is_some_and(|program| program.is_empty()) {
+            return Err(Problem::at("trigger", "the first element is the program to run"));
+        }
+        Ok(DrillSpec {
+            name,
+            rw,
+            ro,
+            table: table(self.table)?,
+            interval,
+            attempt_timeout,
+            baseline: duration(self.baseline, "baseline", Duration::from_secs(3))?,
+            wait_for_change: duration(self.wait_for_change, "wait_for_change", Duration::from_secs(120))?,
+            settle: duration(self.settle, "settle", Duration::from_secs(10))?,
+            trigger,
+            expect: self.expect,
+            budgets: Budgets {
+                max_write_gap: duration(self.max_write_gap, "max_write_gap", Duration::from_secs(15))?,
+                max_lost_writes: self.max_lost_writes.unwrap_or(0),
+                max_misrouted_writes: self.max_misrouted_writes.unwrap_or(0),
+                max_ro_gap: self
+                    .max_ro_gap
+                    .map(|Env(gap)| gap.into())
+                    .filter(|_| self.ro_url.is_some()),
+                open_session: self.open_session,
+            },
+        })
+    }
+}
+
+/// A PostgreSQL endpoint from a URL and the shared password and TLS keys,
+/// built by the postgres kind's own rules.
+fn endpoint(
+    url: &Env<url::Url>,
+    password: Option<Secret>,
+    password_file: &Option<Env<PathBuf>>,
+    ca_file: &Option<Env<PathBuf>>,
+    tls_server_name: &Option<Env<String>>,
+    scrubber: &mut Scrubber,
+) -> Result<PostgresSpec, Problem> {
+    postgres::Keys::endpoint(
+        url.clone(),
+        password,
+        password_file.clone(),
+        ca_file.clone(),
+        tls_server_name.clone(),
+    )
+    .build(scrubber)
+}
+
+/// A problem about `url` told about `key` instead (e.g. `ro_url`).
+fn rename(problem: Problem, key: &str) -> Problem {
+    match problem.key.as_deref() {
+        Some("url") => Problem::at(key, problem.message),
+        _ => problem,
+    }
+}
+
+fn duration(
+    value: Option<Env<humantime::Duration>>,
+    key: &str,
+    default: Duration,
+) -> Result<Duration, Problem> {
+    let value = value.map_or(default, |Env(d)| d.into());
+    if value.is_zero() || value > MAX_WAIT {
+        return Err(Problem::at(
+            key,
+            format!("must be more than zero and at most {}", humantime::format_duration(MAX_WAIT)),
+        ));
+    }
+    Ok(value)
+}
+
+/// The drill table: a plain SQL identifier, optionally schema-qualified.
+fn table(value: Option<Env<String>>) -> Result<String, Problem> {
+    let name = value.map_or_else(|| "vpc_probe_drill".to_string(), |Env(t)| t);
+    let plain = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 63
+            && part.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() > 2 || !parts.iter().all(|part| plain(part)) {
+        return Err(Problem::at(
+            "table",
+            "use a lower-case SQL identifier, optionally schema-qualified (e.g. ops.vpc_probe_drill)",
+        ));
+    }
+    Ok(name)
+}

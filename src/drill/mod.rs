@@ -1,0 +1,214 @@
+//! `vpc-probe drill`: a failover rehearsal measured from the ECS side,
+//! through HAProxy only. While a Patroni switchover or failover happens (run
+//! by the drill's `trigger` or by an operator), the drill writes once per
+//! interval on a fresh connection, reads from the read-only port, and keeps
+//! one session opened before the change; then it reads back its own rows
+//! and judges the figures against the drill's budgets.
+//!
+//! Layout: `keys` (the `[[drill]]` suite keys), `record` (the measuring
+//! loops), `report` (figures, budgets, JSON and text), `html` (the page).
+
+pub mod html;
+pub mod keys;
+pub mod record;
+pub mod report;
+
+use crate::check::postgres::PostgresSpec;
+use crate::net::Net;
+use crate::outcome::Fault;
+use crate::secret::Scrubber;
+use record::{Ctx, Identity};
+use report::{DrillReport, Trigger};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// A validated `[[drill]]`.
+#[derive(Debug, Clone)]
+pub struct DrillSpec {
+    pub name: String,
+    /// The read-write port (HAProxy's primary frontend).
+    pub rw: PostgresSpec,
+    /// The read-only port, when the drill should watch it too.
+    pub ro: Option<PostgresSpec>,
+    /// Where writes go: created if missing, only this run's rows are read.
+    pub table: String,
+    pub interval: Duration,
+    pub attempt_timeout: Duration,
+    /// Measuring time before the trigger runs.
+    pub baseline: Duration,
+    pub wait_for_change: Duration,
+    pub settle: Duration,
+    /// A command run after the baseline (program and arguments); empty
+    /// when the operator makes the change.
+    pub trigger: Vec<String>,
+    pub expect: Expect,
+    pub budgets: Budgets,
+}
+
+/// What the change must do to the primary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    /// A switchover or failover: another node must take the writes.
+    #[default]
+    PrimaryChange,
+    /// A HAProxy reload or PgBouncer restart: the primary must stay.
+    NoChange,
+}
+
+/// What must happen to a session opened before the change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionFate {
+    /// Ended by the server or a proxy, so the application reconnects.
+    Cut,
+    /// Still answering afterwards.
+    Survive,
+    /// Either; a hung session still fails.
+    #[default]
+    Any,
+}
+
+/// The limits the drill's figures are judged against.
+#[derive(Debug, Clone)]
+pub struct Budgets {
+    pub max_write_gap: Duration,
+    pub max_lost_writes: u64,
+    pub max_misrouted_writes: u64,
+    pub max_ro_gap: Option<Duration>,
+    pub open_session: SessionFate,
+}
+
+impl DrillSpec {
+    /// What is drilled, for `list`.
+    pub fn target(&self) -> String {
+        self.rw.target()
+    }
+}
+
+/// Run the drill once; setup failures are in the report, never a panic.
+pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport {
+    let started = SystemTime::now();
+    let ctx = Arc::new(Ctx {
+        spec: spec.clone(),
+        net,
+        start: Instant::now(),
+        run_id: format!("{:016x}", fastrand::u64(..)),
+        log: Default::default(),
+    });
+    let before = match setup(&ctx).await {
+        Ok(identity) => identity,
+        Err(fault) => return DrillReport::unusable(spec, started, &ctx, scrubber.scrub(&fault.detail)),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let held = ctx.spec.rw.session(&ctx.net).await;
+    let mut loops = tokio::task::JoinSet::new();
+    loops.spawn(record::writes(ctx.clone(), stopped.clone()));
+    loops.spawn(record::hold_session(ctx.clone(), held, stopped.clone()));
+    if spec.ro.is_some() {
+        loops.spawn(record::reads(ctx.clone(), stopped));
+    }
+    tokio::time::sleep(spec.baseline).await;
+    let (trigger, change) = change_window(&ctx, &before, scrubber).await;
+    if change.is_some() || spec.expect == Expect::NoChange {
+        tokio::time::sleep(spec.settle).await;
+    }
+    let _ = stop.send(true);
+    while loops.join_next().await.is_some() {}
+    let rows = read_back(&ctx).await;
+    DrillReport::new(&ctx, started, before, trigger, rows, scrubber)
+}
+
+/// Run the trigger (if any) and wait, bounded, for the change the drill
+/// expects: a new primary, or (no-change) the trigger's end.
+async fn change_window(
+    ctx: &Arc<Ctx>,
+    before: &Identity,
+    scrubber: &Scrubber,
+) -> (Option<Trigger>, Option<(Duration, Identity)>) {
+    let triggered_at = ctx.start.elapsed();
+    let deadline = Instant::now() + ctx.spec.wait_for_change;
+    let command = ctx.spec.trigger.clone();
+    let mut running = (!command.is_empty()).then(|| {
+        tokio::spawn(report::run_trigger(command, ctx.spec.wait_for_change))
+    });
+    let mut trigger = None;
+    loop {
+        if let Some(handle) = running.as_mut().filter(|handle| handle.is_finished()) {
+            let finished = ctx.start.elapsed();
+            let ran = handle.await.unwrap_or_default();
+            trigger = Some(Trigger::new(&ctx.spec.trigger, ran, triggered_at, finished, scrubber));
+            running = None;
+        }
+        let change = ctx.first_change(before);
+        let waiting_on_trigger = running.is_some();
+        let done = match ctx.spec.expect {
+            Expect::PrimaryChange => change.is_some() && !waiting_on_trigger,
+            Expect::NoChange => !waiting_on_trigger,
+        };
+        if done || Instant::now() >= deadline {
+            if let Some(handle) = running {
+                handle.abort();
+                trigger = Some(Trigger::timed_out(&ctx.spec.trigger, triggered_at, ctx.spec.wait_for_change));
+            }
+            return (trigger, change);
+        }
+        tokio::time::sleep(ctx.spec.interval).await;
+    }
+}
+
+/// Make sure the table exists and learn the primary before anything moves.
+async fn setup(ctx: &Ctx) -> Result<Identity, Fault> {
+    let session = ctx.spec.rw.session(&ctx.net).await.map_err(|fault| {
+        Fault::new(fault.reason, format!("connecting to the read-write port: {}", fault.detail))
+    })?;
+    let table = &ctx.spec.table;
+    let create = format!(
+        "DO $$ BEGIN IF to_regclass('{table}') IS NULL THEN \
+         CREATE TABLE {table} (run_id text NOT NULL, seq bigint NOT NULL, sent_at timestamptz NOT NULL); \
+         END IF; END $$"
+    );
+    let identify = format!("SELECT {}", record::IDENTITY);
+    let mut answer = Err(Fault::new(crate::outcome::Reason::UnexpectedResponse, "not asked"));
+    for (step, sql) in [("creating the drill table", create.as_str()), ("identifying the primary", identify.as_str())] {
+        answer = match session.client.simple_query(sql).await {
+            Ok(messages) => Ok(record::identity(&messages)),
+            Err(err) => {
+                let fault = session.fault(&err, ctx.spec.rw.sslmode);
+                Err(Fault::new(fault.reason, format!("{step}: {}", fault.detail)))
+            }
+        };
+        if answer.is_err() {
+            break;
+        }
+    }
+    tokio::spawn(session.close());
+    answer
+}
+
+/// This run's rows, `seq` → how many times it is present; `None` when the
+/// read-write port never answered the read-back within the settle time.
+async fn read_back(ctx: &Ctx) -> Option<std::collections::BTreeMap<u64, u64>> {
+    let sql = format!(
+        "SELECT seq::text, count(*)::text FROM {} WHERE run_id = '{}' GROUP BY seq",
+        ctx.spec.table, ctx.run_id
+    );
+    let deadline = Instant::now() + ctx.spec.settle.max(Duration::from_secs(5));
+    while Instant::now() < deadline {
+        let asked = tokio::time::timeout(ctx.spec.attempt_timeout * 5, async {
+            let session = ctx.spec.rw.session(&ctx.net).await.ok()?;
+            let rows = session.client.simple_query(&sql).await.ok();
+            tokio::spawn(session.close());
+            rows
+        });
+        if let Ok(Some(messages)) = asked.await {
+            return Some(report::counts(&messages));
+        }
+        tokio::time::sleep(ctx.spec.interval).await;
+    }
+    None
+}

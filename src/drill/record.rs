@@ -1,0 +1,298 @@
+//! What the drill measures while a change happens, through the given URLs
+//! only: one write attempt per interval on a fresh connection (as an
+//! application reconnecting), one read per interval on the read-only port,
+//! and one session opened before the change that keeps asking `SELECT 1`.
+
+use super::DrillSpec;
+use crate::check::postgres::Session;
+use crate::net::Net;
+use crate::outcome::Fault;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::SimpleQueryMessage;
+
+/// Which server answered: `address:port` and the WAL timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub server: String,
+    pub timeline: Option<String>,
+}
+
+/// The SQL columns that name the server: address, port, timeline (the
+/// first 8 hex digits of the current WAL file, on a primary).
+pub const IDENTITY: &str = "inet_server_addr()::text, inet_server_port()::text, \
+     substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)";
+
+/// How one write attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Acknowledged by `Identity`.
+    Ok(Identity),
+    /// Definitely not applied: refused before or by the server.
+    Failed { label: &'static str, misrouted: bool },
+    /// Sent, and no answer came: it may or may not have been applied.
+    Uncertain { label: &'static str },
+}
+
+/// One write attempt, timed from the drill's start.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub seq: u64,
+    pub started: Duration,
+    pub finished: Duration,
+    pub fate: Fate,
+}
+
+/// One read on the read-only port.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub started: Duration,
+    pub finished: Duration,
+    /// `Some(true)` when a replica answered, `Some(false)` a primary,
+    /// `None` when the read failed.
+    pub in_recovery: Option<bool>,
+    pub label: &'static str,
+}
+
+/// What happened to the session opened before the change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Still answering when the drill stopped.
+    #[default]
+    Survived,
+    /// The server or a proxy ended it: when, and how.
+    Cut { at: Duration, label: &'static str },
+    /// A query on it got no answer within the attempt timeout.
+    Hung { at: Duration },
+    /// It could not even be opened before the change.
+    NeverOpened { label: &'static str },
+}
+
+/// Everything measured, shared by the loops and read by the report.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub writes: Vec<Attempt>,
+    pub reads: Vec<Read>,
+    pub session: SessionEnd,
+}
+
+/// What every loop needs: the spec, the resolver, the clock and the run.
+pub struct Ctx {
+    pub spec: DrillSpec,
+    pub net: Net,
+    pub start: Instant,
+    pub run_id: String,
+    pub log: Mutex<Log>,
+}
+
+impl Ctx {
+    fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The first acknowledged write from another server than `before`.
+    pub fn first_change(&self, before: &Identity) -> Option<(Duration, Identity)> {
+        self.log().writes.iter().find_map(|attempt| match &attempt.fate {
+            Fate::Ok(identity) if identity.server != before.server => {
+                Some((attempt.finished, identity.clone()))
+            }
+            _ => None,
+        })
+    }
+}
+
+/// A label for a failure: what a failover shows by its SQLSTATE
+/// (read-only transaction, shutdown, starting up), else the reason.
+fn label(err: &tokio_postgres::Error, fault: &Fault) -> &'static str {
+    match err.as_db_error().map(|db| db.code()) {
+        Some(code) if *code == SqlState::READ_ONLY_SQL_TRANSACTION => "read_only_transaction",
+        Some(code) if *code == SqlState::ADMIN_SHUTDOWN => "admin_shutdown",
+        Some(code) if *code == SqlState::CANNOT_CONNECT_NOW => "cannot_connect_now",
+        _ => fault.reason.as_str(),
+    }
+}
+
+/// One write on a fresh connection, bounded by the attempt timeout.
+async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
+    let started = ctx.elapsed();
+    let sent = AtomicBool::new(false);
+    let work = async {
+        let session = ctx.spec.rw.session(&ctx.net).await.map_err(|fault| Fate::Failed {
+            label: fault.reason.as_str(),
+            misrouted: false,
+        })?;
+        let sql = format!(
+            "INSERT INTO {} (run_id, seq, sent_at) VALUES ('{}', {seq}, now()) RETURNING {IDENTITY}",
+            ctx.spec.table, ctx.run_id
+        );
+        sent.store(true, Ordering::SeqCst);
+        let answer = session.client.simple_query(&sql).await;
+        let fate = match answer {
+            Ok(messages) => Ok(identity(&messages)),
+            Err(err) => Err(write_error(&err, &session, &ctx)),
+        };
+        tokio::spawn(session.close());
+        fate
+    };
+    let fate = match tokio::time::timeout(ctx.spec.attempt_timeout, work).await {
+        Ok(Ok(identity)) => Fate::Ok(identity),
+        Ok(Err(fate)) => fate,
+        Err(_) if sent.load(Ordering::SeqCst) => Fate::Uncertain { label: "timeout" },
+        Err(_) => Fate::Failed {
+            label: "timeout",
+            misrouted: false,
+        },
+    };
+    Attempt {
+        seq,
+        started,
+        finished: ctx.elapsed(),
+        fate,
+    }
+}
+
+/// A server's refusal is a failure (25006 is a misrouted write); a lost
+/// connection after sending leaves the write uncertain.
+fn write_error(err: &tokio_postgres::Error, session: &Session, ctx: &Ctx) -> Fate {
+    let fault = session.fault(err, ctx.spec.rw.sslmode);
+    let label = label(err, &fault);
+    if err.as_db_error().is_some() {
+        Fate::Failed {
+            label,
+            misrouted: label == "read_only_transaction",
+        }
+    } else {
+        Fate::Uncertain { label }
+    }
+}
+
+/// Column `index` of the first row of a query's answer, if it has one.
+pub fn column(messages: &[SimpleQueryMessage], index: usize) -> Option<&str> {
+    messages.iter().find_map(|message| match message {
+        SimpleQueryMessage::Row(row) => row.try_get(index).ok().flatten(),
+        _ => None,
+    })
+}
+
+/// The identity from the first row of an answer to [`IDENTITY`].
+pub fn identity(messages: &[SimpleQueryMessage]) -> Identity {
+    Identity {
+        server: format!(
+            "{}:{}",
+            column(messages, 0).unwrap_or("?"),
+            column(messages, 1).unwrap_or("?")
+        ),
+        timeline: column(messages, 2).map(str::to_string),
+    }
+}
+
+/// One read on the read-only port on a fresh connection.
+async fn read_once(ctx: Arc<Ctx>) -> Read {
+    let started = ctx.elapsed();
+    let Some(ro) = &ctx.spec.ro else {
+        unreachable!("reads run only with ro_url");
+    };
+    let work = async {
+        let session = ro.session(&ctx.net).await.map_err(|f| f.reason.as_str())?;
+        let answer = session.client.simple_query("SELECT pg_is_in_recovery()::text").await;
+        let result = match answer {
+            Ok(messages) => Ok(column(&messages, 0) == Some("true")),
+            Err(err) => Err(label(&err, &session.fault(&err, ro.sslmode))),
+        };
+        tokio::spawn(session.close());
+        result
+    };
+    let (in_recovery, label) = match tokio::time::timeout(ctx.spec.attempt_timeout, work).await {
+        Ok(Ok(in_recovery)) => (Some(in_recovery), "ok"),
+        Ok(Err(label)) => (None, label),
+        Err(_) => (None, "timeout"),
+    };
+    Read {
+        started,
+        finished: ctx.elapsed(),
+        in_recovery,
+        label,
+    }
+}
+
+/// Run `once` every interval until `stop`, then wait for the attempts in
+/// flight (each bounded by the attempt timeout).
+async fn every_interval<F, Fut, T>(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>, once: F, keep: fn(&mut Log, T))
+where
+    F: Fn(Arc<Ctx>, u64) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut ticker = tokio::time::interval(ctx.spec.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut flying = JoinSet::new();
+    let mut seq = 0;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                seq += 1;
+                flying.spawn(once(ctx.clone(), seq));
+            }
+            Some(done) = flying.join_next() => {
+                if let Ok(done) = done { keep(&mut ctx.log(), done) }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    while let Some(done) = flying.join_next().await {
+        if let Ok(done) = done {
+            keep(&mut ctx.log(), done);
+        }
+    }
+}
+
+/// The writer: one attempt per interval.
+pub async fn writes(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
+    every_interval(ctx, stop, write_once, |log, attempt| log.writes.push(attempt)).await;
+}
+
+/// The reader on the read-only port: one read per interval.
+pub async fn reads(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
+    every_interval(ctx, stop, |ctx, _| read_once(ctx), |log, read| log.reads.push(read)).await;
+}
+
+/// Hold a session opened before the change and ask `SELECT 1` on it every
+/// interval until it fails, hangs or the drill stops.
+pub async fn hold_session(ctx: Arc<Ctx>, session: Result<Session, Fault>, mut stop: watch::Receiver<bool>) {
+    let session = match session {
+        Ok(session) => session,
+        Err(fault) => {
+            ctx.log().session = SessionEnd::NeverOpened {
+                label: fault.reason.as_str(),
+            };
+            return;
+        }
+    };
+    let end = loop {
+        tokio::select! {
+            _ = stop.changed() => break SessionEnd::Survived,
+            _ = tokio::time::sleep(ctx.spec.interval) => {}
+        }
+        let asked = tokio::time::timeout(ctx.spec.attempt_timeout, session.client.simple_query("SELECT 1")).await;
+        match asked {
+            Ok(Ok(_)) => continue,
+            Ok(Err(err)) => {
+                let fault = session.fault(&err, ctx.spec.rw.sslmode);
+                break SessionEnd::Cut { at: ctx.elapsed(), label: label(&err, &fault) };
+            }
+            Err(_) => break SessionEnd::Hung { at: ctx.elapsed() },
+        }
+    };
+    ctx.log().session = end;
+    tokio::spawn(session.close());
+}
+

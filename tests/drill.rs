@@ -1,0 +1,190 @@
+//! The failover drill against a real Patroni cluster behind HAProxy: each
+//! test makes a change happen (switchover, a killed or frozen primary, lost
+//! replication) and checks the drill's figures against an independent
+//! record: the table's rows, Patroni's history, the cluster's REST API.
+
+mod rig;
+
+use rig::patroni::{Cluster, Options, TTL};
+use rig::probe::run_with;
+use rig::{PG_PASSWORD, PG_USER};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Run `vpc-probe drill` on a one-drill suite; (exit code, JSON report).
+fn drill(cluster: &Cluster, name: &str, keys: &str) -> (i32, Value, String) {
+    let suite = cluster.dir.path().join(format!("{name}.toml"));
+    let text = format!(
+        "[[drill]]\nname = \"{name}\"\nkind = \"postgres-failover\"\n\
+         url = \"postgres://{PG_USER}@127.0.0.1:{rw}/app?sslmode=disable\"\n\
+         ro_url = \"postgres://{PG_USER}@127.0.0.1:{ro}/app?sslmode=disable\"\n\
+         password = \"{PG_PASSWORD}\"\ninterval = \"50ms\"\nattempt_timeout = \"1s\"\nbaseline = \"1500ms\"\n{keys}\n",
+        rw = cluster.rw,
+        ro = cluster.ro,
+    );
+    std::fs::write(&suite, text).unwrap();
+    let html = cluster.dir.path().join(format!("{name}.html"));
+    let args = [
+        "drill",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--drill",
+        name,
+        "--format",
+        "json",
+        "--html",
+        html.to_str().unwrap(),
+    ];
+    let run = run_with(&args, &[], Duration::from_secs(240));
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}\n{}", run.stdout, run.stderr));
+    assert!(!run.stdout.contains(PG_PASSWORD) && !run.stderr.contains(PG_PASSWORD));
+    (run.code, report, run.stderr)
+}
+
+fn toml_list(command: &[String]) -> String {
+    let quoted: Vec<String> = command.iter().map(|part| format!("{part:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn budget<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == name)
+        .unwrap_or_else(|| panic!("no budget {name}: {report}"))
+}
+
+/// The run's rows as the table has them, counted independently of the drill.
+fn rows_in_table(cluster: &Cluster, run_id: &str) -> u64 {
+    let sql = format!("SELECT count(DISTINCT seq) FROM vpc_probe_drill WHERE run_id = '{run_id}'");
+    cluster.query(cluster.rw, &sql).unwrap().parse().unwrap()
+}
+
+fn acknowledged_seqs(report: &Value) -> Vec<u64> {
+    report["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["fate"] == "ok")
+        .map(|a| a["seq"].as_u64().unwrap())
+        .collect()
+}
+
+fn missing_from_table(cluster: &Cluster, run_id: &str, seqs: &[u64]) -> u64 {
+    let list: Vec<String> = seqs.iter().map(u64::to_string).collect();
+    let sql = format!(
+        "SELECT count(*) FROM unnest(ARRAY[{}]::bigint[]) s WHERE NOT EXISTS \
+         (SELECT 1 FROM vpc_probe_drill WHERE run_id = '{run_id}' AND seq = s)",
+        list.join(",")
+    );
+    cluster.query(cluster.rw, &sql).unwrap().parse().unwrap()
+}
+
+#[test]
+fn planned_switchover_and_a_change_that_never_comes() {
+    let cluster = Cluster::start(Options::default()).expect("a Patroni cluster");
+    let before = cluster.primary().expect("a primary").name.clone();
+
+    // No change within wait_for_change: exit 1, and the expect budget says why.
+    let (code, report, _) = drill(&cluster, "no-change-came", "trigger = [\"true\"]\nwait_for_change = \"2s\"\nsettle = \"1s\"");
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(budget(&report, "expect")["pass"], false);
+    assert_eq!(budget(&report, "expect")["value"], "no-change");
+
+    let keys = format!(
+        "trigger = {}\nwait_for_change = \"60s\"\nsettle = \"3s\"\nmax_write_gap = \"15s\"\nopen_session = \"cut\"",
+        toml_list(&cluster.switchover_command())
+    );
+    let (code, report, stderr) = drill(&cluster, "switchover", &keys);
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    let after = cluster.primary().expect("a primary after").name.clone();
+    assert_ne!(before, after, "Patroni's REST API names another primary");
+    let history = cluster.history().unwrap();
+    let last = history.lines().last().unwrap_or_default();
+    assert!(last.ends_with(&after), "patronictl history records the new leader: {history}");
+    let (was, now) = (&report["primary_before"], &report["primary_after"]);
+    assert_ne!(was["server"], now["server"]);
+    assert!(now["timeline"].as_str() > was["timeline"].as_str(), "the timeline grows: {report}");
+    assert!(report["write_gap_seconds"].as_f64().unwrap() < 15.0);
+    assert_eq!(report["data"]["lost"], 0);
+    assert_eq!(report["open_session"]["fate"], "cut", "{report}");
+    let run_id = report["run_id"].as_str().unwrap();
+    let acked = acknowledged_seqs(&report);
+    assert_eq!(missing_from_table(&cluster, run_id, &acked), 0);
+    assert_eq!(report["data"]["present"].as_u64().unwrap(), acked.len() as u64);
+    assert!(rows_in_table(&cluster, run_id) >= acked.len() as u64);
+    assert!(report["read_only"]["ok"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn unplanned_failover_when_the_primary_node_dies() {
+    let cluster = Cluster::start(Options::default()).expect("a Patroni cluster");
+    let kill = cluster.primary_signal_script("KILL").unwrap();
+    let keys = format!(
+        "trigger = [{:?}]\nwait_for_change = \"60s\"\nsettle = \"3s\"\nmax_write_gap = \"40s\"\nopen_session = \"cut\"",
+        kill.display().to_string()
+    );
+    let (code, report, stderr) = drill(&cluster, "node-killed", &keys);
+    assert_eq!(code, 0, "{report}\n{stderr}");
+    let seen = report["change_seen_after_seconds"].as_f64().unwrap();
+    // Within the leader key's ttl plus HAProxy's checks (inter 300ms x fall 2) and slack.
+    assert!(seen <= TTL.as_secs_f64() + 10.0, "{seen}");
+    assert!(report["write_gap_seconds"].as_f64().unwrap() >= 1.0, "{report}");
+    assert_eq!(report["data"]["lost"], 0, "{report}");
+    let run_id = report["run_id"].as_str().unwrap();
+    assert_eq!(missing_from_table(&cluster, run_id, &acknowledged_seqs(&report)), 0);
+}
+
+#[test]
+fn a_frozen_primary_leaves_sessions_hanging_without_shutdown_sessions() {
+    let options = Options {
+        shutdown_sessions: false,
+        ..Options::default()
+    };
+    let cluster = Cluster::start(options).expect("a Patroni cluster");
+    let freeze = cluster.primary_signal_script("STOP").unwrap();
+    let keys = format!(
+        "trigger = [{:?}]\nwait_for_change = \"60s\"\nsettle = \"2s\"\nmax_write_gap = \"40s\"\nopen_session = \"cut\"",
+        freeze.display().to_string()
+    );
+    let (code, report, _) = drill(&cluster, "frozen", &keys);
+    // The session to the frozen node is neither cut nor answered: it hangs,
+    // and the budget asking for "cut" fails with exactly that.
+    assert_eq!(report["open_session"]["fate"], "hung", "{report}");
+    assert_eq!(budget(&report, "open_session")["pass"], false);
+    assert_eq!(code, 1);
+    assert_eq!(budget(&report, "expect")["pass"], true, "the primary still changed: {report}");
+}
+
+#[test]
+fn acknowledged_writes_lost_on_purpose_are_counted() {
+    let cluster = Cluster::start(Options::default()).expect("a Patroni cluster");
+    // Replication paused, then the primary killed: what it acknowledged
+    // since the pause exists nowhere else. The trigger resumes the replica
+    // after the kill and, with a large maximum_lag_on_failover, Patroni
+    // promotes it anyway.
+    let kill = cluster.primary_signal_script("KILL").unwrap();
+    let paused = cluster.replication("STOP").unwrap();
+    assert!(!paused.is_empty(), "a walreceiver to pause");
+    let script = cluster.dir.path().join("lose-writes.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nsleep 1\n{}\nkill -CONT {}\n", kill.display(), paused.join(" ")),
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("755").arg(&script).status().unwrap();
+    let keys = format!(
+        "trigger = [{:?}]\nbaseline = \"1s\"\nwait_for_change = \"60s\"\nsettle = \"2s\"\nmax_write_gap = \"60s\"\nmax_lost_writes = 0",
+        script.display().to_string()
+    );
+    let (code, report, _) = drill(&cluster, "lost", &keys);
+    let _ = cluster.replication("CONT");
+    assert_eq!(code, 1, "{report}");
+    let lost = report["data"]["lost"].as_u64().unwrap();
+    assert!(lost > 0, "{report}");
+    assert_eq!(budget(&report, "max_lost_writes")["pass"], false);
+    let run_id = report["run_id"].as_str().unwrap();
+    assert_eq!(missing_from_table(&cluster, run_id, &acknowledged_seqs(&report)), lost);
+}

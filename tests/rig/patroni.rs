@@ -1,0 +1,388 @@
+//! A real Patroni cluster on loopback, as production runs it behind HAProxy:
+//! etcd 3.4 (data on tmpfs), two or three PostgreSQL 15 nodes under Debian's
+//! Patroni 3.0 running as `postgres` with a clean environment, and HAProxy
+//! steering the read-write and read-only ports by Patroni's REST API the way
+//! Patroni's sample configuration does (`option httpchk`, `/primary` and
+//! `/replica`, `http-check expect status 200`, optionally
+//! `on-marked-down shutdown-sessions`). Each cluster lives in its own temp
+//! dir and is stopped when dropped; every wait is bounded.
+
+use super::process::{self, free_port, wait_for, Daemon};
+use super::{PG_PASSWORD, PG_USER};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const SUPERUSER_PASSWORD: &str = "patroni-Super-4731";
+const REPLICATION_PASSWORD: &str = "patroni-Repl-4732";
+/// The ttl of the leader key: an unplanned failover takes about this long.
+pub const TTL: Duration = Duration::from_secs(20);
+
+/// How a cluster is built.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub nodes: usize,
+    /// HAProxy's `on-marked-down shutdown-sessions` on the read-write port.
+    pub shutdown_sessions: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            nodes: 2,
+            shutdown_sessions: true,
+        }
+    }
+}
+
+/// One Patroni member.
+pub struct Node {
+    pub name: String,
+    pub pg_port: u16,
+    pub api_port: u16,
+    pub data: PathBuf,
+    pub config: PathBuf,
+    patroni: Daemon,
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    /// etcd's data, on tmpfs.
+    pub etcd_dir: tempfile::TempDir,
+    pub nodes: Vec<Node>,
+    /// HAProxy's read-write (primary) and read-only (replica) ports.
+    pub rw: u16,
+    pub ro: u16,
+    daemons: Vec<Daemon>,
+}
+
+impl Cluster {
+    /// Start etcd, the nodes and HAProxy; return once the read-write port
+    /// reaches the primary and the read-only port a streaming replica.
+    pub fn start(options: Options) -> Result<Cluster, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let etcd_dir = tempfile::tempdir_in("/dev/shm").map_err(|e| e.to_string())?;
+        let mut daemons = Vec::new();
+        let etcd = start_etcd(dir.path(), etcd_dir.path(), &mut daemons)?;
+        let bootstrap = post_bootstrap(dir.path())?;
+        let mut nodes = Vec::new();
+        for index in 1..=options.nodes {
+            nodes.push(start_node(dir.path(), index, etcd, &bootstrap)?);
+            if index == 1 {
+                // The first node bootstraps; the others clone from it.
+                wait_for("the first Patroni node", Duration::from_secs(60), || {
+                    api_status(nodes[0].api_port, "/primary") == Some(200)
+                })?;
+            }
+        }
+        let (rw, ro) = start_haproxy(dir.path(), &nodes, options, &mut daemons)?;
+        let cluster = Cluster {
+            dir,
+            etcd_dir,
+            nodes,
+            rw,
+            ro,
+            daemons,
+        };
+        cluster.wait_settled(Duration::from_secs(90))?;
+        Ok(cluster)
+    }
+
+    /// Wait until the rw port answers from a primary and the ro port from a
+    /// replica, three times in a row each.
+    pub fn wait_settled(&self, limit: Duration) -> Result<(), String> {
+        let mut streak = 0;
+        let mut seen = (Ok(String::new()), Ok(String::new()));
+        wait_for("the cluster behind HAProxy", limit, || {
+            seen = (
+                self.query(self.rw, "SELECT pg_is_in_recovery()"),
+                self.query(self.ro, "SELECT pg_is_in_recovery()"),
+            );
+            let settled = seen.0.as_deref() == Ok("f") && seen.1.as_deref() == Ok("t");
+            streak = if settled { streak + 1 } else { 0 };
+            streak >= 3
+        })
+        .map_err(|err| format!("{err}: rw answered {:?}, ro {:?}\n{}", seen.0, seen.1, self.logs()))
+    }
+
+    /// The end of every node's Patroni log, for a failure message.
+    fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|node| {
+                let log = std::fs::read_to_string(node.data.with_file_name("patroni.log")).unwrap_or_default();
+                let lines: Vec<&str> = log
+                    .lines()
+                    .filter(|line| !line.contains("no action.") && !line.contains("Lock owner"))
+                    .collect();
+                format!("--- {}:\n{}", node.name, lines[lines.len().saturating_sub(15)..].join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// One value, as the probe's role, through 127.0.0.1:`port`.
+    pub fn query(&self, port: u16, sql: &str) -> Result<String, String> {
+        let mut psql = Command::new("/usr/lib/postgresql/15/bin/psql");
+        psql.env("PGPASSWORD", PG_PASSWORD)
+            .env("PGCONNECT_TIMEOUT", "2")
+            .args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-U", PG_USER, "-d", "app"])
+            .args(["-p", &port.to_string(), "-c", sql]);
+        process::run(&mut psql, "psql")
+    }
+
+    /// The node the Patroni REST API says is the primary now.
+    pub fn primary(&self) -> Option<&Node> {
+        self.nodes
+            .iter()
+            .find(|node| api_status(node.api_port, "/primary") == Some(200))
+    }
+
+    /// `patronictl switchover --force`, as the drill's trigger.
+    pub fn switchover_command(&self) -> Vec<String> {
+        vec![
+            "patronictl".into(),
+            "-c".into(),
+            self.nodes[0].config.display().to_string(),
+            "switchover".into(),
+            "--force".into(),
+        ]
+    }
+
+    /// A script that sends `signal` to the current primary's Patroni and
+    /// every PostgreSQL process of that node: KILL is a node dying, STOP a
+    /// node frozen (the network to it gone, as far as anyone can tell).
+    pub fn primary_signal_script(&self, signal: &str) -> Result<PathBuf, String> {
+        let mut script = String::from("#!/bin/sh\nset -e\n");
+        for node in &self.nodes {
+            script += &format!(
+                "if curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{api}/primary | grep -q 200; then\n\
+                 \x20 pm=$(head -1 {data}/postmaster.pid)\n\
+                 \x20 kill -{signal} {patroni} $pm $(pgrep -P $pm) 2>/dev/null || true\n\
+                 \x20 echo \"{signal} sent to {name}\"; exit 0\nfi\n",
+                api = node.api_port,
+                data = node.data.display(),
+                patroni = node.patroni.pid,
+                name = node.name,
+            );
+        }
+        script += "echo 'no primary found' >&2; exit 1\n";
+        let path = self.dir.path().join(format!("primary-{signal}.sh"));
+        std::fs::write(&path, script).map_err(|e| e.to_string())?;
+        make_executable(&path)?;
+        Ok(path)
+    }
+
+    /// Pause (or resume) WAL receiving on every replica: writes the primary
+    /// acknowledges from then on exist only there. Returns the receivers' pids.
+    pub fn replication(&self, signal: &str) -> Result<Vec<String>, String> {
+        let mut signalled = Vec::new();
+        for node in &self.nodes {
+            if api_status(node.api_port, "/replica") != Some(200) {
+                continue;
+            }
+            let pid = std::fs::read_to_string(node.data.join("postmaster.pid"))
+                .map_err(|e| e.to_string())?;
+            let postmaster = pid.lines().next().unwrap_or_default().trim().to_string();
+            let mut find = Command::new("pgrep");
+            find.args(["-P", &postmaster, "-f", "walreceiver"]);
+            let receivers = process::run(&mut find, "pgrep walreceiver")?;
+            for receiver in receivers.split_whitespace() {
+                let mut kill = Command::new("kill");
+                kill.args([&format!("-{signal}"), receiver]);
+                process::run(&mut kill, "signal walreceiver")?;
+                signalled.push(receiver.to_string());
+            }
+        }
+        Ok(signalled)
+    }
+
+    /// Patroni's own record of leader changes (`patronictl history`).
+    pub fn history(&self) -> Result<String, String> {
+        let mut history = Command::new("patronictl");
+        history
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .args(["-c", &self.nodes[0].config.display().to_string(), "history", "-f", "tsv"]);
+        process::run(&mut history, "patronictl history")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Resume anything a test froze, then stop every process of the cluster.
+        let all: Vec<u32> = self
+            .nodes
+            .iter()
+            .map(|n| n.patroni.pid)
+            .chain(self.daemons.iter().map(|d| d.pid))
+            .collect();
+        for pid in &all {
+            // SAFETY: kill(2) on processes this rig started.
+            unsafe { libc::kill(*pid as libc::pid_t, libc::SIGCONT) };
+        }
+        for node in &self.nodes {
+            let _ = Command::new("pkill").args(["-CONT", "-f", &node.data.display().to_string()]).status();
+        }
+        for pid in all {
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        }
+        for node in &self.nodes {
+            let _ = Command::new("pkill").args(["-KILL", "-f", &node.data.display().to_string()]).status();
+        }
+    }
+}
+
+fn make_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())
+}
+
+/// The status code of a GET on Patroni's REST API, bounded to 2 s.
+pub fn api_status(port: u16, path: &str) -> Option<u16> {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-m", "2", "-w", "%{http_code}"])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn start_etcd(dir: &Path, data: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
+    let (client, peer) = (free_port()?, free_port()?);
+    let mut etcd = Command::new("etcd");
+    etcd.env_clear()
+        .args(["--name", "etcd0", "--data-dir"])
+        .arg(data)
+        .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
+        .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
+        .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+        .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+        .arg(format!("--initial-cluster=etcd0=http://127.0.0.1:{peer}"));
+    process::serve_on("etcd", etcd, &dir.join("etcd.log"), client, daemons)
+}
+
+/// Patroni's `post_bootstrap`: the probe's role and its database.
+fn post_bootstrap(dir: &Path) -> Result<PathBuf, String> {
+    let path = dir.join("post_bootstrap.sh");
+    let script = format!(
+        "#!/bin/sh\nset -e\n/usr/lib/postgresql/15/bin/psql \"$1\" -v ON_ERROR_STOP=1 \
+         -c \"CREATE ROLE {PG_USER} LOGIN PASSWORD '{PG_PASSWORD}'\" -c \"CREATE DATABASE app OWNER {PG_USER}\"\n"
+    );
+    std::fs::write(&path, script).map_err(|e| e.to_string())?;
+    make_executable(&path)?;
+    Ok(path)
+}
+
+fn start_node(dir: &Path, index: usize, etcd: u16, bootstrap: &Path) -> Result<Node, String> {
+    let name = format!("node{index}");
+    let home = dir.join(&name);
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    let (pg_port, api_port) = (free_port()?, free_port()?);
+    let data = home.join("data");
+    let config = home.join("patroni.yml");
+    let yaml = format!(
+        r#"scope: vpc-probe-drill
+name: {name}
+restapi:
+  listen: 127.0.0.1:{api_port}
+  connect_address: 127.0.0.1:{api_port}
+etcd3:
+  hosts: 127.0.0.1:{etcd}
+bootstrap:
+  dcs:
+    ttl: {ttl}
+    loop_wait: 1
+    retry_timeout: 5
+    maximum_lag_on_failover: 1073741824
+    primary_start_timeout: 0
+    postgresql:
+      use_pg_rewind: true
+      parameters:
+        wal_retrieve_retry_interval: 500ms
+        wal_log_hints: "on"
+        fsync: "off"
+  initdb:
+    - encoding: UTF8
+  pg_hba:
+    - local all all trust
+    - host replication replicator 127.0.0.1/32 scram-sha-256
+    - host all all 127.0.0.1/32 scram-sha-256
+  post_bootstrap: {bootstrap}
+postgresql:
+  listen: 127.0.0.1:{pg_port}
+  connect_address: 127.0.0.1:{pg_port}
+  data_dir: {data}
+  bin_dir: /usr/lib/postgresql/15/bin
+  pgpass: {home}/pgpass
+  basebackup:
+    - checkpoint: fast
+  authentication:
+    superuser:
+      username: postgres
+      password: {SUPERUSER_PASSWORD}
+    replication:
+      username: replicator
+      password: {REPLICATION_PASSWORD}
+    rewind:
+      username: postgres
+      password: {SUPERUSER_PASSWORD}
+  parameters:
+    unix_socket_directories: {home}
+"#,
+        ttl = TTL.as_secs(),
+        bootstrap = bootstrap.display(),
+        data = data.display(),
+        home = home.display(),
+    );
+    std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
+    process::give_to_postgres(dir)?;
+    let mut patroni = process::as_postgres(Command::new("patroni"));
+    // Patroni reads PATRONI_* variables as configuration: a clean environment.
+    patroni
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &home)
+        .arg(&config);
+    let log = home.join("patroni.log");
+    let patroni = Daemon::spawn("patroni", patroni, &log)?;
+    Ok(Node {
+        name,
+        pg_port,
+        api_port,
+        data,
+        config,
+        patroni,
+    })
+}
+
+fn start_haproxy(
+    dir: &Path,
+    nodes: &[Node],
+    options: Options,
+    daemons: &mut Vec<Daemon>,
+) -> Result<(u16, u16), String> {
+    let (rw, ro) = (free_port()?, free_port()?);
+    let shutdown = if options.shutdown_sessions {
+        " on-marked-down shutdown-sessions"
+    } else {
+        ""
+    };
+    let servers: String = nodes
+        .iter()
+        .map(|n| format!("  server {} 127.0.0.1:{} maxconn 100 check port {}\n", n.name, n.pg_port, n.api_port))
+        .collect();
+    let config = format!(
+        "global\n  maxconn 300\n\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30m\n  timeout server 30m\n  timeout check 1s\n\n\
+         listen primary\n  bind 127.0.0.1:{rw}\n  option httpchk OPTIONS /primary\n  http-check expect status 200\n\
+         \x20 default-server inter 300ms fall 2 rise 1{shutdown}\n{servers}\n\
+         listen replicas\n  bind 127.0.0.1:{ro}\n  option httpchk OPTIONS /replica\n  http-check expect status 200\n\
+         \x20 default-server inter 300ms fall 2 rise 1 on-marked-down shutdown-sessions\n{servers}"
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, config).map_err(|e| e.to_string())?;
+    let mut haproxy = Command::new("haproxy");
+    haproxy.arg("-db").arg("-f").arg(&path);
+    process::serve_on("haproxy", haproxy, &dir.join("haproxy.log"), rw, daemons)?;
+    Ok((rw, ro))
+}
