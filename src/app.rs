@@ -99,7 +99,11 @@ fn list(args: &SuiteArg) -> u8 {
     }
     for drill in &suite.drills {
         let target = suite.scrubber.scrub(&drill.target());
-        println!("{}\tdrill\t{target}\t{}", drill.name, humantime::format_duration(drill.wait_for_change));
+        println!(
+            "{}\tdrill\t{target}\t{}",
+            drill.name,
+            humantime::format_duration(drill.wait_for_change)
+        );
     }
     EXIT_PASS
 }
@@ -171,7 +175,10 @@ fn check(args: CheckArgs) -> u8 {
         return EXIT_USAGE;
     };
     if suite.checks.is_empty() {
-        eprintln!("error: suite {} has no [[check]] (its drills run with `vpc-probe drill`)", suite.name);
+        eprintln!(
+            "error: suite {} has no [[check]] (its drills run with `vpc-probe drill`)",
+            suite.name
+        );
         return EXIT_USAGE;
     }
     let checks = match runner::select(&suite, &args.only) {
@@ -283,7 +290,11 @@ fn drill(args: &DrillArgs) -> u8 {
             "error: --drill {}: no such drill in suite {} (it has: {})",
             args.name,
             suite.name,
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         );
         return EXIT_USAGE;
     };

@@ -9,6 +9,7 @@ use rig::patroni::{Cluster, Options, TTL};
 use rig::probe::run_with;
 use rig::{PG_PASSWORD, PG_USER};
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 
 /// Run `vpc-probe drill` on a one-drill suite; (exit code, JSON report).
@@ -36,8 +37,19 @@ fn drill(cluster: &Cluster, name: &str, keys: &str) -> (i32, Value, String) {
         html.to_str().unwrap(),
     ];
     let run = run_with(&args, &[], Duration::from_secs(240));
-    let report: Value = serde_json::from_str(&run.stdout)
+    let mut report: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|err| panic!("{err}: {}\n{}", run.stdout, run.stderr));
+    println!("{}", text_of(&run.stdout));
+    // Failure messages show the figures; the per-attempt rows stay out.
+    report["reads"] = Value::Null;
+    let attempts = report["attempts"].take();
+    report["acknowledged_seqs"] = attempts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["fate"] == "ok")
+        .map(|a| a["seq"].clone())
+        .collect();
     assert!(!run.stdout.contains(PG_PASSWORD) && !run.stderr.contains(PG_PASSWORD));
     (run.code, report, run.stderr)
 }
@@ -63,13 +75,8 @@ fn rows_in_table(cluster: &Cluster, run_id: &str) -> u64 {
 }
 
 fn acknowledged_seqs(report: &Value) -> Vec<u64> {
-    report["attempts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["fate"] == "ok")
-        .map(|a| a["seq"].as_u64().unwrap())
-        .collect()
+    let seqs = report["acknowledged_seqs"].as_array().unwrap();
+    seqs.iter().map(|seq| seq.as_u64().unwrap()).collect()
 }
 
 fn missing_from_table(cluster: &Cluster, run_id: &str, seqs: &[u64]) -> u64 {
@@ -88,7 +95,11 @@ fn planned_switchover_and_a_change_that_never_comes() {
     let before = cluster.primary().expect("a primary").name.clone();
 
     // No change within wait_for_change: exit 1, and the expect budget says why.
-    let (code, report, _) = drill(&cluster, "no-change-came", "trigger = [\"true\"]\nwait_for_change = \"2s\"\nsettle = \"1s\"");
+    let (code, report, _) = drill(
+        &cluster,
+        "no-change-came",
+        "trigger = [\"true\"]\nwait_for_change = \"2s\"\nsettle = \"1s\"",
+    );
     assert_eq!(code, 1, "{report}");
     assert_eq!(budget(&report, "expect")["pass"], false);
     assert_eq!(budget(&report, "expect")["value"], "no-change");
@@ -103,38 +114,80 @@ fn planned_switchover_and_a_change_that_never_comes() {
     assert_ne!(before, after, "Patroni's REST API names another primary");
     let history = cluster.history().unwrap();
     let last = history.lines().last().unwrap_or_default();
-    assert!(last.ends_with(&after), "patronictl history records the new leader: {history}");
+    assert!(
+        last.ends_with(&after),
+        "patronictl history records the new leader: {history}"
+    );
     let (was, now) = (&report["primary_before"], &report["primary_after"]);
     assert_ne!(was["server"], now["server"]);
-    assert!(now["timeline"].as_str() > was["timeline"].as_str(), "the timeline grows: {report}");
+    assert!(
+        now["timeline"].as_str() > was["timeline"].as_str(),
+        "the timeline grows: {report}"
+    );
     assert!(report["write_gap_seconds"].as_f64().unwrap() < 15.0);
     assert_eq!(report["data"]["lost"], 0);
     assert_eq!(report["open_session"]["fate"], "cut", "{report}");
     let run_id = report["run_id"].as_str().unwrap();
     let acked = acknowledged_seqs(&report);
     assert_eq!(missing_from_table(&cluster, run_id, &acked), 0);
-    assert_eq!(report["data"]["present"].as_u64().unwrap(), acked.len() as u64);
+    assert_eq!(
+        report["data"]["present"].as_u64().unwrap(),
+        acked.len() as u64
+    );
     assert!(rows_in_table(&cluster, run_id) >= acked.len() as u64);
     assert!(report["read_only"]["ok"].as_u64().unwrap() > 0);
+
+    // The page: self-contained, and it renders in headless Chromium.
+    let html = cluster.dir.path().join("switchover.html");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        !page.contains(" src=") && !page.contains(" href="),
+        "no fetches"
+    );
+    assert!(
+        page.contains("<svg") && page.contains("write gap"),
+        "the timeline is drawn"
+    );
+    let png = cluster.dir.path().join("switchover.png");
+    rig::chromium::screenshot(&html, &png).expect("headless Chromium renders the page");
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("drill-switchover.png");
+    std::fs::copy(&png, keep).unwrap();
 }
 
 #[test]
 fn unplanned_failover_when_the_primary_node_dies() {
     let cluster = Cluster::start(Options::default()).expect("a Patroni cluster");
     let kill = cluster.primary_signal_script("KILL").unwrap();
+    // Patroni's /primary can answer 200 a moment before PostgreSQL has left
+    // recovery, so HAProxy may hand the new primary a write or two it still
+    // refuses as read-only (seen here in about one run in four): counted,
+    // allowed a few.
     let keys = format!(
-        "trigger = [{:?}]\nwait_for_change = \"60s\"\nsettle = \"3s\"\nmax_write_gap = \"40s\"\nopen_session = \"cut\"",
+        "trigger = [{:?}]\nwait_for_change = \"60s\"\nsettle = \"3s\"\nmax_write_gap = \"40s\"\nopen_session = \"cut\"\nmax_misrouted_writes = 5",
         kill.display().to_string()
     );
     let (code, report, stderr) = drill(&cluster, "node-killed", &keys);
+    let misrouted = report["misrouted_writes"].as_u64().unwrap();
+    assert_eq!(
+        report["failures_by_reason"]["read_only_transaction"]
+            .as_u64()
+            .unwrap_or(0),
+        misrouted
+    );
     assert_eq!(code, 0, "{report}\n{stderr}");
     let seen = report["change_seen_after_seconds"].as_f64().unwrap();
     // Within the leader key's ttl plus HAProxy's checks (inter 300ms x fall 2) and slack.
     assert!(seen <= TTL.as_secs_f64() + 10.0, "{seen}");
-    assert!(report["write_gap_seconds"].as_f64().unwrap() >= 1.0, "{report}");
+    assert!(
+        report["write_gap_seconds"].as_f64().unwrap() >= 1.0,
+        "{report}"
+    );
     assert_eq!(report["data"]["lost"], 0, "{report}");
     let run_id = report["run_id"].as_str().unwrap();
-    assert_eq!(missing_from_table(&cluster, run_id, &acknowledged_seqs(&report)), 0);
+    assert_eq!(
+        missing_from_table(&cluster, run_id, &acknowledged_seqs(&report)),
+        0
+    );
 }
 
 #[test]
@@ -155,36 +208,47 @@ fn a_frozen_primary_leaves_sessions_hanging_without_shutdown_sessions() {
     assert_eq!(report["open_session"]["fate"], "hung", "{report}");
     assert_eq!(budget(&report, "open_session")["pass"], false);
     assert_eq!(code, 1);
-    assert_eq!(budget(&report, "expect")["pass"], true, "the primary still changed: {report}");
+    assert_eq!(
+        budget(&report, "expect")["pass"],
+        true,
+        "the primary still changed: {report}"
+    );
 }
 
 #[test]
 fn acknowledged_writes_lost_on_purpose_are_counted() {
     let cluster = Cluster::start(Options::default()).expect("a Patroni cluster");
-    // Replication paused, then the primary killed: what it acknowledged
-    // since the pause exists nowhere else. The trigger resumes the replica
-    // after the kill and, with a large maximum_lag_on_failover, Patroni
-    // promotes it anyway.
+    // Replication frozen on the primary, then the primary killed: what it
+    // acknowledged since exists nowhere else. With a large
+    // maximum_lag_on_failover, Patroni promotes the replica anyway.
     let kill = cluster.primary_signal_script("KILL").unwrap();
-    let paused = cluster.replication("STOP").unwrap();
-    assert!(!paused.is_empty(), "a walreceiver to pause");
+    let pause = cluster.pause_replication_line().unwrap();
     let script = cluster.dir.path().join("lose-writes.sh");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\nsleep 1\n{}\nkill -CONT {}\n", kill.display(), paused.join(" ")),
-    )
-    .unwrap();
-    std::process::Command::new("chmod").arg("755").arg(&script).status().unwrap();
+    let text = format!("#!/bin/sh\n{pause}\nsleep 1\n{}\n", kill.display());
+    std::fs::write(&script, text).unwrap();
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .unwrap();
     let keys = format!(
-        "trigger = [{:?}]\nbaseline = \"1s\"\nwait_for_change = \"60s\"\nsettle = \"2s\"\nmax_write_gap = \"60s\"\nmax_lost_writes = 0",
+        "trigger = [{:?}]\nwait_for_change = \"60s\"\nsettle = \"2s\"\nmax_write_gap = \"60s\"\nmax_lost_writes = 0",
         script.display().to_string()
     );
     let (code, report, _) = drill(&cluster, "lost", &keys);
-    let _ = cluster.replication("CONT");
     assert_eq!(code, 1, "{report}");
     let lost = report["data"]["lost"].as_u64().unwrap();
     assert!(lost > 0, "{report}");
     assert_eq!(budget(&report, "max_lost_writes")["pass"], false);
     let run_id = report["run_id"].as_str().unwrap();
-    assert_eq!(missing_from_table(&cluster, run_id, &acknowledged_seqs(&report)), lost);
+    assert_eq!(
+        missing_from_table(&cluster, run_id, &acknowledged_seqs(&report)),
+        lost
+    );
+}
+
+/// The drill's text summary rebuilt from its JSON, for the test log.
+fn text_of(json: &str) -> String {
+    let report: vpc_probe::drill::report::DrillReport = serde_json::from_str(json).unwrap();
+    report.text()
 }

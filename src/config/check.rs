@@ -73,7 +73,10 @@ struct Named {
 }
 
 /// One `[[drill]]` table: its name and its keys (declared in `drill::keys`).
-pub(super) fn parse_drill(table: toml::Table, scrubber: &mut Scrubber) -> Result<DrillSpec, Problem> {
+pub(super) fn parse_drill(
+    table: toml::Table,
+    scrubber: &mut Scrubber,
+) -> Result<DrillSpec, Problem> {
     let (named, own): (toml::Table, toml::Table) = table
         .into_iter()
         .partition(|(key, _)| fields::<Named>().contains(&key.as_str()));

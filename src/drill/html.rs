@@ -40,12 +40,20 @@ pub fn render(report: &DrillReport) -> String {
         class = verdict.to_lowercase(),
     );
     if let Some(error) = &report.error {
-        let _ = write!(page, "<p>could not run: {}</p></body></html>", escape(error));
+        let _ = write!(
+            page,
+            "<p>could not run: {}</p></body></html>",
+            escape(error)
+        );
         return page;
     }
     page += &svg(report);
     page += &figures(report);
-    let _ = write!(page, "<h2>summary</h2><pre>{}</pre></body></html>", escape(&report.text()));
+    let _ = write!(
+        page,
+        "<h2>summary</h2><pre>{}</pre></body></html>",
+        escape(&report.text())
+    );
     page
 }
 
@@ -66,7 +74,10 @@ fn svg(report: &DrillReport) -> String {
             report.write_gap_seconds
         );
     }
-    let _ = write!(svg, "<text x=\"8\" y=\"62\">writes</text><text x=\"8\" y=\"122\">reads (ro)</text>");
+    let _ = write!(
+        svg,
+        "<text x=\"8\" y=\"62\">writes</text><text x=\"8\" y=\"122\">reads (ro)</text>"
+    );
     for attempt in &report.attempts {
         let _ = write!(
             svg,
@@ -99,7 +110,11 @@ fn svg(report: &DrillReport) -> String {
     let step = (end / 10.0).ceil().max(1.0);
     let mut tick = 0.0;
     while tick <= end {
-        let _ = write!(svg, "<text x=\"{:.1}\" y=\"175\" font-size=\"11\">{tick}s</text>", x(tick));
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"175\" font-size=\"11\">{tick}s</text>",
+            x(tick)
+        );
         tick += step;
     }
     svg += "</svg><p>green: acknowledged / replica answered; red: failed; amber: uncertain; purple: misrouted write or a primary on the read-only port; shaded: the longest time without an acknowledged write; dashed: events.</p>";
@@ -107,9 +122,15 @@ fn svg(report: &DrillReport) -> String {
 }
 
 fn figures(report: &DrillReport) -> String {
-    let mut html = String::from("<h2>budgets</h2><table><tr><th>budget</th><th>limit</th><th>value</th><th></th></tr>");
+    let mut html = String::from(
+        "<h2>budgets</h2><table><tr><th>budget</th><th>limit</th><th>value</th><th></th></tr>",
+    );
     for budget in &report.budgets {
-        let (class, mark) = if budget.pass { ("pass", "ok") } else { ("fail", "FAIL") };
+        let (class, mark) = if budget.pass {
+            ("pass", "ok")
+        } else {
+            ("fail", "FAIL")
+        };
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{mark}</td></tr>",
@@ -120,7 +141,12 @@ fn figures(report: &DrillReport) -> String {
     }
     html += "</table><h2>timeline</h2><table><tr><th>at</th><th>event</th></tr>";
     for event in &report.timeline {
-        let _ = write!(html, "<tr><td>{:.2} s</td><td>{}</td></tr>", event.at_seconds, escape(&event.event));
+        let _ = write!(
+            html,
+            "<tr><td>{:.2} s</td><td>{}</td></tr>",
+            event.at_seconds,
+            escape(&event.event)
+        );
     }
     html + "</table>"
 }
@@ -131,6 +157,9 @@ mod tests {
 
     #[test]
     fn text_from_servers_is_escaped() {
-        assert_eq!(escape("<b>\"x\" & y</b>"), "&lt;b&gt;&quot;x&quot; &amp; y&lt;/b&gt;");
+        assert_eq!(
+            escape("<b>\"x\" & y</b>"),
+            "&lt;b&gt;&quot;x&quot; &amp; y&lt;/b&gt;"
+        );
     }
 }

@@ -52,23 +52,44 @@ impl Keys {
     pub fn build(self, name: String, scrubber: &mut Scrubber) -> Result<DrillSpec, Problem> {
         let DrillKind::PostgresFailover = self.kind;
         let password = self.password;
-        let rw = endpoint(&self.url, password.clone(), &self.password_file, &self.ca_file, &self.tls_server_name, scrubber)
-            .map_err(|p| rename(p, "url"))?;
+        let rw = endpoint(
+            &self.url,
+            password.clone(),
+            &self.password_file,
+            &self.ca_file,
+            &self.tls_server_name,
+            scrubber,
+        )
+        .map_err(|p| rename(p, "url"))?;
         let ro = match &self.ro_url {
             Some(url) => Some(
-                endpoint(url, password, &self.password_file, &self.ca_file, &self.tls_server_name, scrubber)
-                    .map_err(|p| rename(p, "ro_url"))?,
+                endpoint(
+                    url,
+                    password,
+                    &self.password_file,
+                    &self.ca_file,
+                    &self.tls_server_name,
+                    scrubber,
+                )
+                .map_err(|p| rename(p, "ro_url"))?,
             ),
             None => None,
         };
         let interval = duration(self.interval, "interval", Duration::from_millis(100))?;
-        let attempt_timeout = duration(self.attempt_timeout, "attempt_timeout", Duration::from_secs(1))?;
+        let attempt_timeout = duration(
+            self.attempt_timeout,
+            "attempt_timeout",
+            Duration::from_secs(1),
+        )?;
         if interval < Duration::from_millis(10) {
             return Err(Problem::at("interval", "must be at least 10ms"));
         }
         let trigger = crate::check::keys::strings(self.trigger);
         if trigger.first().is_some_and(|program| program.is_empty()) {
-            return Err(Problem::at("trigger", "the first element is the program to run"));
+            return Err(Problem::at(
+                "trigger",
+                "the first element is the program to run",
+            ));
         }
         Ok(DrillSpec {
             name,
@@ -78,12 +99,20 @@ impl Keys {
             interval,
             attempt_timeout,
             baseline: duration(self.baseline, "baseline", Duration::from_secs(3))?,
-            wait_for_change: duration(self.wait_for_change, "wait_for_change", Duration::from_secs(120))?,
+            wait_for_change: duration(
+                self.wait_for_change,
+                "wait_for_change",
+                Duration::from_secs(120),
+            )?,
             settle: duration(self.settle, "settle", Duration::from_secs(10))?,
             trigger,
             expect: self.expect,
             budgets: Budgets {
-                max_write_gap: duration(self.max_write_gap, "max_write_gap", Duration::from_secs(15))?,
+                max_write_gap: duration(
+                    self.max_write_gap,
+                    "max_write_gap",
+                    Duration::from_secs(15),
+                )?,
                 max_lost_writes: self.max_lost_writes.unwrap_or(0),
                 max_misrouted_writes: self.max_misrouted_writes.unwrap_or(0),
                 max_ro_gap: self
@@ -133,7 +162,10 @@ fn duration(
     if value.is_zero() || value > MAX_WAIT {
         return Err(Problem::at(
             key,
-            format!("must be more than zero and at most {}", humantime::format_duration(MAX_WAIT)),
+            format!(
+                "must be more than zero and at most {}",
+                humantime::format_duration(MAX_WAIT)
+            ),
         ));
     }
     Ok(value)

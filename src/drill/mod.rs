@@ -102,7 +102,9 @@ pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport
     });
     let before = match setup(&ctx).await {
         Ok(identity) => identity,
-        Err(fault) => return DrillReport::unusable(spec, started, &ctx, scrubber.scrub(&fault.detail)),
+        Err(fault) => {
+            return DrillReport::unusable(spec, started, &ctx, scrubber.scrub(&fault.detail))
+        }
     };
     let (stop, stopped) = watch::channel(false);
     let held = ctx.spec.rw.session(&ctx.net).await;
@@ -133,15 +135,20 @@ async fn change_window(
     let triggered_at = ctx.start.elapsed();
     let deadline = Instant::now() + ctx.spec.wait_for_change;
     let command = ctx.spec.trigger.clone();
-    let mut running = (!command.is_empty()).then(|| {
-        tokio::spawn(report::run_trigger(command, ctx.spec.wait_for_change))
-    });
+    let mut running = (!command.is_empty())
+        .then(|| tokio::spawn(report::run_trigger(command, ctx.spec.wait_for_change)));
     let mut trigger = None;
     loop {
         if let Some(handle) = running.as_mut().filter(|handle| handle.is_finished()) {
             let finished = ctx.start.elapsed();
             let ran = handle.await.unwrap_or_default();
-            trigger = Some(Trigger::new(&ctx.spec.trigger, ran, triggered_at, finished, scrubber));
+            trigger = Some(Trigger::new(
+                &ctx.spec.trigger,
+                ran,
+                triggered_at,
+                finished,
+                scrubber,
+            ));
             running = None;
         }
         let change = ctx.first_change(before);
@@ -153,7 +160,11 @@ async fn change_window(
         if done || Instant::now() >= deadline {
             if let Some(handle) = running {
                 handle.abort();
-                trigger = Some(Trigger::timed_out(&ctx.spec.trigger, triggered_at, ctx.spec.wait_for_change));
+                trigger = Some(Trigger::timed_out(
+                    &ctx.spec.trigger,
+                    triggered_at,
+                    ctx.spec.wait_for_change,
+                ));
             }
             return (trigger, change);
         }
@@ -164,7 +175,10 @@ async fn change_window(
 /// Make sure the table exists and learn the primary before anything moves.
 async fn setup(ctx: &Ctx) -> Result<Identity, Fault> {
     let session = ctx.spec.rw.session(&ctx.net).await.map_err(|fault| {
-        Fault::new(fault.reason, format!("connecting to the read-write port: {}", fault.detail))
+        Fault::new(
+            fault.reason,
+            format!("connecting to the read-write port: {}", fault.detail),
+        )
     })?;
     let table = &ctx.spec.table;
     let create = format!(
@@ -173,13 +187,22 @@ async fn setup(ctx: &Ctx) -> Result<Identity, Fault> {
          END IF; END $$"
     );
     let identify = format!("SELECT {}", record::IDENTITY);
-    let mut answer = Err(Fault::new(crate::outcome::Reason::UnexpectedResponse, "not asked"));
-    for (step, sql) in [("creating the drill table", create.as_str()), ("identifying the primary", identify.as_str())] {
+    let mut answer = Err(Fault::new(
+        crate::outcome::Reason::UnexpectedResponse,
+        "not asked",
+    ));
+    for (step, sql) in [
+        ("creating the drill table", create.as_str()),
+        ("identifying the primary", identify.as_str()),
+    ] {
         answer = match session.client.simple_query(sql).await {
             Ok(messages) => Ok(record::identity(&messages)),
             Err(err) => {
                 let fault = session.fault(&err, ctx.spec.rw.sslmode);
-                Err(Fault::new(fault.reason, format!("{step}: {}", fault.detail)))
+                Err(Fault::new(
+                    fault.reason,
+                    format!("{step}: {}", fault.detail),
+                ))
             }
         };
         if answer.is_err() {

@@ -25,7 +25,7 @@ pub struct Identity {
 
 /// The SQL columns that name the server: address, port, timeline (the
 /// first 8 hex digits of the current WAL file, on a primary).
-pub const IDENTITY: &str = "inet_server_addr()::text, inet_server_port()::text, \
+pub const IDENTITY: &str = "host(inet_server_addr()), inet_server_port()::text, \
      substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)";
 
 /// How one write attempt ended.
@@ -34,9 +34,13 @@ pub enum Fate {
     /// Acknowledged by `Identity`.
     Ok(Identity),
     /// Definitely not applied: refused before or by the server.
-    Failed { label: &'static str, misrouted: bool },
+    Failed {
+        label: &'static str,
+        misrouted: bool,
+        detail: String,
+    },
     /// Sent, and no answer came: it may or may not have been applied.
-    Uncertain { label: &'static str },
+    Uncertain { label: &'static str, detail: String },
 }
 
 /// One write attempt, timed from the drill's start.
@@ -96,17 +100,22 @@ impl Ctx {
     }
 
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The first acknowledged write from another server than `before`.
     pub fn first_change(&self, before: &Identity) -> Option<(Duration, Identity)> {
-        self.log().writes.iter().find_map(|attempt| match &attempt.fate {
-            Fate::Ok(identity) if identity.server != before.server => {
-                Some((attempt.finished, identity.clone()))
-            }
-            _ => None,
-        })
+        self.log()
+            .writes
+            .iter()
+            .find_map(|attempt| match &attempt.fate {
+                Fate::Ok(identity) if identity.server != before.server => {
+                    Some((attempt.finished, identity.clone()))
+                }
+                _ => None,
+            })
     }
 }
 
@@ -126,10 +135,16 @@ async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
     let started = ctx.elapsed();
     let sent = AtomicBool::new(false);
     let work = async {
-        let session = ctx.spec.rw.session(&ctx.net).await.map_err(|fault| Fate::Failed {
-            label: fault.reason.as_str(),
-            misrouted: false,
-        })?;
+        let session = ctx
+            .spec
+            .rw
+            .session(&ctx.net)
+            .await
+            .map_err(|fault| Fate::Failed {
+                label: fault.reason.as_str(),
+                misrouted: false,
+                detail: fault.detail,
+            })?;
         let sql = format!(
             "INSERT INTO {} (run_id, seq, sent_at) VALUES ('{}', {seq}, now()) RETURNING {IDENTITY}",
             ctx.spec.table, ctx.run_id
@@ -146,10 +161,14 @@ async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
     let fate = match tokio::time::timeout(ctx.spec.attempt_timeout, work).await {
         Ok(Ok(identity)) => Fate::Ok(identity),
         Ok(Err(fate)) => fate,
-        Err(_) if sent.load(Ordering::SeqCst) => Fate::Uncertain { label: "timeout" },
+        Err(_) if sent.load(Ordering::SeqCst) => Fate::Uncertain {
+            label: "timeout",
+            detail: "sent, and no answer within attempt_timeout".into(),
+        },
         Err(_) => Fate::Failed {
             label: "timeout",
             misrouted: false,
+            detail: "no session within attempt_timeout".into(),
         },
     };
     Attempt {
@@ -169,9 +188,13 @@ fn write_error(err: &tokio_postgres::Error, session: &Session, ctx: &Ctx) -> Fat
         Fate::Failed {
             label,
             misrouted: label == "read_only_transaction",
+            detail: fault.detail,
         }
     } else {
-        Fate::Uncertain { label }
+        Fate::Uncertain {
+            label,
+            detail: fault.detail,
+        }
     }
 }
 
@@ -203,7 +226,10 @@ async fn read_once(ctx: Arc<Ctx>) -> Read {
     };
     let work = async {
         let session = ro.session(&ctx.net).await.map_err(|f| f.reason.as_str())?;
-        let answer = session.client.simple_query("SELECT pg_is_in_recovery()::text").await;
+        let answer = session
+            .client
+            .simple_query("SELECT pg_is_in_recovery()::text")
+            .await;
         let result = match answer {
             Ok(messages) => Ok(column(&messages, 0) == Some("true")),
             Err(err) => Err(label(&err, &session.fault(&err, ro.sslmode))),
@@ -226,8 +252,12 @@ async fn read_once(ctx: Arc<Ctx>) -> Read {
 
 /// Run `once` every interval until `stop`, then wait for the attempts in
 /// flight (each bounded by the attempt timeout).
-async fn every_interval<F, Fut, T>(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>, once: F, keep: fn(&mut Log, T))
-where
+async fn every_interval<F, Fut, T>(
+    ctx: Arc<Ctx>,
+    mut stop: watch::Receiver<bool>,
+    once: F,
+    keep: fn(&mut Log, T),
+) where
     F: Fn(Arc<Ctx>, u64) -> Fut,
     Fut: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,
@@ -257,17 +287,30 @@ where
 
 /// The writer: one attempt per interval.
 pub async fn writes(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
-    every_interval(ctx, stop, write_once, |log, attempt| log.writes.push(attempt)).await;
+    every_interval(ctx, stop, write_once, |log, attempt| {
+        log.writes.push(attempt)
+    })
+    .await;
 }
 
 /// The reader on the read-only port: one read per interval.
 pub async fn reads(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
-    every_interval(ctx, stop, |ctx, _| read_once(ctx), |log, read| log.reads.push(read)).await;
+    every_interval(
+        ctx,
+        stop,
+        |ctx, _| read_once(ctx),
+        |log, read| log.reads.push(read),
+    )
+    .await;
 }
 
 /// Hold a session opened before the change and ask `SELECT 1` on it every
 /// interval until it fails, hangs or the drill stops.
-pub async fn hold_session(ctx: Arc<Ctx>, session: Result<Session, Fault>, mut stop: watch::Receiver<bool>) {
+pub async fn hold_session(
+    ctx: Arc<Ctx>,
+    session: Result<Session, Fault>,
+    mut stop: watch::Receiver<bool>,
+) {
     let session = match session {
         Ok(session) => session,
         Err(fault) => {
@@ -282,12 +325,19 @@ pub async fn hold_session(ctx: Arc<Ctx>, session: Result<Session, Fault>, mut st
             _ = stop.changed() => break SessionEnd::Survived,
             _ = tokio::time::sleep(ctx.spec.interval) => {}
         }
-        let asked = tokio::time::timeout(ctx.spec.attempt_timeout, session.client.simple_query("SELECT 1")).await;
+        let asked = tokio::time::timeout(
+            ctx.spec.attempt_timeout,
+            session.client.simple_query("SELECT 1"),
+        )
+        .await;
         match asked {
             Ok(Ok(_)) => continue,
             Ok(Err(err)) => {
                 let fault = session.fault(&err, ctx.spec.rw.sslmode);
-                break SessionEnd::Cut { at: ctx.elapsed(), label: label(&err, &fault) };
+                break SessionEnd::Cut {
+                    at: ctx.elapsed(),
+                    label: label(&err, &fault),
+                };
             }
             Err(_) => break SessionEnd::Hung { at: ctx.elapsed() },
         }
@@ -295,4 +345,3 @@ pub async fn hold_session(ctx: Arc<Ctx>, session: Result<Session, Fault>, mut st
     ctx.log().session = end;
     tokio::spawn(session.close());
 }
-

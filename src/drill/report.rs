@@ -40,6 +40,8 @@ pub struct DrillReport {
     /// by SQLSTATE: read_only_transaction (25006), admin_shutdown (57P01),
     /// cannot_connect_now (57P03).
     pub failures_by_reason: BTreeMap<String, u64>,
+    /// The first detail seen for each of those, scrubbed of secrets.
+    pub failure_examples: BTreeMap<String, String>,
     /// Writes a demoted primary refused as read-only.
     pub misrouted_writes: u64,
     pub open_session: OpenSession,
@@ -218,12 +220,20 @@ fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let kept = lines[lines.len().saturating_sub(20)..].join("\n");
     let start = kept.len().saturating_sub(4096);
-    let start = (start..kept.len()).find(|i| kept.is_char_boundary(*i)).unwrap_or(kept.len());
+    let start = (start..kept.len())
+        .find(|i| kept.is_char_boundary(*i))
+        .unwrap_or(kept.len());
     kept[start..].to_string()
 }
 
 impl Trigger {
-    pub fn new(command: &[String], ran: Ran, started: Duration, finished: Duration, scrubber: &Scrubber) -> Trigger {
+    pub fn new(
+        command: &[String],
+        ran: Ran,
+        started: Duration,
+        finished: Duration,
+        scrubber: &Scrubber,
+    ) -> Trigger {
         Trigger {
             command: command.to_vec(),
             exit_code: ran.exit_code,
@@ -261,7 +271,12 @@ pub fn counts(messages: &[SimpleQueryMessage]) -> BTreeMap<u64, u64> {
 
 impl DrillReport {
     /// A drill that could not start measuring: why, and nothing else.
-    pub fn unusable(spec: &DrillSpec, started: SystemTime, ctx: &Ctx, error: String) -> DrillReport {
+    pub fn unusable(
+        spec: &DrillSpec,
+        started: SystemTime,
+        ctx: &Ctx,
+        error: String,
+    ) -> DrillReport {
         let mut report = DrillReport::empty(spec, started, ctx);
         report.error = Some(error);
         report
@@ -285,6 +300,7 @@ impl DrillReport {
             write_gap: None,
             writes: Writes::default(),
             failures_by_reason: BTreeMap::new(),
+            failure_examples: BTreeMap::new(),
             misrouted_writes: 0,
             open_session: OpenSession {
                 fate: "never_opened".into(),
@@ -317,16 +333,17 @@ impl DrillReport {
         let mut writes = log.writes.clone();
         writes.sort_by_key(|attempt| attempt.seq);
         let mut report = DrillReport::empty(spec, started, ctx);
-        let triggered_at = trigger
-            .as_ref()
-            .map_or(spec.baseline, |t| Duration::from_secs_f64(t.started_after_seconds));
+        let triggered_at = trigger.as_ref().map_or(spec.baseline, |t| {
+            Duration::from_secs_f64(t.started_after_seconds)
+        });
         report.primary_before = Some(Primary::from(&before));
         report.primary_after = writes.iter().rev().find_map(|a| match &a.fate {
             Fate::Ok(identity) => Some(Primary::from(identity)),
             _ => None,
         });
-        report.change_seen_after_seconds =
-            change.as_ref().map(|(at, _)| secs(at.saturating_sub(triggered_at)));
+        report.change_seen_after_seconds = change
+            .as_ref()
+            .map(|(at, _)| secs(at.saturating_sub(triggered_at)));
         report.trigger = trigger;
         report.tally(&writes);
         report.gap(&writes);
@@ -343,6 +360,9 @@ impl DrillReport {
         if let Some(trigger) = &mut report.trigger {
             trigger.output = scrubber.scrub(&trigger.output);
         }
+        for detail in report.failure_examples.values_mut() {
+            *detail = scrubber.scrub(detail);
+        }
         report
     }
 
@@ -351,17 +371,31 @@ impl DrillReport {
             self.writes.attempted += 1;
             match &attempt.fate {
                 Fate::Ok(_) => self.writes.ok += 1,
-                Fate::Failed { label, misrouted } => {
+                Fate::Failed {
+                    label,
+                    misrouted,
+                    detail,
+                } => {
                     self.writes.failed += 1;
                     self.misrouted_writes += u64::from(*misrouted);
-                    *self.failures_by_reason.entry(label.to_string()).or_default() += 1;
+                    self.count_failure(label, detail);
                 }
-                Fate::Uncertain { label } => {
+                Fate::Uncertain { label, detail } => {
                     self.writes.uncertain += 1;
-                    *self.failures_by_reason.entry(label.to_string()).or_default() += 1;
+                    self.count_failure(label, detail);
                 }
             }
         }
+    }
+
+    fn count_failure(&mut self, label: &str, detail: &str) {
+        *self
+            .failures_by_reason
+            .entry(label.to_string())
+            .or_default() += 1;
+        self.failure_examples
+            .entry(label.to_string())
+            .or_insert_with(|| detail.to_string());
     }
 
     /// The longest time between two acknowledgements (or from the first
@@ -427,7 +461,10 @@ fn read_only(reads: &[super::record::Read]) -> ReadOnly {
         attempted: reads.len() as u64,
         ok: oks.len() as u64,
         longest_gap_seconds: secs(longest),
-        from_primary: reads.iter().filter(|r| r.in_recovery == Some(false)).count() as u64,
+        from_primary: reads
+            .iter()
+            .filter(|r| r.in_recovery == Some(false))
+            .count() as u64,
     }
 }
 
@@ -445,9 +482,13 @@ fn read_row(read: &super::record::Read) -> ReadRow {
 fn attempt_row(attempt: &Attempt) -> AttemptRow {
     let (fate, detail) = match &attempt.fate {
         Fate::Ok(identity) => ("ok", identity.server.clone()),
-        Fate::Failed { label, misrouted: true } => ("misrouted", label.to_string()),
+        Fate::Failed {
+            label,
+            misrouted: true,
+            ..
+        } => ("misrouted", label.to_string()),
         Fate::Failed { label, .. } => ("failed", label.to_string()),
-        Fate::Uncertain { label } => ("uncertain", label.to_string()),
+        Fate::Uncertain { label, .. } => ("uncertain", label.to_string()),
     };
     AttemptRow {
         seq: attempt.seq,
@@ -503,25 +544,68 @@ fn latency(writes: &[Attempt], change: Option<Duration>) -> Latency {
     }
 }
 
-fn timeline(report: &DrillReport, triggered_at: Duration, writes: &[Attempt], session: &SessionEnd) -> Vec<Event> {
+fn timeline(
+    report: &DrillReport,
+    triggered_at: Duration,
+    writes: &[Attempt],
+    session: &SessionEnd,
+) -> Vec<Event> {
     let mut events = Vec::new();
-    let mut add = |at: f64, event: String| events.push(Event { at_seconds: at, event });
-    add(0.0, format!("measuring; primary {}", report.primary_before.as_ref().map_or("?", |p| &p.server)));
+    let mut add = |at: f64, event: String| {
+        events.push(Event {
+            at_seconds: at,
+            event,
+        })
+    };
+    add(
+        0.0,
+        format!(
+            "measuring; primary {}",
+            report.primary_before.as_ref().map_or("?", |p| &p.server)
+        ),
+    );
     if let Some(trigger) = &report.trigger {
-        add(trigger.started_after_seconds, format!("trigger started: {}", trigger.command.join(" ")));
-        add(trigger.finished_after_seconds, format!("trigger finished (exit {:?})", trigger.exit_code));
+        add(
+            trigger.started_after_seconds,
+            format!("trigger started: {}", trigger.command.join(" ")),
+        );
+        add(
+            trigger.finished_after_seconds,
+            format!("trigger finished (exit {:?})", trigger.exit_code),
+        );
     } else {
-        add(secs(triggered_at), "baseline over; waiting for the change".into());
+        add(
+            secs(triggered_at),
+            "baseline over; waiting for the change".into(),
+        );
     }
     if let Some(first) = writes.iter().find(|a| !matches!(a.fate, Fate::Ok(_))) {
-        add(secs(first.started), format!("first write not acknowledged ({})", attempt_row(first).detail));
+        add(
+            secs(first.started),
+            format!(
+                "first write not acknowledged ({})",
+                attempt_row(first).detail
+            ),
+        );
     }
-    if let Some(gap) = report.write_gap.filter(|_| report.writes.failed + report.writes.uncertain > 0) {
-        add(gap.from_seconds, "last acknowledged write before the gap".into());
-        add(gap.to_seconds, "first acknowledged write after the gap".into());
+    if let Some(gap) = report
+        .write_gap
+        .filter(|_| report.writes.failed + report.writes.uncertain > 0)
+    {
+        add(
+            gap.from_seconds,
+            "last acknowledged write before the gap".into(),
+        );
+        add(
+            gap.to_seconds,
+            "first acknowledged write after the gap".into(),
+        );
     }
     if let (Some(seen), Some(after)) = (report.change_seen_after_seconds, &report.primary_after) {
-        add(secs(triggered_at) + seen, format!("writes acknowledged by the new primary {}", after.server));
+        add(
+            secs(triggered_at) + seen,
+            format!("writes acknowledged by the new primary {}", after.server),
+        );
     }
     match session {
         SessionEnd::Cut { at, label } => add(secs(*at), format!("open session cut ({label})")),
@@ -544,7 +628,11 @@ fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> Vec<Budget>
         Expect::PrimaryChange => "primary-change",
         Expect::NoChange => "no-change",
     };
-    let happened = if changed { "primary-change" } else { "no-change" };
+    let happened = if changed {
+        "primary-change"
+    } else {
+        "no-change"
+    };
     let mut list = vec![
         budget("expect", expect.into(), happened.into(), expect == happened),
         budget(
@@ -586,7 +674,12 @@ fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> Vec<Budget>
         SessionFate::Survive => "survive",
         SessionFate::Any => "cut or survive",
     };
-    list.push(budget("open_session", wanted.into(), fate.into(), session_ok));
+    list.push(budget(
+        "open_session",
+        wanted.into(),
+        fate.into(),
+        session_ok,
+    ));
     list
 }
 
@@ -605,7 +698,11 @@ impl DrillReport {
         }
         let shown = |p: &Option<Primary>| {
             p.as_ref().map_or("?".to_string(), |p| {
-                format!("{} (timeline {})", p.server, p.timeline.as_deref().unwrap_or("?"))
+                format!(
+                    "{} (timeline {})",
+                    p.server,
+                    p.timeline.as_deref().unwrap_or("?")
+                )
             })
         };
         let _ = writeln!(out, "  primary before: {}", shown(&self.primary_before));
@@ -625,16 +722,28 @@ impl DrillReport {
             w.attempted, w.ok, w.failed, w.uncertain, self.write_gap_seconds
         );
         if !self.failures_by_reason.is_empty() {
-            let reasons: Vec<String> = self.failures_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let reasons: Vec<String> = self
+                .failures_by_reason
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
             let _ = writeln!(out, "  not acknowledged: {}", reasons.join(", "));
+            for (reason, example) in &self.failure_examples {
+                let _ = writeln!(out, "    e.g. {reason}: {example}");
+            }
         }
         let s = &self.open_session;
         let _ = writeln!(
             out,
             "  open session: {}{}{}",
             s.fate,
-            s.after_seconds.map(|a| format!(" at {a:.2} s")).unwrap_or_default(),
-            s.how.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+            s.after_seconds
+                .map(|a| format!(" at {a:.2} s"))
+                .unwrap_or_default(),
+            s.how
+                .as_ref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default()
         );
         if let Some(ro) = &self.read_only {
             let _ = writeln!(
@@ -656,13 +765,27 @@ impl DrillReport {
             }
         }
         let spread = |s: &Option<Spread>| {
-            s.as_ref().map_or("-".into(), |s| format!("median {} ms, p99 {} ms ({} writes)", s.median_ms, s.p99_ms, s.count))
+            s.as_ref().map_or("-".into(), |s| {
+                format!(
+                    "median {} ms, p99 {} ms ({} writes)",
+                    s.median_ms, s.p99_ms, s.count
+                )
+            })
         };
-        let _ = writeln!(out, "  latency before: {}; after: {}", spread(&self.latency.before), spread(&self.latency.after));
+        let _ = writeln!(
+            out,
+            "  latency before: {}; after: {}",
+            spread(&self.latency.before),
+            spread(&self.latency.after)
+        );
         let _ = writeln!(out, "  budgets:");
         for b in &self.budgets {
             let mark = if b.pass { "ok  " } else { "FAIL" };
-            let _ = writeln!(out, "    {mark} {:<21} limit {:<14} value {}", b.name, b.limit, b.value);
+            let _ = writeln!(
+                out,
+                "    {mark} {:<21} limit {:<14} value {}",
+                b.name, b.limit, b.value
+            );
         }
         let _ = writeln!(out, "  per second ({STRIP_KEY}):");
         out += &self.strip();
@@ -679,15 +802,24 @@ impl DrillReport {
                 "uncertain" => '?',
                 _ => 'x',
             };
-            lines.entry(attempt.at_seconds as u64).or_default().push(mark);
+            lines
+                .entry(attempt.at_seconds as u64)
+                .or_default()
+                .push(mark);
         }
         let mut notes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
         for event in &self.timeline {
-            notes.entry(event.at_seconds as u64).or_default().push(event.event.clone());
+            notes
+                .entry(event.at_seconds as u64)
+                .or_default()
+                .push(event.event.clone());
         }
         let mut out = String::new();
         for (second, marks) in &lines {
-            let note = notes.get(second).map(|n| format!("  <- {}", n.join("; "))).unwrap_or_default();
+            let note = notes
+                .get(second)
+                .map(|n| format!("  <- {}", n.join("; ")))
+                .unwrap_or_default();
             let _ = writeln!(out, "    {second:>4}s {marks}{note}");
         }
         out

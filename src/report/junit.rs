@@ -50,7 +50,10 @@ pub fn render_drill(report: &crate::drill::report::DrillReport) -> anyhow::Resul
             TestCaseStatus::success()
         } else {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(format!("{}: {} against a limit of {}", budget.name, budget.value, budget.limit));
+            status.set_message(format!(
+                "{}: {} against a limit of {}",
+                budget.name, budget.value, budget.limit
+            ));
             status
         };
         let mut case = TestCase::new(budget.name.as_str(), status);

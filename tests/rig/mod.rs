@@ -7,9 +7,10 @@
 //! first use and stopped at exit. Nothing listens beyond 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod fixture;
-pub mod patroni;
 pub mod observe;
+pub mod patroni;
 pub mod probe;
 mod process;
 pub mod tls;

@@ -102,7 +102,14 @@ impl Cluster {
             streak = if settled { streak + 1 } else { 0 };
             streak >= 3
         })
-        .map_err(|err| format!("{err}: rw answered {:?}, ro {:?}\n{}", seen.0, seen.1, self.logs()))
+        .map_err(|err| {
+            format!(
+                "{err}: rw answered {:?}, ro {:?}\n{}",
+                seen.0,
+                seen.1,
+                self.logs()
+            )
+        })
     }
 
     /// The end of every node's Patroni log, for a failure message.
@@ -110,12 +117,17 @@ impl Cluster {
         self.nodes
             .iter()
             .map(|node| {
-                let log = std::fs::read_to_string(node.data.with_file_name("patroni.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(node.data.with_file_name("patroni.log"))
+                    .unwrap_or_default();
                 let lines: Vec<&str> = log
                     .lines()
                     .filter(|line| !line.contains("no action.") && !line.contains("Lock owner"))
                     .collect();
-                format!("--- {}:\n{}", node.name, lines[lines.len().saturating_sub(15)..].join("\n"))
+                format!(
+                    "--- {}:\n{}",
+                    node.name,
+                    lines[lines.len().saturating_sub(15)..].join("\n")
+                )
             })
             .collect::<Vec<_>>()
             .join("\n")
@@ -126,7 +138,18 @@ impl Cluster {
         let mut psql = Command::new("/usr/lib/postgresql/15/bin/psql");
         psql.env("PGPASSWORD", PG_PASSWORD)
             .env("PGCONNECT_TIMEOUT", "2")
-            .args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-U", PG_USER, "-d", "app"])
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                PG_USER,
+                "-d",
+                "app",
+            ])
             .args(["-p", &port.to_string(), "-c", sql]);
         process::run(&mut psql, "psql")
     }
@@ -173,37 +196,28 @@ impl Cluster {
         Ok(path)
     }
 
-    /// Pause (or resume) WAL receiving on every replica: writes the primary
-    /// acknowledges from then on exist only there. Returns the receivers' pids.
-    pub fn replication(&self, signal: &str) -> Result<Vec<String>, String> {
-        let mut signalled = Vec::new();
-        for node in &self.nodes {
-            if api_status(node.api_port, "/replica") != Some(200) {
-                continue;
-            }
-            let pid = std::fs::read_to_string(node.data.join("postmaster.pid"))
-                .map_err(|e| e.to_string())?;
-            let postmaster = pid.lines().next().unwrap_or_default().trim().to_string();
-            let mut find = Command::new("pgrep");
-            find.args(["-P", &postmaster, "-f", "walreceiver"]);
-            let receivers = process::run(&mut find, "pgrep walreceiver")?;
-            for receiver in receivers.split_whitespace() {
-                let mut kill = Command::new("kill");
-                kill.args([&format!("-{signal}"), receiver]);
-                process::run(&mut kill, "signal walreceiver")?;
-                signalled.push(receiver.to_string());
-            }
-        }
-        Ok(signalled)
+    /// A shell line that freezes the current primary's WAL senders: what it
+    /// acknowledges from then on reaches no replica (the replication
+    /// traffic is gone, the primary does not know). Killing the node later
+    /// kills them too.
+    pub fn pause_replication_line(&self) -> Result<String, String> {
+        let primary = self.primary().ok_or("no primary")?;
+        Ok(format!(
+            "pgrep -P $(head -1 {}/postmaster.pid) -f walsender | xargs -r kill -STOP",
+            primary.data.display()
+        ))
     }
 
     /// Patroni's own record of leader changes (`patronictl history`).
     pub fn history(&self) -> Result<String, String> {
         let mut history = Command::new("patronictl");
-        history
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .args(["-c", &self.nodes[0].config.display().to_string(), "history", "-f", "tsv"]);
+        history.env_clear().env("PATH", "/usr/bin:/bin").args([
+            "-c",
+            &self.nodes[0].config.display().to_string(),
+            "history",
+            "-f",
+            "tsv",
+        ]);
         process::run(&mut history, "patronictl history")
     }
 }
@@ -222,20 +236,25 @@ impl Drop for Cluster {
             unsafe { libc::kill(*pid as libc::pid_t, libc::SIGCONT) };
         }
         for node in &self.nodes {
-            let _ = Command::new("pkill").args(["-CONT", "-f", &node.data.display().to_string()]).status();
+            let _ = Command::new("pkill")
+                .args(["-CONT", "-f", &node.data.display().to_string()])
+                .status();
         }
         for pid in all {
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
         }
         for node in &self.nodes {
-            let _ = Command::new("pkill").args(["-KILL", "-f", &node.data.display().to_string()]).status();
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-f", &node.data.display().to_string()])
+                .status();
         }
     }
 }
 
 fn make_executable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())
 }
 
 /// The status code of a GET on Patroni's REST API, bounded to 2 s.
@@ -257,7 +276,9 @@ fn start_etcd(dir: &Path, data: &Path, daemons: &mut Vec<Daemon>) -> Result<u16,
         .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
         .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
         .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-        .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+        .arg(format!(
+            "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+        ))
         .arg(format!("--initial-cluster=etcd0=http://127.0.0.1:{peer}"));
     process::serve_on("etcd", etcd, &dir.join("etcd.log"), client, daemons)
 }
@@ -370,7 +391,12 @@ fn start_haproxy(
     };
     let servers: String = nodes
         .iter()
-        .map(|n| format!("  server {} 127.0.0.1:{} maxconn 100 check port {}\n", n.name, n.pg_port, n.api_port))
+        .map(|n| {
+            format!(
+                "  server {} 127.0.0.1:{} maxconn 100 check port {}\n",
+                n.name, n.pg_port, n.api_port
+            )
+        })
         .collect();
     let config = format!(
         "global\n  maxconn 300\n\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30m\n  timeout server 30m\n  timeout check 1s\n\n\
