@@ -109,7 +109,7 @@ fn planned_switchover_and_a_change_that_never_comes() {
         toml_list(&cluster.switchover_command())
     );
     let (code, report, stderr) = drill(&cluster, "switchover", &keys);
-    assert_eq!(code, 0, "{report}\n{stderr}");
+    assert_eq!(code, 0, "{}\n{stderr}", verdict(&report));
     let after = cluster.primary().expect("a primary after").name.clone();
     assert_ne!(before, after, "Patroni's REST API names another primary");
     let history = cluster.history().unwrap();
@@ -161,12 +161,15 @@ fn unplanned_failover_when_the_primary_node_dies() {
     // Patroni's /primary can answer 200 a moment before PostgreSQL has left
     // recovery, so HAProxy may hand the new primary a write or two it still
     // refuses as read-only (seen here in about one run in four): counted,
-    // allowed a few.
+    // allowed a few. A write acknowledged just before the kill may not have
+    // been streamed yet (asynchronous replication): also counted, and
+    // checked against the table below.
     let keys = format!(
-        "trigger = [{:?}]\nwait_for_change = \"60s\"\nsettle = \"3s\"\nmax_write_gap = \"40s\"\nopen_session = \"cut\"\nmax_misrouted_writes = 5",
+        "trigger = [{:?}]\nwait_for_change = \"60s\"\nsettle = \"3s\"\nmax_write_gap = \"40s\"\nopen_session = \"cut\"\nmax_misrouted_writes = 5\nmax_lost_writes = 5",
         kill.display().to_string()
     );
     let (code, report, stderr) = drill(&cluster, "node-killed", &keys);
+    let lost = report["data"]["lost"].as_u64().unwrap();
     let misrouted = report["misrouted_writes"].as_u64().unwrap();
     assert_eq!(
         report["failures_by_reason"]["read_only_transaction"]
@@ -174,7 +177,7 @@ fn unplanned_failover_when_the_primary_node_dies() {
             .unwrap_or(0),
         misrouted
     );
-    assert_eq!(code, 0, "{report}\n{stderr}");
+    assert_eq!(code, 0, "{}\n{stderr}", verdict(&report));
     let seen = report["change_seen_after_seconds"].as_f64().unwrap();
     // Within the leader key's ttl plus HAProxy's checks (inter 300ms x fall 2) and slack.
     assert!(seen <= TTL.as_secs_f64() + 10.0, "{seen}");
@@ -182,11 +185,10 @@ fn unplanned_failover_when_the_primary_node_dies() {
         report["write_gap_seconds"].as_f64().unwrap() >= 1.0,
         "{report}"
     );
-    assert_eq!(report["data"]["lost"], 0, "{report}");
     let run_id = report["run_id"].as_str().unwrap();
     assert_eq!(
         missing_from_table(&cluster, run_id, &acknowledged_seqs(&report)),
-        0
+        lost
     );
 }
 
@@ -251,4 +253,21 @@ fn acknowledged_writes_lost_on_purpose_are_counted() {
 fn text_of(json: &str) -> String {
     let report: vpc_probe::drill::report::DrillReport = serde_json::from_str(json).unwrap();
     report.text()
+}
+
+/// What a failed run's message should show: the verdict and its causes.
+fn verdict(report: &Value) -> String {
+    let keep = [
+        "budgets",
+        "failure_examples",
+        "open_session",
+        "data",
+        "error",
+        "timeline",
+    ];
+    let shown: serde_json::Map<String, Value> = keep
+        .iter()
+        .map(|key| (key.to_string(), report[*key].clone()))
+        .collect();
+    Value::Object(shown).to_string()
 }

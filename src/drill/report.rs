@@ -571,7 +571,12 @@ fn timeline(
         );
         add(
             trigger.finished_after_seconds,
-            format!("trigger finished (exit {:?})", trigger.exit_code),
+            format!(
+                "trigger finished (exit {})",
+                trigger
+                    .exit_code
+                    .map_or("none: killed or not started".into(), |c| c.to_string())
+            ),
         );
     } else {
         add(

@@ -45,6 +45,10 @@ pub struct Node {
     patroni: Daemon,
 }
 
+/// One cluster at a time: failover timings on a 2-core machine mean
+/// something only when clusters do not compete for it.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     /// etcd's data, on tmpfs.
@@ -54,12 +58,14 @@ pub struct Cluster {
     pub rw: u16,
     pub ro: u16,
     daemons: Vec<Daemon>,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Cluster {
     /// Start etcd, the nodes and HAProxy; return once the read-write port
     /// reaches the primary and the read-only port a streaming replica.
     pub fn start(options: Options) -> Result<Cluster, String> {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let etcd_dir = tempfile::tempdir_in("/dev/shm").map_err(|e| e.to_string())?;
         let mut daemons = Vec::new();
@@ -83,6 +89,7 @@ impl Cluster {
             rw,
             ro,
             daemons,
+            _turn: turn,
         };
         cluster.wait_settled(Duration::from_secs(90))?;
         Ok(cluster)
