@@ -131,6 +131,12 @@ fn every_kind_passes_through_haproxy_and_pgbouncer() {
     assert_eq!(pg["cycles"]["ok"], 3);
     assert_eq!(pg["cycles"]["failed"], 0);
     assert_eq!(pg["observed"]["role"], "primary");
+    // Through HAProxy and PgBouncer, the server is the PostgreSQL behind them.
+    assert_eq!(
+        pg["observed"]["server"],
+        format!("127.0.0.1:{}", rig.postgres)
+    );
+    assert_eq!(pg["observed"]["timeline"], "00000001");
     for phase in ["resolve", "connect", "auth", "query", "close"] {
         assert!(
             pg["phases"][phase].as_f64().unwrap() > 0.0,

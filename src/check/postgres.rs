@@ -362,7 +362,12 @@ impl PostgresSpec {
     /// The role behind the port and the required extensions.
     async fn check_server(&self, probe: &mut Probe<'_>, session: &Session) -> Result<(), Failure> {
         let heard = &session.heard;
+        // The server behind the port, and its timeline on a primary, so a
+        // report or a metric shows when the primary behind HAProxy changed.
         let sql = "SELECT CASE WHEN pg_is_in_recovery() THEN 'replica' ELSE 'primary' END; \
+                   SELECT host(inet_server_addr()) || ':' || inet_server_port(), \
+                   CASE WHEN pg_is_in_recovery() THEN NULL \
+                   ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END; \
                    SELECT extname FROM pg_extension";
         let messages = probe
             .phase(Phase::Query, async {
@@ -370,8 +375,15 @@ impl PostgresSpec {
                 rows.map_err(|err| classify(&err, heard, self.sslmode, Step::Query, None))
             })
             .await?;
+        if let Some(server) = column_of_statement(&messages, 1, 0) {
+            probe.observe("server", server);
+        }
+        if let Some(timeline) = column_of_statement(&messages, 1, 1) {
+            probe.observe("timeline", timeline);
+        }
         let mut values = rows(&messages).into_iter();
         let role = values.next().unwrap_or_default();
+        values.next(); // the server, read above
         if role.is_empty() {
             let detail = "the server answered the role query (pg_is_in_recovery()) without a value";
             return Err(Failure::new(
@@ -416,6 +428,23 @@ impl PostgresSpec {
         }
         Ok(())
     }
+}
+
+/// Column `column` of the first row of statement `statement` (0-based)
+/// in a multi-statement simple query's answer.
+fn column_of_statement(
+    messages: &[SimpleQueryMessage],
+    statement: usize,
+    column: usize,
+) -> Option<String> {
+    messages
+        .split(|m| matches!(m, SimpleQueryMessage::CommandComplete(_)))
+        .nth(statement)?
+        .iter()
+        .find_map(|message| match message {
+            SimpleQueryMessage::Row(row) => row.try_get(column).ok().flatten().map(str::to_string),
+            _ => None,
+        })
 }
 
 /// The first column of every row, across statements.

@@ -65,6 +65,7 @@ struct Families {
     runs: IntCounterVec,
     failures: IntCounterVec,
     cycles: IntCounterVec,
+    server: GaugeVec,
     build: GaugeVec,
     suite: GaugeVec,
     task: GaugeVec,
@@ -117,6 +118,12 @@ impl Families {
                 "vpc_probe_postgres_cycles_total",
                 HELP_CYCLES,
                 &["check", "result"],
+            )?,
+            server: gauge(
+                registry,
+                "vpc_probe_postgres_server_info",
+                HELP_SERVER,
+                &["check", "server", "role", "timeline"],
             )?,
             build: gauge(registry, "vpc_probe_build_info", HELP_BUILD, &["version"])?,
             suite: gauge(
@@ -172,6 +179,12 @@ impl Families {
             self.failures
                 .with_label_values(&[check[0], check[1], reason.as_str()])
                 .inc_by(*count);
+        }
+        if let Some(server) = outcome.observed.get("server") {
+            let observed = |key: &str| outcome.observed.get(key).map_or("", String::as_str);
+            self.server
+                .with_label_values(&[check[0], server, observed("role"), observed("timeline")])
+                .set(1.0);
         }
         if outcome.cycles.is_some() {
             self.cycles
@@ -268,6 +281,7 @@ const HELP_REASON: &str =
 const HELP_LAST_RUN: &str = "When the check's latest run finished, in seconds since the epoch.";
 const HELP_RUNS: &str = "Runs of the check since the probe started, by result.";
 const HELP_FAILURES: &str = "Failed runs of the check since the probe started, by reason.";
+const HELP_SERVER: &str = "The PostgreSQL server behind a postgres check's port at its last run (address:port from inet_server_addr(), its role, and its WAL timeline when primary): one series per check; a new series marks a failover.";
 const HELP_CYCLES: &str =
     "PostgreSQL open/auth/query/close cycles since the probe started, by result.";
 const HELP_BUILD: &str = "The probe's version; always 1.";
@@ -329,6 +343,25 @@ mod tests {
         let text = exposition_of(&ledger, None);
         assert!(
             text.contains(r#"probe_success{check="a\"b\\c",kind="tcp"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_server_behind_a_postgres_check_is_one_info_series() {
+        let mut outcome = outcome("postgres-rw", None);
+        for (key, value) in [
+            ("server", "10.0.1.21:5432"),
+            ("role", "primary"),
+            ("timeline", "00000003"),
+        ] {
+            outcome.observed.insert(key, value.into());
+        }
+        let mut ledger = Ledger::new(vec!["postgres-rw".into()]);
+        ledger.record(outcome, SystemTime::now());
+        let text = exposition_of(&ledger, None);
+        assert!(
+            text.contains(r#"vpc_probe_postgres_server_info{check="postgres-rw",role="primary",server="10.0.1.21:5432",timeline="00000003"} 1"#),
             "{text}"
         );
     }
