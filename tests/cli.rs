@@ -154,28 +154,7 @@ fn json_reports_match_the_checked_in_schema() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let report = rig.root.join("schema-report.json");
     std::fs::write(&report, &run.stdout).unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let tools = std::process::Command::new(format!("{root}/scripts/python-tools"))
-        .output()
-        .expect("python tools");
-    let python = format!("{}/python", String::from_utf8_lossy(&tools.stdout).trim());
-    let validate = "import json, sys, jsonschema\n\
-        schema = json.load(open(sys.argv[1]))\n\
-        report = json.loads(open(sys.argv[2]).readline())\n\
-        jsonschema.Draft202012Validator.check_schema(schema)\n\
-        jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)\n\
-        print('valid', len(report['checks']))";
-    let checked = std::process::Command::new(python)
-        .args(["-c", validate, &format!("{root}/schema/report.schema.json")])
-        .arg(&report)
-        .output()
-        .expect("run the validator");
-    let said = String::from_utf8_lossy(&checked.stdout).to_string()
-        + &String::from_utf8_lossy(&checked.stderr);
-    assert!(
-        checked.status.success() && said.contains("valid 2"),
-        "{said}"
-    );
+    rig::schema::validate("report.schema.json", &report).expect("a valid report");
     let compared = run_with(&["compare", report.to_str().unwrap()], &[], LIMIT);
     assert_eq!(compared.code, 1, "{}", compared.stderr);
     assert!(
@@ -332,4 +311,61 @@ fn production_and_staging_suites_validate_with_the_example_environment() {
             run.stderr
         );
     }
+}
+
+#[test]
+fn drills_are_validated_listed_and_run_only_by_name() {
+    let drill = "[[drill]]\nname = \"pg-switchover\"\nkind = \"postgres-failover\"\nurl = \"postgres://probe@127.0.0.1:1/app\"\npassword = \"drill-Secret-1\"\n";
+    let both = write(
+        "with-drill.toml",
+        &format!(
+            "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n\n{drill}"
+        ),
+    );
+    let both = both.to_str().unwrap();
+    let valid = run_with(&["validate", "--suite", both], &[], LIMIT);
+    assert_eq!(valid.code, 0, "{}", valid.stderr);
+    assert!(
+        valid.stdout.contains("(1 checks, 1 drills)"),
+        "{}",
+        valid.stdout
+    );
+    let listed = run_with(&["list", "--suite", both], &[], LIMIT);
+    assert!(
+        listed
+            .stdout
+            .contains("pg-switchover\tdrill\t127.0.0.1:1/app"),
+        "{}",
+        listed.stdout
+    );
+    let unknown = run_with(&["drill", "--suite", both, "--drill", "nope"], &[], LIMIT);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("it has: pg-switchover"),
+        "{}",
+        unknown.stderr
+    );
+    let only = write("drill-only.toml", drill);
+    let checked = run_with(&["check", "--suite", only.to_str().unwrap()], &[], LIMIT);
+    assert_eq!(checked.code, 2, "{}", checked.stderr);
+    // A drill whose read-write port is closed cannot start: exit 1, said why.
+    let ran = run_with(
+        &[
+            "drill",
+            "--suite",
+            only.to_str().unwrap(),
+            "--drill",
+            "pg-switchover",
+        ],
+        &[],
+        LIMIT,
+    );
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        ran.stdout
+            .contains("could not run: connecting to the read-write port"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!ran.stdout.contains("drill-Secret-1"));
 }

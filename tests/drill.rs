@@ -37,6 +37,9 @@ fn drill(cluster: &Cluster, name: &str, keys: &str) -> (i32, Value, String) {
         html.to_str().unwrap(),
     ];
     let run = run_with(&args, &[], Duration::from_secs(240));
+    let json = cluster.dir.path().join(format!("{name}.json"));
+    std::fs::write(&json, &run.stdout).unwrap();
+    rig::schema::validate("drill.schema.json", &json).expect("a report valid against its schema");
     let mut report: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|err| panic!("{err}: {}\n{}", run.stdout, run.stderr));
     println!("{}", text_of(&run.stdout));

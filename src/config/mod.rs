@@ -209,6 +209,64 @@ mod tests {
         assert!(check::kind_keys(Kind::Redis).contains(&"username"));
     }
 
+    const DRILL: &str = "[[drill]]\nname = \"pg-switchover\"\nkind = \"postgres-failover\"\n\
+        url = \"postgres://probe@haproxy:5000/app\"\npassword = \"drill-secret\"\n";
+
+    #[test]
+    fn drills_load_beside_checks_and_their_keys_are_checked() {
+        let suite = parse(
+            &format!("{TCP}{DRILL}interval = \"50ms\"\nexpect = \"no-change\"\n"),
+            "s.toml",
+            "s",
+        )
+        .unwrap();
+        let drill = &suite.drills[0];
+        assert_eq!(
+            (suite.checks.len(), drill.name.as_str()),
+            (1, "pg-switchover")
+        );
+        assert_eq!(drill.interval, std::time::Duration::from_millis(50));
+        assert_eq!(drill.table, "vpc_probe_drill");
+        let cases = [
+            (
+                format!("{DRILL}intervall = \"1s\"\n"),
+                6,
+                "intervall",
+                "unknown key; a drill takes",
+            ),
+            (
+                format!("{DRILL}table = \"x; DROP TABLE y\"\n"),
+                6,
+                "table",
+                "SQL identifier",
+            ),
+            (
+                format!("{DRILL}expect = \"sideways\"\n"),
+                6,
+                "expect",
+                "unknown variant",
+            ),
+            (
+                format!("{DRILL}ro_url = \"mysql://x/y\"\n"),
+                6,
+                "ro_url",
+                "scheme",
+            ),
+            (format!("{DRILL}{DRILL}"), 7, "name", "duplicate drill name"),
+        ];
+        for (text, line, key, words) in cases {
+            let err = error(&text);
+            assert_eq!(
+                (err.line, err.key.as_deref()),
+                (Some(line), Some(key)),
+                "{err}"
+            );
+            assert!(err.message.contains(words), "{err}");
+        }
+        let only = parse(DRILL, "s.toml", "s").unwrap();
+        assert!(only.checks.is_empty() && only.drills.len() == 1);
+    }
+
     #[test]
     fn a_valid_suite_loads() {
         let suite = parse(&format!("[suite]\nname = \"x\"\n{TCP}"), "s.toml", "s").unwrap();

@@ -145,7 +145,15 @@ impl CycleReport {
 
 /// The JSON Schema of [`RunReport`], as checked in.
 pub fn schema() -> String {
-    let schema = schemars::schema_for!(RunReport);
+    pretty(schemars::schema_for!(RunReport))
+}
+
+/// The JSON Schema of a drill's report, as checked in.
+pub fn drill_schema() -> String {
+    pretty(schemars::schema_for!(crate::drill::report::DrillReport))
+}
+
+fn pretty(schema: schemars::Schema) -> String {
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
     text.push('\n');
     text
@@ -157,20 +165,30 @@ mod tests {
     use crate::outcome::sample::outcome;
     use std::time::Duration;
 
-    /// The path of the checked-in schema, from the crate root.
-    const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/report.schema.json");
+    /// The checked-in schemas, from the crate root, and what they must be.
+    const SCHEMAS: [(&str, fn() -> String); 2] = [
+        (
+            concat!(env!("CARGO_MANIFEST_DIR"), "/schema/report.schema.json"),
+            schema,
+        ),
+        (
+            concat!(env!("CARGO_MANIFEST_DIR"), "/schema/drill.schema.json"),
+            drill_schema,
+        ),
+    ];
 
     #[test]
-    fn the_checked_in_schema_is_the_generated_one() {
-        let checked_in = std::fs::read_to_string(SCHEMA_FILE).unwrap_or_default();
-        if std::env::var_os("VPC_PROBE_WRITE_SCHEMA").is_some() {
-            std::fs::write(SCHEMA_FILE, schema()).expect("write the schema");
-            return;
+    fn the_checked_in_schemas_are_the_generated_ones() {
+        for (file, generate) in SCHEMAS {
+            if std::env::var_os("VPC_PROBE_WRITE_SCHEMA").is_some() {
+                std::fs::write(file, generate()).expect("write the schema");
+            }
+            let checked_in = std::fs::read_to_string(file).unwrap_or_default();
+            assert!(
+                checked_in == generate(),
+                "{file} is stale: run VPC_PROBE_WRITE_SCHEMA=1 cargo test --lib schema"
+            );
         }
-        assert!(
-            checked_in == schema(),
-            "schema/report.schema.json is stale: run VPC_PROBE_WRITE_SCHEMA=1 cargo test --lib schema"
-        );
     }
 
     #[test]

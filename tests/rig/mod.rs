@@ -13,6 +13,7 @@ pub mod observe;
 pub mod patroni;
 pub mod probe;
 mod process;
+pub mod schema;
 pub mod tls;
 pub mod topology;
 
