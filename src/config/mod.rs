@@ -156,6 +156,19 @@ mod tests {
         parse(text, "s.toml", "s").expect_err("the suite must be refused")
     }
 
+    /// Each suite text is refused at (line, key) with words in its message.
+    fn refused_at(cases: &[(String, usize, &str, &str)]) {
+        for (text, line, key, words) in cases {
+            let err = error(text);
+            assert_eq!(
+                (err.line, err.key.as_deref()),
+                (Some(*line), Some(*key)),
+                "{err}"
+            );
+            assert!(err.message.contains(words), "{err}");
+        }
+    }
+
     const TCP: &str = "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 1\n";
 
     #[test]
@@ -170,15 +183,7 @@ mod tests {
             (format!("{TCP}timeout = \"1s\"\nmax_duration = \"2s\"\n"), 7, "max_duration", "less than the timeout"),
             (format!("{TCP}[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 2\n"), 7, "name", "duplicate check name"),
         ];
-        for (text, line, key, words) in cases {
-            let err = error(&text);
-            assert_eq!(
-                (err.line, err.key.as_deref()),
-                (Some(line), Some(key)),
-                "{err}"
-            );
-            assert!(err.message.contains(words), "{err}");
-        }
+        refused_at(&cases);
     }
 
     #[test]
@@ -254,15 +259,7 @@ mod tests {
             ),
             (format!("{DRILL}{DRILL}"), 7, "name", "duplicate drill name"),
         ];
-        for (text, line, key, words) in cases {
-            let err = error(&text);
-            assert_eq!(
-                (err.line, err.key.as_deref()),
-                (Some(line), Some(key)),
-                "{err}"
-            );
-            assert!(err.message.contains(words), "{err}");
-        }
+        refused_at(&cases);
         let only = parse(DRILL, "s.toml", "s").unwrap();
         assert!(only.checks.is_empty() && only.drills.len() == 1);
     }

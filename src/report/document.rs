@@ -165,8 +165,11 @@ mod tests {
     use crate::outcome::sample::outcome;
     use std::time::Duration;
 
+    /// A checked-in schema file and the function that generates it.
+    type Schema = (&'static str, fn() -> String);
+
     /// The checked-in schemas, from the crate root, and what they must be.
-    const SCHEMAS: [(&str, fn() -> String); 2] = [
+    const SCHEMAS: [Schema; 2] = [
         (
             concat!(env!("CARGO_MANIFEST_DIR"), "/schema/report.schema.json"),
             schema,
