@@ -1,7 +1,8 @@
 //! The main job on an embedded stack: starts the test rig's real servers on
 //! loopback, runs `vpc-probe check --suite checks/local.toml` against them
 //! healthy, then again with faults injected through the suite's variables,
-//! then as the long-running service Prometheus scrapes (`serve`).
+//! then as the long-running service Prometheus scrapes (`serve`), and
+//! finally a failover drill: a Patroni switchover behind HAProxy, measured.
 //! Run it with `scripts/demo`.
 
 #[path = "../tests/rig/mod.rs"]
@@ -33,7 +34,10 @@ fn main() -> ExitCode {
 
     banner("3. As an ECS service: `vpc-probe serve`, the same faults, scraped from /metrics");
     let served = serve(rig, &healthy, &faults);
-    if first == 0 && second == 1 && served {
+
+    banner("4. Failover drill: `patronictl switchover` on a 2-node Patroni cluster behind HAProxy");
+    let drilled = drill();
+    if first == 0 && second == 1 && served && drilled {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -70,6 +74,56 @@ fn serve(rig: &rig::Rig, base: &[(&str, String)], overrides: &[(&str, String)]) 
     let code = served.wait_exit(std::time::Duration::from_secs(5));
     println!("\nSIGTERM: serve exited with {code:?}");
     code == Some(0)
+}
+
+/// Start a Patroni cluster, run `vpc-probe drill` around a switchover and
+/// print its summary; the HTML page goes to target/drill-demo.html.
+fn drill() -> bool {
+    let cluster = match rig::patroni::Cluster::start(Default::default()) {
+        Ok(cluster) => cluster,
+        Err(err) => {
+            println!("could not start the Patroni cluster: {err}");
+            return false;
+        }
+    };
+    let trigger: Vec<String> = cluster
+        .switchover_command()
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect();
+    let suite = cluster.dir.path().join("drill.toml");
+    let text = format!(
+        "[[drill]]\nname = \"pg-switchover\"\nkind = \"postgres-failover\"\n\
+         url = \"postgres://{user}@127.0.0.1:{rw}/app?sslmode=disable\"\n\
+         ro_url = \"postgres://{user}@127.0.0.1:{ro}/app?sslmode=disable\"\n\
+         password = \"${{DEMO_PG_PASSWORD}}\"\ninterval = \"50ms\"\nbaseline = \"2s\"\n\
+         wait_for_change = \"60s\"\nsettle = \"3s\"\ntrigger = [{trigger}]\n\
+         max_write_gap = \"15s\"\nmax_ro_gap = \"10s\"\nopen_session = \"cut\"\n",
+        user = rig::PG_USER,
+        rw = cluster.rw,
+        ro = cluster.ro,
+        trigger = trigger.join(", "),
+    );
+    std::fs::write(&suite, text).expect("write the drill suite");
+    let binary = std::env::var("VPC_PROBE_BIN").unwrap_or_else(|_| "target/debug/vpc-probe".into());
+    let status = Command::new(binary)
+        .args([
+            "drill",
+            "--drill",
+            "pg-switchover",
+            "--html",
+            "target/drill-demo.html",
+            "--suite",
+        ])
+        .arg(&suite)
+        .env("DEMO_PG_PASSWORD", rig::PG_PASSWORD)
+        .status()
+        .expect("run vpc-probe drill");
+    println!(
+        "\nthe timeline: target/drill-demo.html (exit {:?})",
+        status.code()
+    );
+    status.success()
 }
 
 fn banner(title: &str) {

@@ -303,6 +303,9 @@ impl Phase {
 pub struct Fault {
     pub reason: Reason,
     pub detail: String,
+    /// The protocol's own error code when the server sent one (a
+    /// SQLSTATE), for callers that count finer than reasons (the drill).
+    pub code: Option<String>,
 }
 
 impl Fault {
@@ -310,6 +313,15 @@ impl Fault {
         Fault {
             reason,
             detail: detail.into(),
+            code: None,
+        }
+    }
+
+    /// The same fault, carrying the server's error code.
+    pub fn with_code(self, code: impl Into<String>) -> Self {
+        Fault {
+            code: Some(code.into()),
+            ..self
         }
     }
 }

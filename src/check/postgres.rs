@@ -499,7 +499,7 @@ fn classify(
             db.message(),
             db.code().code()
         );
-        return Fault::new(classify_server(db, step), detail);
+        return Fault::new(classify_server(db, step), detail).with_code(db.code().code());
     }
     let prefix = heard.prefix();
     // A real server answers SSLRequest with S, then TLS records follow.

@@ -120,13 +120,17 @@ impl Ctx {
 }
 
 /// A label for a failure: what a failover shows by its SQLSTATE
-/// (read-only transaction, shutdown, starting up), else the reason.
-fn label(err: &tokio_postgres::Error, fault: &Fault) -> &'static str {
-    match err.as_db_error().map(|db| db.code()) {
-        Some(code) if *code == SqlState::READ_ONLY_SQL_TRANSACTION => "read_only_transaction",
-        Some(code) if *code == SqlState::ADMIN_SHUTDOWN => "admin_shutdown",
-        Some(code) if *code == SqlState::CANNOT_CONNECT_NOW => "cannot_connect_now",
-        _ => fault.reason.as_str(),
+/// (read-only transaction, shutdown, starting or stopping), else the reason.
+fn label(fault: &Fault) -> &'static str {
+    let code = fault.code.as_deref();
+    if code == Some(SqlState::READ_ONLY_SQL_TRANSACTION.code()) {
+        "read_only_transaction"
+    } else if code == Some(SqlState::ADMIN_SHUTDOWN.code()) {
+        "admin_shutdown"
+    } else if code == Some(SqlState::CANNOT_CONNECT_NOW.code()) {
+        "cannot_connect_now"
+    } else {
+        fault.reason.as_str()
     }
 }
 
@@ -141,7 +145,7 @@ async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
             .session(&ctx.net)
             .await
             .map_err(|fault| Fate::Failed {
-                label: fault.reason.as_str(),
+                label: label(&fault),
                 misrouted: false,
                 detail: fault.detail,
             })?;
@@ -183,7 +187,7 @@ async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
 /// connection after sending leaves the write uncertain.
 fn write_error(err: &tokio_postgres::Error, session: &Session, ctx: &Ctx) -> Fate {
     let fault = session.fault(err, ctx.spec.rw.sslmode);
-    let label = label(err, &fault);
+    let label = label(&fault);
     if err.as_db_error().is_some() {
         Fate::Failed {
             label,
@@ -225,14 +229,14 @@ async fn read_once(ctx: Arc<Ctx>) -> Read {
         unreachable!("reads run only with ro_url");
     };
     let work = async {
-        let session = ro.session(&ctx.net).await.map_err(|f| f.reason.as_str())?;
+        let session = ro.session(&ctx.net).await.map_err(|f| label(&f))?;
         let answer = session
             .client
             .simple_query("SELECT pg_is_in_recovery()::text")
             .await;
         let result = match answer {
             Ok(messages) => Ok(column(&messages, 0) == Some("true")),
-            Err(err) => Err(label(&err, &session.fault(&err, ro.sslmode))),
+            Err(err) => Err(label(&session.fault(&err, ro.sslmode))),
         };
         tokio::spawn(session.close());
         result
@@ -315,7 +319,7 @@ pub async fn hold_session(
         Ok(session) => session,
         Err(fault) => {
             ctx.log().session = SessionEnd::NeverOpened {
-                label: fault.reason.as_str(),
+                label: label(&fault),
             };
             return;
         }
@@ -336,7 +340,7 @@ pub async fn hold_session(
                 let fault = session.fault(&err, ctx.spec.rw.sslmode);
                 break SessionEnd::Cut {
                     at: ctx.elapsed(),
-                    label: label(&err, &fault),
+                    label: label(&fault),
                 };
             }
             Err(_) => break SessionEnd::Hung { at: ctx.elapsed() },
