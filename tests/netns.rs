@@ -14,8 +14,8 @@ struct Namespace {
 
 impl Namespace {
     fn create(tag: &str) -> Option<Namespace> {
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipping: network namespaces need root");
+        if unsafe { libc::geteuid() } != 0 && rig::process::may_skip("network namespaces need root")
+        {
             return None;
         }
         let name = format!("vpcp-{tag}-{}", std::process::id());

@@ -219,6 +219,8 @@ fn labels_are_bounded_names_never_error_text() {
         "timeout",
         "too_slow",
         "unexpectedly_reachable",
+        "tls_required",
+        "permission_denied",
     ]
     .into();
     for line in metrics.lines().filter(|l| !l.starts_with('#')) {
@@ -245,6 +247,14 @@ fn labels_are_bounded_names_never_error_text() {
                 "version" | "suite" | "checks" => {
                     assert!(value.len() < 64 && !value.contains(' '), "{line}")
                 }
+                // The server behind a postgres check: one address, a role, a timeline.
+                "server" => assert!(value.parse::<std::net::SocketAddr>().is_ok(), "{line}"),
+                "role" => assert!(["primary", "replica"].contains(&value.as_str()), "{line}"),
+                "timeline" => assert!(
+                    value.is_empty()
+                        || (value.len() == 8 && value.chars().all(|c| c.is_ascii_hexdigit())),
+                    "{line}"
+                ),
                 other => panic!("unexpected label {other} in {line}"),
             }
         }

@@ -12,7 +12,7 @@ pub mod fixture;
 pub mod observe;
 pub mod patroni;
 pub mod probe;
-mod process;
+pub mod process;
 pub mod schema;
 pub mod tls;
 pub mod topology;

@@ -132,7 +132,14 @@ pub fn start_pushgateway() -> u16 {
     let root = scratch_dir("vpc-probe-pushgateway").expect("scratch dir");
     let port = free_port().expect("free port");
     let mut command = Command::new("prometheus-pushgateway");
-    command.arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    // Debian's build persists to /var/lib/prometheus by default: this
+    // gateway keeps its state in its own scratch dir, fresh every run.
+    command
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!(
+            "--persistence.file={}",
+            root.join("pushgateway.data").display()
+        ));
     Daemon::spawn("pushgateway", command, &root.join("pushgateway.log")).expect("pushgateway");
     wait_for("pushgateway", Duration::from_secs(15), || {
         process::accepts(port)

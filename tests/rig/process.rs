@@ -166,14 +166,43 @@ pub fn give_to_postgres(dir: &Path) -> Result<(), String> {
 
 /// A loopback TCP port nobody listens on right now.
 pub fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
-    Ok(listener.local_addr().map_err(|err| err.to_string())?.port())
+    claim_port(|port| TcpListener::bind(("127.0.0.1", port)).is_ok())
 }
 
-/// A loopback UDP port nobody listens on right now.
+/// A loopback UDP port nobody listens on, claimed as [`free_port`] does.
 pub fn free_udp_port() -> Result<u16, String> {
-    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
-    Ok(socket.local_addr().map_err(|err| err.to_string())?.port())
+    claim_port(|port| UdpSocket::bind(("127.0.0.1", port)).is_ok())
+}
+
+/// Ports the tests give to servers: below the kernel's ephemeral range
+/// (32768-60999 here), so no outgoing connection can take one as its source
+/// port between the claim and the server's bind.
+const CLAIMABLE: std::ops::Range<u16> = 20000..32000;
+
+/// Locks held for the life of the process: one per claimed port.
+static CLAIMED: Mutex<Vec<File>> = Mutex::new(Vec::new());
+
+/// A port that binds now and that no other test process can claim: each
+/// claim holds an flock on /tmp/vpc-probe-ports/PORT until this process
+/// exits (the kernel drops it even on a crash), so parallel test binaries
+/// never hand out the same port.
+fn claim_port(binds: impl Fn(u16) -> bool) -> Result<u16, String> {
+    let dir = Path::new("/tmp/vpc-probe-ports");
+    std::fs::create_dir_all(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+    for _ in 0..500 {
+        let port = fastrand::u16(CLAIMABLE);
+        let Ok(lock) = File::create(dir.join(port.to_string())) else {
+            continue;
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock(2) on a file descriptor this function owns.
+        let locked = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if locked && binds(port) {
+            CLAIMED.lock().map_err(|_| "port claims")?.push(lock);
+            return Ok(port);
+        }
+    }
+    Err("no free port to claim in 500 tries".into())
 }
 
 pub fn accepts(port: u16) -> bool {
@@ -183,18 +212,41 @@ pub fn accepts(port: u16) -> bool {
 
 /// True once a DNS server answers a query for the HAProxy name.
 pub fn dns_answers(addr: SocketAddr) -> bool {
-    let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else {
-        return false;
+    dns_answer_count(addr, super::HAPROXY_NAME).is_some()
+}
+
+/// How many A records a DNS server answers for `name`; `None` when it
+/// does not answer within 300 ms.
+pub fn dns_answer_count(addr: SocketAddr, name: &str) -> Option<u16> {
+    let bind = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
     };
-    let _ = socket.set_read_timeout(Some(Duration::from_millis(300)));
+    let socket = UdpSocket::bind(bind).ok()?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .ok()?;
     let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in super::HAPROXY_NAME.split('.') {
+    for label in name.split('.') {
         query.push(label.len() as u8);
         query.extend_from_slice(label.as_bytes());
     }
     query.extend_from_slice(&[0, 0, 1, 0, 1]);
     let mut answer = [0u8; 512];
-    socket.send_to(&query, addr).is_ok() && socket.recv_from(&mut answer).is_ok()
+    socket.send_to(&query, addr).ok()?;
+    let (read, _) = socket.recv_from(&mut answer).ok()?;
+    (read >= 12).then(|| u16::from_be_bytes([answer[6], answer[7]]))
+}
+
+/// Whether a test whose real part cannot run here may skip: never under
+/// `CI=true`, where it must fail instead of passing silently.
+pub fn may_skip(why: &str) -> bool {
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{why}: under CI=true this test must run, not skip");
+    }
+    eprintln!("skipping: {why}");
+    true
 }
 
 /// Poll `ready` until it holds or `limit` passes.

@@ -71,12 +71,14 @@ pub struct Topology {
 
 static TOPOLOGY: OnceLock<Option<Topology>> = OnceLock::new();
 
+/// Versions of the private zone, so a reload can be seen to have happened.
+static ZONE_VERSION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
 /// The shared topology, built on first use; `None` when not root.
 pub fn topology() -> Option<&'static Topology> {
     TOPOLOGY
         .get_or_init(|| {
-            if unsafe { libc::geteuid() } != 0 {
-                eprintln!("skipping: the topology needs root (CI runs as root)");
+            if unsafe { libc::geteuid() } != 0 && process::may_skip("the topology needs root") {
                 return None;
             }
             Some(Topology::build().unwrap_or_else(|err| panic!("building the topology: {err}")))
@@ -318,10 +320,27 @@ impl Topology {
     /// Replace the private zone's records (`/etc/hosts` lines) and have the
     /// resolver re-read them.
     pub fn set_zone(&self, records: &str) -> Result<(), String> {
-        std::fs::write(&self.hosts_file, records).map_err(|e| e.to_string())?;
+        // A marker name unique to this version of the zone: once the
+        // resolver answers it, it has read the new records.
+        let version = ZONE_VERSION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let marker = format!("zone-{version}.vpc-probe.glimpse.internal");
+        let text = format!("{records}\n127.0.0.1 {marker}\n");
+        std::fs::write(&self.hosts_file, text).map_err(|e| e.to_string())?;
         unsafe { libc::kill(self.dnsmasq as libc::pid_t, libc::SIGHUP) };
-        std::thread::sleep(Duration::from_millis(200));
-        Ok(())
+        let resolver: SocketAddr = format!("{RESOLVER}:53").parse().map_err(|_| "address")?;
+        process::wait_for(
+            "the resolver to read the new zone",
+            Duration::from_secs(10),
+            || {
+                self.in_namespace("r", {
+                    let marker = marker.clone();
+                    move || process::dns_answer_count(resolver, &marker)
+                })
+                .ok()
+                .flatten()
+                    == Some(1)
+            },
+        )
     }
 
     /// Servers that are threads of this process: anisette in the database
