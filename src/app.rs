@@ -19,6 +19,16 @@ use std::io::Write;
 use std::process::ExitCode;
 use strum::IntoEnumIterator;
 
+/// Print a line to stdout. A reader that went away (a pipe to `head`) is
+/// not worth a panic: the line is dropped and the exit code still says
+/// what happened.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -72,7 +82,7 @@ fn validate(args: &SuiteArg) -> u8 {
                 0 => String::new(),
                 n => format!(", {n} drills"),
             };
-            println!(
+            say!(
                 "{}: suite {} is valid ({} checks{drills})",
                 args.suite.display(),
                 suite.name,
@@ -91,7 +101,7 @@ fn list(args: &SuiteArg) -> u8 {
     for check in &suite.checks {
         let target = suite.scrubber.scrub(&check.spec.target());
         let timeout = humantime::format_duration(check.timeout);
-        println!(
+        say!(
             "{}\t{}\t{target}\t{timeout}",
             check.name,
             check.spec.kind().as_str()
@@ -99,7 +109,7 @@ fn list(args: &SuiteArg) -> u8 {
     }
     for drill in &suite.drills {
         let target = suite.scrubber.scrub(&drill.target());
-        println!(
+        say!(
             "{}\tdrill\t{target}\t{}",
             drill.name,
             humantime::format_duration(drill.wait_for_change)
@@ -120,7 +130,7 @@ fn compare(arguments: &[String]) -> u8 {
         }
     }
     let comparison = report::compare::Comparison::new(&reports);
-    print!("{}", comparison.render());
+    say!("{}", comparison.render().trim_end());
     if comparison.success() {
         EXIT_PASS
     } else {
@@ -145,17 +155,17 @@ fn read_report(argument: &str) -> Result<(String, RunReport), String> {
 fn explain(reason: Option<Reason>) -> u8 {
     let reasons: Vec<Reason> = reason.map_or_else(|| Reason::all().collect(), |r| vec![r]);
     for reason in reasons {
-        println!(
+        say!(
             "{reason}\n  means: {}\n  check: {}",
             reason.meaning(),
             reason.hint()
         );
         for kind in Kind::iter() {
             if let Some(hint) = reason.kind_hint(kind) {
-                println!("  {kind}: {hint}");
+                say!("  {kind}: {hint}");
             }
         }
-        println!();
+        say!();
     }
     EXIT_PASS
 }
@@ -188,6 +198,14 @@ fn check(args: CheckArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if let Some(path) = &args.junit {
+        // A report that cannot be written is a usage error, found before
+        // any check runs rather than after a gate's whole run.
+        if let Err(err) = std::fs::File::create(path) {
+            eprintln!("error: --junit {}: {err}", path.display());
+            return EXIT_USAGE;
+        }
+    }
     match runtime() {
         Ok(runtime) => runtime.block_on(check_and_publish(&suite, &checks, &args)),
         Err(code) => code,
@@ -199,15 +217,20 @@ async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &Check
     // Where the task runs is read while the checks run, not before them.
     let (identity, ran) = tokio::join!(
         TaskIdentity::discover(),
-        runner::run(suite, checks, |outcome| {
-            let line = report::text::progress_line(outcome);
-            match format {
-                Format::Text => println!("{line}"),
-                Format::Json => {
-                    tracing::info!(check = %outcome.name, success = outcome.success(), "{line}")
+        runner::run_until(
+            suite,
+            checks,
+            |outcome| {
+                let line = report::text::progress_line(outcome);
+                match format {
+                    Format::Text => say!("{line}"),
+                    Format::Json => {
+                        tracing::info!(check = %outcome.name, success = outcome.success(), "{line}")
+                    }
                 }
-            }
-        })
+            },
+            stop_signal()
+        )
     );
     let report = match ran {
         Ok(report) => report,
@@ -217,8 +240,10 @@ async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &Check
         }
     };
     if let Err(err) = write_reports(&report, identity.as_ref(), args) {
-        eprintln!("error: writing the report: {err:#}");
-        return EXIT_FAIL;
+        if !reader_went_away(&err) {
+            eprintln!("error: writing the report: {err:#}");
+            return EXIT_FAIL;
+        }
     }
     let pushed = match &args.push {
         Some(gateway) => push(gateway, &report, identity.as_ref()).await,
@@ -229,6 +254,30 @@ async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &Check
     } else {
         EXIT_PASS
     }
+}
+
+/// SIGTERM (ECS stopping the task) or SIGINT; never completes if the
+/// handlers cannot be installed (the run then simply finishes).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    eprintln!("stopping: the checks still running are reported as interrupted");
+}
+
+/// Stdout closed by its reader (a pipe to `head`): not the probe's failure.
+fn reader_went_away(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// Push the run to the Pushgateway; a failure is reported, not fatal.
@@ -312,8 +361,10 @@ fn drill(args: &DrillArgs) -> u8 {
     let report = runtime.block_on(crate::drill::run(spec, net, &suite.scrubber));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     if let Err(err) = write_drill(&report, args) {
-        eprintln!("error: writing the drill report: {err:#}");
-        return EXIT_FAIL;
+        if !reader_went_away(&err) {
+            eprintln!("error: writing the drill report: {err:#}");
+            return EXIT_FAIL;
+        }
     }
     if report.success {
         EXIT_PASS

@@ -47,6 +47,7 @@ pub enum Reason {
     Timeout,
     TooSlow,
     UnexpectedlyReachable,
+    Interrupted,
 }
 
 impl Reason {
@@ -198,6 +199,11 @@ impl Reason {
                 "too_slow",
                 "the check passed but took longer than its max_duration budget",
                 "the path is slower than budgeted: a congested or longer path (cross-region peering, a NAT or proxy hop), or an overloaded HAProxy / PgBouncer / server; the phase named is where most time went",
+            ),
+            Reason::Interrupted => (
+                "interrupted",
+                "the run was stopped (SIGTERM or SIGINT) before the check finished",
+                "the task was stopped (ECS StopTask, a deployment, a Spot interruption, or the gate's own timeout) while the check ran: the other checks' results stand; run it again",
             ),
             Reason::UnexpectedlyReachable => (
                 "unexpectedly_reachable",

@@ -53,29 +53,73 @@ pub fn select<'a>(suite: &'a Suite, only: &[String]) -> Result<Vec<&'a Check>, S
 pub async fn run(
     suite: &Suite,
     checks: &[&Check],
+    progress: impl FnMut(&Outcome),
+) -> anyhow::Result<Report> {
+    run_until(suite, checks, progress, std::future::pending()).await
+}
+
+/// Run `checks` until they finish or `stop` completes (SIGTERM from ECS):
+/// then the checks still running are cut, each reported `interrupted` in
+/// the phase it was in, so a gate still gets the report of what finished.
+pub async fn run_until(
+    suite: &Suite,
+    checks: &[&Check],
     mut progress: impl FnMut(&Outcome),
+    stop: impl Future<Output = ()>,
 ) -> anyhow::Result<Report> {
     let started = SystemTime::now();
     let clock = Instant::now();
     let net = Net::new(suite.resolver, suite.longest_timeout())?;
+    let in_flight: Vec<InFlight> = checks.iter().map(|_| InFlight::default()).collect();
     let mut running: FuturesUnordered<_> = checks
         .iter()
+        .zip(&in_flight)
         .enumerate()
-        .map(|(index, check)| {
-            let net = &net;
-            async move { (index, run_isolated(net, check, &suite.scrubber).await) }
+        .map(|(index, (check, in_flight))| {
+            let (net, in_flight) = (net.clone(), in_flight.clone());
+            let (task_check, scrubber) = ((*check).clone(), suite.scrubber.clone());
+            async move {
+                let watched = in_flight.clone();
+                let outcome = isolated(check, &suite.scrubber, watched, async move {
+                    run_check(&net, &task_check, &scrubber, in_flight).await
+                })
+                .await;
+                (index, outcome)
+            }
         })
         .collect();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; checks.len()];
-    while let Some((index, outcome)) = running.next().await {
-        progress(&outcome);
-        outcomes[index] = Some(outcome);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        tokio::select! {
+            next = running.next() => match next {
+                Some((index, outcome)) => {
+                    progress(&outcome);
+                    outcomes[index] = Some(outcome);
+                }
+                None => break,
+            },
+            () = &mut stop => break,
+        }
     }
+    drop(running);
+    let cut = |index: usize| {
+        interrupted(
+            checks[index],
+            &suite.scrubber,
+            in_flight[index].phase(),
+            clock.elapsed(),
+        )
+    };
     Ok(Report {
         suite: suite.name.clone(),
         started,
         duration: clock.elapsed(),
-        checks: outcomes.into_iter().flatten().collect(),
+        checks: outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(index, outcome)| outcome.unwrap_or_else(|| cut(index)))
+            .collect(),
     })
 }
 
@@ -85,23 +129,23 @@ pub async fn run(
 /// future (a reload, a shutdown) aborts the check in flight too.
 pub async fn run_isolated(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome {
     let (task_net, task_check, task_scrubber) = (net.clone(), check.clone(), scrubber.clone());
-    isolated(check, scrubber, move |in_flight| async move {
+    let in_flight = InFlight::default();
+    let watched = in_flight.clone();
+    isolated(check, scrubber, watched, async move {
         run_check(&task_net, &task_check, &task_scrubber, in_flight).await
     })
     .await
 }
 
-/// Run `run` as a task; a panic becomes a failed outcome in the phase the
-/// check was in, after the time it had run.
-async fn isolated<F, Fut>(check: &Check, scrubber: &Scrubber, run: F) -> Outcome
+/// Run `run` as a task; a panic becomes a failed outcome in the phase
+/// `in_flight` last entered, after the time it had run.
+async fn isolated<Fut>(check: &Check, scrubber: &Scrubber, in_flight: InFlight, run: Fut) -> Outcome
 where
-    F: FnOnce(InFlight) -> Fut,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
     let clock = Instant::now();
-    let in_flight = InFlight::default();
     let mut one = JoinSet::new();
-    one.spawn(run(in_flight.clone()));
+    one.spawn(run);
     match one.join_next().await {
         Some(Ok(outcome)) => outcome,
         Some(Err(err)) => crashed(check, scrubber, &err, in_flight.phase(), clock.elapsed()),
@@ -168,6 +212,30 @@ fn millis(duration: Duration) -> String {
     format!("{} ms", duration.as_millis())
 }
 
+/// A check cut by a stop signal, in the phase it was in.
+fn interrupted(check: &Check, scrubber: &Scrubber, phase: Phase, duration: Duration) -> Outcome {
+    let detail = "the run was stopped (SIGTERM or SIGINT) before this check finished";
+    Outcome {
+        result: Err(Failure::new(phase, Fault::new(Reason::Interrupted, detail))),
+        duration,
+        ..unfinished(check, scrubber)
+    }
+}
+
+/// An outcome with nothing observed yet, for checks that did not finish.
+fn unfinished(check: &Check, scrubber: &Scrubber) -> Outcome {
+    Outcome {
+        name: check.name.clone(),
+        kind: check.spec.kind(),
+        target: scrubber.scrub(&check.spec.target()),
+        result: Ok(()),
+        duration: Duration::ZERO,
+        phases: Default::default(),
+        observed: Default::default(),
+        cycles: None,
+    }
+}
+
 /// A check whose task panicked still shows up, failed, in the report.
 fn crashed(
     check: &Check,
@@ -178,17 +246,12 @@ fn crashed(
 ) -> Outcome {
     let detail = scrubber.scrub(&format!("the probe crashed on this server's answer: {err}"));
     Outcome {
-        name: check.name.clone(),
-        kind: check.spec.kind(),
-        target: scrubber.scrub(&check.spec.target()),
         result: Err(Failure::new(
             phase,
             Fault::new(Reason::ProtocolError, detail),
         )),
         duration,
-        phases: Default::default(),
-        observed: Default::default(),
-        cycles: None,
+        ..unfinished(check, scrubber)
     }
 }
 
@@ -226,7 +289,9 @@ mod tests {
             }),
         };
         let net = Net::new(Some("127.0.0.1:9".parse().unwrap()), Duration::from_secs(1)).unwrap();
-        let outcome = isolated(&check, &Scrubber::default(), move |in_flight| async move {
+        let in_flight = InFlight::default();
+        let watched = in_flight.clone();
+        let outcome = isolated(&check, &Scrubber::default(), watched, async move {
             let mut probe = Probe::new(&net, Duration::from_secs(5), in_flight);
             let _ = probe
                 .phase(Phase::Auth, async {

@@ -369,3 +369,127 @@ fn drills_are_validated_listed_and_run_only_by_name() {
     );
     assert!(!ran.stdout.contains("drill-Secret-1"));
 }
+
+/// SIGTERM in the middle of a gate run: the checks that finished are in the
+/// JSON and the JUnit, the one still running is `interrupted`, exit 1.
+#[test]
+fn sigterm_during_a_run_still_writes_what_finished() {
+    use std::io::{BufRead, BufReader, Read};
+    let rig = rig();
+    let body = format!(
+        "[[check]]\nname = \"quick\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\n\n\
+         [[check]]\nname = \"slow\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{}/\"\ntimeout = \"30s\"\n",
+        rig.postgres, rig.silent
+    );
+    let suite = rig.suite("interrupted", &body);
+    let junit = rig.root.join("interrupted.xml");
+    let mut child = std::process::Command::new(rig::probe::binary())
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--log-level",
+            "info",
+            "--suite",
+        ])
+        .arg(&suite)
+        .arg("--junit")
+        .arg(&junit)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The quick check's progress line on stderr says the run is under way.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("PASS quick") {
+        line.clear();
+    }
+    assert!(
+        line.contains("PASS quick"),
+        "the quick check finished first"
+    );
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["checks"][0]["success"], true);
+    assert_eq!(report["checks"][1]["reason"], "interrupted", "{report}");
+    assert_eq!(report["checks"][1]["phase"], "request", "{report}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("tests=\"2\"") && xml.contains("type=\"interrupted\""),
+        "{xml}"
+    );
+}
+
+#[test]
+fn an_unwritable_junit_path_is_refused_before_any_check_runs() {
+    let suite = write(
+        "junit-path.toml",
+        "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n",
+    );
+    let run = run_with(
+        &[
+            "check",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--junit",
+            "/nonexistent-dir/report.xml",
+        ],
+        &[],
+        LIMIT,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "nothing ran: {}", run.stdout);
+    assert!(
+        run.stderr.contains("--junit /nonexistent-dir/report.xml"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A reader that goes away early (`| head -1`) costs no panic.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let rig = rig();
+    // The quick check's line goes out at once; the rest a second later,
+    // when `head` is long gone.
+    let suite = rig.suite(
+        "closed-stdout",
+        &format!(
+            "[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {}\n\n\
+             [[check]]\nname = \"b\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{}/\"\ntimeout = \"1s\"\n",
+            rig.postgres, rig.silent
+        ),
+    );
+    let args = ["check", "--suite", suite.to_str().unwrap()];
+    {
+        let err = rig.root.join("closed-stdout.err");
+        let script = format!(
+            "{} {} 2>{} | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}",
+            rig::probe::binary(),
+            args.join(" "),
+            err.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(
+            code, "1",
+            "the slow check fails, and that is all: {args:?}: {stderr}"
+        );
+    }
+}
