@@ -194,7 +194,7 @@ impl<'a> Probe<'a> {
                 Fault::new(Reason::ClosedByPeer, err.to_string()),
             )
         })?;
-        let (raw, raw_heard) = Wire::new(tcp);
+        let (raw, raw_heard) = Wire::with_limit(tcp, crate::net::wire::MAX_ANSWER);
         let Some(setup) = tls else {
             let stream: BoxedStream = Box::new(raw);
             return Ok(Opened {

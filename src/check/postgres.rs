@@ -5,6 +5,7 @@
 use super::keys::{self, Problem};
 use super::Probe;
 use crate::expand::Env;
+use crate::net::frames::Frames;
 use crate::net::tls::{self, TlsSetup, Verify};
 use crate::net::url_parts::{host_port, percent_decode};
 use crate::net::wire::{Heard, Wire};
@@ -322,12 +323,15 @@ impl PostgresSpec {
         let opened = match &self.tls {
             Some(tls) => {
                 let name = tls.name(&self.host);
-                let connect = timed_tls::<Wire<TcpStream>>(&tls.config, name, tls_state.clone())?;
-                let opened = config.connect_raw(wire, connect).await;
+                let connect =
+                    timed_tls::<Frames<Wire<TcpStream>>>(&tls.config, name, tls_state.clone())?;
+                let opened = config
+                    .connect_raw(Frames::after_ssl_request(wire), connect)
+                    .await;
                 opened.map(|(client, connection)| (client, tokio::spawn(connection)))
             }
             None => {
-                let opened = config.connect_raw(wire, NoTls).await;
+                let opened = config.connect_raw(Frames::messages(wire), NoTls).await;
                 opened.map(|(client, connection)| (client, tokio::spawn(connection)))
             }
         };
@@ -623,9 +627,9 @@ where
     T::Stream: Send,
     T::Error: Send,
 {
-    type Stream = T::Stream;
+    type Stream = Frames<T::Stream>;
     type Error = T::Error;
-    type Future = BoxFuture<'static, Result<T::Stream, T::Error>>;
+    type Future = BoxFuture<'static, Result<Frames<T::Stream>, T::Error>>;
 
     fn connect(self, stream: S) -> Self::Future {
         let start = Instant::now();
@@ -636,7 +640,14 @@ where
             let mut state = state.lock().expect("tls state lock");
             state.spent = Some(start.elapsed());
             state.failed = result.is_err();
-            result
+            // Above TLS, the messages are guarded again.
+            result.map(Frames::messages)
         })
+    }
+}
+
+impl<S: tokio_postgres::tls::TlsStream + Unpin> tokio_postgres::tls::TlsStream for Frames<S> {
+    fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
+        self.get_ref().channel_binding()
     }
 }

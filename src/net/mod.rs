@@ -2,6 +2,7 @@
 //! the suite's resolver, connecting TCP, and classifying what went wrong.
 
 pub mod fetch;
+pub mod frames;
 pub mod tls;
 pub mod url_parts;
 pub mod wire;

@@ -88,20 +88,33 @@ pub enum Spoke {
     Other(u8),
 }
 
-/// A stream that records in [`Heard`] what it reads.
+/// The most a server may send on one probe connection unless a kind says
+/// otherwise: a probe reads health answers, not downloads, and a hostile
+/// server that streams without end must not grow the probe's memory.
+pub const MAX_ANSWER: u64 = 16 << 20;
+
+/// A stream that records in [`Heard`] what it reads, and refuses to read
+/// more than its limit.
 #[derive(Debug)]
 pub struct Wire<S> {
     inner: S,
     heard: Arc<Heard>,
+    limit: u64,
 }
 
 impl<S> Wire<S> {
     pub fn new(inner: S) -> (Self, Arc<Heard>) {
+        Self::with_limit(inner, u64::MAX)
+    }
+
+    /// A wire that fails reads once the server has sent more than `limit` bytes.
+    pub fn with_limit(inner: S, limit: u64) -> (Self, Arc<Heard>) {
         let heard = Arc::new(Heard::default());
         (
             Wire {
                 inner,
                 heard: heard.clone(),
+                limit,
             },
             heard,
         )
@@ -114,6 +127,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for Wire<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.heard.bytes() > self.limit {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the server sent more than {} bytes: not an answer a probe expects",
+                    self.limit
+                ),
+            )));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let fresh = &buf.filled()[before..];
@@ -146,6 +168,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Wire<S> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn reads_stop_at_the_limit() {
+        let (client, mut server) = tokio::io::duplex(64);
+        let (mut wire, _) = Wire::with_limit(client, 100);
+        tokio::spawn(async move { while server.write_all(&[b'x'; 64]).await.is_ok() {} });
+        let mut sink = Vec::new();
+        let err = wire.read_to_end(&mut sink).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(sink.len() <= 164, "{}", sink.len());
+    }
 
     #[tokio::test]
     async fn records_first_byte_and_count() {
