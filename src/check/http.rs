@@ -240,8 +240,15 @@ const HTTP_FIRST: &[u8] = b"H";
 /// Classify a hyper error from its predicates first, then from what the
 /// bytes above TLS showed.
 fn classify(err: &hyper::Error, heard: &Heard) -> Fault {
-    let hung_up = err.is_incomplete_message() || err.is_closed() || err.is_canceled();
+    let io = crate::net::io_kind(err);
+    let hung_up = err.is_incomplete_message()
+        || err.is_closed()
+        || err.is_canceled()
+        || io.is_some_and(crate::net::is_hang_up);
     let (reason, detail) = match heard.spoke(HTTP_FIRST) {
+        _ if io == Some(std::io::ErrorKind::InvalidData) => {
+            (Reason::ProtocolError, err.to_string())
+        }
         _ if err.is_parse() || err.is_parse_status() => (
             Reason::ProtocolError,
             format!("not an HTTP answer: {err}; it began {}", heard.shown()),

@@ -9,7 +9,7 @@ use crate::net::frames::Frames;
 use crate::net::tls::{self, TlsSetup, Verify};
 use crate::net::url_parts::{host_port, percent_decode};
 use crate::net::wire::{Heard, Wire};
-use crate::net::Net;
+use crate::net::{io_kind, is_hang_up, Net};
 use crate::outcome::{Cycles, Failure, Fault, Phase, Reason};
 use crate::secret::{Scrubber, Secret};
 use futures_util::future::BoxFuture;
@@ -525,6 +525,7 @@ fn classify(
         None => Reason::ClosedByPeer,
         Some(byte) if !STARTUP_REPLIES.contains(&byte) => Reason::ProtocolError,
         Some(b'N') if tls_required && heard.bytes() == 1 => Reason::TlsError,
+        _ if io_kind(err) == Some(std::io::ErrorKind::InvalidData) => Reason::ProtocolError,
         Some(_) if err.is_closed() || io_kind(err).is_some_and(is_hang_up) => Reason::ClosedByPeer,
         Some(_) => Reason::ProtocolError,
     };
@@ -571,26 +572,6 @@ fn classify_server(db: &tokio_postgres::error::DbError, step: Step) -> Reason {
     } else {
         Reason::UnexpectedResponse
     }
-}
-
-/// The `io::ErrorKind` behind an error, if an I/O error caused it.
-fn io_kind(err: &tokio_postgres::Error) -> Option<std::io::ErrorKind> {
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        source = cause.source();
-    }
-    None
-}
-
-fn is_hang_up(kind: std::io::ErrorKind) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        kind,
-        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
-    )
 }
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -322,6 +322,10 @@ fn classify(err: &RedisError, facts: &OpenedFacts) -> Fault {
     if let Some(code) = err.code() {
         return server_error(code, err);
     }
+    let io = crate::net::io_kind(err);
+    if io == Some(std::io::ErrorKind::InvalidData) {
+        return Fault::new(Reason::ProtocolError, format!("not a Redis answer: {err}"));
+    }
     let reason = match facts.heard.spoke(RESP_TYPES) {
         Spoke::Other(byte) => {
             return Fault::new(
@@ -333,6 +337,7 @@ fn classify(err: &RedisError, facts: &OpenedFacts) -> Fault {
             )
         }
         Spoke::Nothing if err.is_io_error() || err.is_connection_dropped() => Reason::ClosedByPeer,
+        _ if io.is_some_and(crate::net::is_hang_up) => Reason::ClosedByPeer,
         Spoke::Protocol if err.is_connection_dropped() => Reason::ClosedByPeer,
         _ if err.kind() == ErrorKind::AuthenticationFailed => Reason::AuthFailed,
         _ => Reason::UnexpectedResponse,

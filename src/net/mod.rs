@@ -120,13 +120,37 @@ pub async fn connect(addrs: &[IpAddr], port: u16) -> Result<TcpStream, Fault> {
     Err(last)
 }
 
-/// Classify a failed TCP connect from its `io::ErrorKind`.
+/// Classify a failed TCP connect from its `io::ErrorKind`. A reset during
+/// the handshake means something accepted and hung up at once.
 pub fn classify_connect(err: &io::Error) -> Reason {
     match err.kind() {
         io::ErrorKind::ConnectionRefused => Reason::ConnectRefused,
         io::ErrorKind::TimedOut => Reason::ConnectTimeout,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => Reason::ClosedByPeer,
         _ => Reason::ConnectUnreachable,
     }
+}
+
+/// The `io::ErrorKind` somewhere in an error's chain of causes, if an I/O
+/// error caused it (protocol libraries wrap them).
+pub fn io_kind(err: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    let mut cause = Some(err);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        cause = error.source();
+    }
+    None
+}
+
+/// I/O errors that mean the peer went away.
+pub fn is_hang_up(kind: io::ErrorKind) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        kind,
+        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+    )
 }
 
 /// True for addresses that are not routable on the internet: the answer a
@@ -187,6 +211,8 @@ mod tests {
         assert_eq!(classify_connect(&unreachable), Reason::ConnectUnreachable);
         let timed_out = io::Error::from(io::ErrorKind::TimedOut);
         assert_eq!(classify_connect(&timed_out), Reason::ConnectTimeout);
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(classify_connect(&reset), Reason::ClosedByPeer);
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@
 
 pub mod chromium;
 pub mod fixture;
+pub mod hostile;
 pub mod observe;
 pub mod patroni;
 pub mod probe;
