@@ -72,9 +72,14 @@ impl Scrubber {
     }
 
     pub fn scrub(&self, text: &str) -> String {
-        self.secrets.iter().fold(text.to_string(), |acc, secret| {
-            acc.replace(secret.as_str(), "***")
-        })
+        let mut scrubbed = text.to_string();
+        // A replacement can complete another occurrence ("a***" in
+        // "aa***"): repeat until none is left. Each pass shortens the text
+        // (a secret has 4 or more characters, `***` 3), so this ends.
+        while let Some(secret) = self.secrets.iter().find(|s| scrubbed.contains(s.as_str())) {
+            scrubbed = scrubbed.replace(secret.as_str(), "***");
+        }
+        scrubbed
     }
 }
 
@@ -93,6 +98,14 @@ mod tests {
         scrubber.add(&Secret::new("pass"));
         scrubber.add(&Secret::new("pass-long"));
         assert_eq!(scrubber.scrub("a pass-long b pass"), "a *** b ***");
+    }
+
+    #[test]
+    fn a_replacement_that_completes_the_secret_again_is_scrubbed_too() {
+        let mut scrubber = Scrubber::default();
+        scrubber.add(&Secret::new("a***"));
+        let scrubbed = scrubber.scrub("aa***");
+        assert!(!scrubbed.contains("a***"), "{scrubbed}");
     }
 
     #[test]
