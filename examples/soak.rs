@@ -26,7 +26,10 @@ const FLAPPING: &str = "flapping.soak.glimpse.internal";
 const SOAK_REDIS_PASSWORD: &str = "soak-Redis-4741";
 
 fn main() {
-    let minutes: u64 = std::env::var("SOAK_MINUTES").ok().and_then(|m| m.parse().ok()).unwrap_or(10);
+    let minutes: u64 = std::env::var("SOAK_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(10);
     let out = PathBuf::from("target/soak");
     std::fs::create_dir_all(&out).expect("target/soak");
     let rig = rig::rig();
@@ -41,7 +44,11 @@ fn main() {
     let probe_port = rig::process::free_port().expect("port");
     let mut probe = spawn_probe(&suite, probe_port, &work);
     let blackbox = Blackbox::start(&work, rig, dns.port, toggle);
-    println!("soak: {minutes} min; vpc-probe pid {}, blackbox_exporter pid {}", probe.id(), blackbox.exporter.id());
+    println!(
+        "soak: {minutes} min; vpc-probe pid {}, blackbox_exporter pid {}",
+        probe.id(),
+        blackbox.exporter.id()
+    );
 
     let start = Instant::now();
     let mut samples = Vec::new();
@@ -106,12 +113,23 @@ impl Usage {
 impl Sample {
     fn take(t: u64, probe: u32, blackbox: u32, rig: &rig::Rig, _redis: u16) -> Sample {
         let pg_sessions = rig
-            .psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+            .psql(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+            )
             .ok()
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(0);
         let clients = Command::new("redis-cli")
-            .args(["-p", &rig.redis.to_string(), "--no-auth-warning", "-a", rig::REDIS_PASSWORD, "client", "list"])
+            .args([
+                "-p",
+                &rig.redis.to_string(),
+                "--no-auth-warning",
+                "-a",
+                rig::REDIS_PASSWORD,
+                "client",
+                "list",
+            ])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).lines().count() as u64)
             .unwrap_or(0);
@@ -142,10 +160,15 @@ impl Sample {
 
 /// The suite: 60 checks of each kind, some pointed at the faults.
 fn soak_suite(rig: &rig::Rig, dns: u16, toggle: u16, redis: u16) -> String {
-    let mut text = format!("[suite]\nname = \"soak\"\nresolver = \"127.0.0.1:{dns}\"\ntimeout = \"800ms\"\n\n");
+    let mut text = format!(
+        "[suite]\nname = \"soak\"\nresolver = \"127.0.0.1:{dns}\"\ntimeout = \"800ms\"\n\n"
+    );
     for i in 0..60 {
         let host = if i < 10 { FLAPPING } else { rig::HAPROXY_NAME };
-        let _ = write!(text, "[[check]]\nname = \"dns-{i}\"\nkind = \"dns\"\nhost = \"{host}\"\n\n");
+        let _ = write!(
+            text,
+            "[[check]]\nname = \"dns-{i}\"\nkind = \"dns\"\nhost = \"{host}\"\n\n"
+        );
         let port = if i < 10 { toggle } else { rig.haproxy };
         let _ = write!(text, "[[check]]\nname = \"tcp-{i}\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\n\n");
         let _ = write!(
@@ -156,7 +179,11 @@ fn soak_suite(rig: &rig::Rig, dns: u16, toggle: u16, redis: u16) -> String {
             rig.haproxy,
             rig::PG_PASSWORD
         );
-        let (port, password) = if i < 10 { (redis, SOAK_REDIS_PASSWORD) } else { (rig.redis, rig::REDIS_PASSWORD) };
+        let (port, password) = if i < 10 {
+            (redis, SOAK_REDIS_PASSWORD)
+        } else {
+            (rig.redis, rig::REDIS_PASSWORD)
+        };
         let _ = write!(
             text,
             "[[check]]\nname = \"redis-{i}\"\nkind = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\npassword = \"{password}\"\n\n"
@@ -168,9 +195,17 @@ fn soak_suite(rig: &rig::Rig, dns: u16, toggle: u16, redis: u16) -> String {
 }
 
 fn spawn_probe(suite: &Path, port: u16, work: &Path) -> Child {
-    let binary = std::env::var("VPC_PROBE_BIN").unwrap_or_else(|_| "target/release/vpc-probe".into());
+    let binary =
+        std::env::var("VPC_PROBE_BIN").unwrap_or_else(|_| "target/release/vpc-probe".into());
     Command::new(binary)
-        .args(["serve", "--interval", "1s", "--listen", &format!("127.0.0.1:{port}"), "--suite"])
+        .args([
+            "serve",
+            "--interval",
+            "1s",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--suite",
+        ])
         .arg(suite)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(work.join("probe.log")).expect("log"))
@@ -195,7 +230,11 @@ fn toggle_server(silent: Arc<AtomicBool>) -> u16 {
                     return;
                 }
                 let body = "{\"client_info\":\"soak\"}";
-                let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
             });
         }
     });
@@ -218,7 +257,11 @@ impl FlakyRedis {
             format!("port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\nrequirepass {SOAK_REDIS_PASSWORD}\n", work.display()),
         )
         .expect("redis config");
-        let redis = FlakyRedis { port, config, child: std::sync::Mutex::new(None) };
+        let redis = FlakyRedis {
+            port,
+            config,
+            child: std::sync::Mutex::new(None),
+        };
         redis.set_running(true);
         redis
     }
@@ -227,7 +270,11 @@ impl FlakyRedis {
         let mut child = self.child.lock().expect("redis child");
         match (running, child.is_some()) {
             (true, false) => {
-                *child = Command::new("redis-server").arg(&self.config).stdout(Stdio::null()).spawn().ok();
+                *child = Command::new("redis-server")
+                    .arg(&self.config)
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .ok();
             }
             (false, true) => {
                 if let Some(mut old) = child.take() {
@@ -252,21 +299,45 @@ impl Zone {
     fn start(work: &Path) -> Zone {
         let port = rig::process::free_udp_port().expect("port");
         let hosts = work.join("soak-hosts");
-        let zone = Zone { port, hosts, pid: 0, public: AtomicBool::new(true) };
+        let zone = Zone {
+            port,
+            hosts,
+            pid: 0,
+            public: AtomicBool::new(true),
+        };
         zone.write(false);
         let child = Command::new("dnsmasq")
-            .args(["--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces"])
-            .args(["--listen-address=127.0.0.1", "--pid-file=", "--user=root", "--local=/glimpse.internal/"])
+            .args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+            ])
+            .args([
+                "--listen-address=127.0.0.1",
+                "--pid-file=",
+                "--user=root",
+                "--local=/glimpse.internal/",
+            ])
             .arg(format!("--port={port}"))
             .arg(format!("--addn-hosts={}", zone.hosts.display()))
             .stderr(Stdio::null())
             .spawn()
             .expect("dnsmasq");
-        Zone { pid: child.id(), public: AtomicBool::new(false), ..zone }
+        Zone {
+            pid: child.id(),
+            public: AtomicBool::new(false),
+            ..zone
+        }
     }
 
     fn write(&self, public: bool) {
-        let flapping = if public { rig::PUBLIC_ADDRESS } else { "127.0.0.1" };
+        let flapping = if public {
+            rig::PUBLIC_ADDRESS
+        } else {
+            "127.0.0.1"
+        };
         let text = format!("127.0.0.1 {}\n{flapping} {FLAPPING}\n", rig::HAPROXY_NAME);
         std::fs::write(&self.hosts, text).expect("hosts");
     }
@@ -323,21 +394,52 @@ impl Blackbox {
             );
         };
         let each = |n: usize, f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>();
-        job("tcp", "tcp", each(60, &|i| format!("127.0.0.1:{}", if i < 10 { toggle } else { rig.haproxy })));
-        job("http", "http", each(60, &|i| format!("http://127.0.0.1:{}/v3/client_info", if i < 10 { toggle } else { rig.anisette })));
+        job(
+            "tcp",
+            "tcp",
+            each(60, &|i| {
+                format!("127.0.0.1:{}", if i < 10 { toggle } else { rig.haproxy })
+            }),
+        );
+        job(
+            "http",
+            "http",
+            each(60, &|i| {
+                format!(
+                    "http://127.0.0.1:{}/v3/client_info",
+                    if i < 10 { toggle } else { rig.anisette }
+                )
+            }),
+        );
         job("dns", "dns", each(50, &|_| format!("127.0.0.1:{dns}")));
-        job("dns_flapping", "dns_flapping", each(10, &|_| format!("127.0.0.1:{dns}")));
+        job(
+            "dns_flapping",
+            "dns_flapping",
+            each(10, &|_| format!("127.0.0.1:{dns}")),
+        );
         let config = work.join("prometheus.yml");
-        std::fs::write(&config, format!("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n{jobs}")).expect("prom config");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n{jobs}"
+            ),
+        )
+        .expect("prom config");
         let prom_port = rig::process::free_port().expect("port");
         let prometheus = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", work.join("tsdb").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                work.join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
             .stderr(Stdio::null())
             .spawn()
             .expect("prometheus");
-        Blackbox { exporter, prometheus }
+        Blackbox {
+            exporter,
+            prometheus,
+        }
     }
 }
 
@@ -357,9 +459,15 @@ fn write_outputs(out: &Path, samples: &[Sample]) {
     }
     std::fs::write(out.join("samples.csv"), csv).expect("csv");
     std::fs::write(out.join("soak.svg"), plot(samples)).expect("svg");
-    let warm = samples.iter().filter(|s| (120..=240).contains(&s.t)).collect::<Vec<_>>();
+    let warm = samples
+        .iter()
+        .filter(|s| (120..=240).contains(&s.t))
+        .collect::<Vec<_>>();
     let tail_from = samples.last().map_or(0, |s| s.t.saturating_sub(120));
-    let tail = samples.iter().filter(|s| s.t >= tail_from).collect::<Vec<_>>();
+    let tail = samples
+        .iter()
+        .filter(|s| s.t >= tail_from)
+        .collect::<Vec<_>>();
     let mean = |set: &[&Sample], f: &dyn Fn(&Sample) -> u64| {
         set.iter().map(|s| f(s) as f64).sum::<f64>() / set.len().max(1) as f64
     };
@@ -378,7 +486,12 @@ fn write_outputs(out: &Path, samples: &[Sample]) {
     for (name, f) in rows {
         let scale = if name.contains("MiB") { 1024.0 } else { 1.0 };
         let max = samples.iter().map(|s| f(s)).max().unwrap_or(0) as f64 / scale;
-        println!("| {name} | {:.1} | {:.1} | {:.1} |", mean(&warm, f) / scale, mean(&tail, f) / scale, max);
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.1} |",
+            mean(&warm, f) / scale,
+            mean(&tail, f) / scale,
+            max
+        );
     }
 }
 
@@ -386,11 +499,21 @@ fn write_outputs(out: &Path, samples: &[Sample]) {
 fn plot(samples: &[Sample]) -> String {
     let (width, height, left, bottom) = (800.0, 360.0, 60.0, 40.0);
     let end = samples.last().map_or(1, |s| s.t.max(1)) as f64;
-    let top = samples.iter().map(|s| s.probe.rss_kib.max(s.blackbox.rss_kib)).max().unwrap_or(1) as f64 / 1024.0 * 1.2;
+    let top = samples
+        .iter()
+        .map(|s| s.probe.rss_kib.max(s.blackbox.rss_kib))
+        .max()
+        .unwrap_or(1) as f64
+        / 1024.0
+        * 1.2;
     let x = |t: u64| left + (width - left - 20.0) * t as f64 / end;
     let y = |kib: u64| height - bottom - (height - bottom - 20.0) * (kib as f64 / 1024.0) / top;
     let line = |f: &dyn Fn(&Sample) -> u64| {
-        samples.iter().map(|s| format!("{:.1},{:.1}", x(s.t), y(f(s)))).collect::<Vec<_>>().join(" ")
+        samples
+            .iter()
+            .map(|s| format!("{:.1},{:.1}", x(s.t), y(f(s))))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\
@@ -402,12 +525,29 @@ fn plot(samples: &[Sample]) -> String {
     );
     for step in 0..=4 {
         let mib = top * step as f64 / 4.0;
-        let _ = write!(svg, "<text x=\"8\" y=\"{:.1}\">{mib:.0}</text>", y((mib * 1024.0) as u64) + 4.0);
+        let _ = write!(
+            svg,
+            "<text x=\"8\" y=\"{:.1}\">{mib:.0}</text>",
+            y((mib * 1024.0) as u64) + 4.0
+        );
     }
     for minute in 0..=(end as u64 / 60) {
-        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{}\">{minute} min</text>", x(minute * 60) - 10.0, height - 15.0);
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\">{minute} min</text>",
+            x(minute * 60) - 10.0,
+            height - 15.0
+        );
     }
-    let _ = write!(svg, "<polyline fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2\" points=\"{}\"/>", line(&|s| s.probe.rss_kib));
-    let _ = write!(svg, "<polyline fill=\"none\" stroke=\"#ef6c00\" stroke-width=\"2\" points=\"{}\"/>", line(&|s| s.blackbox.rss_kib));
+    let _ = write!(
+        svg,
+        "<polyline fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2\" points=\"{}\"/>",
+        line(&|s| s.probe.rss_kib)
+    );
+    let _ = write!(
+        svg,
+        "<polyline fill=\"none\" stroke=\"#ef6c00\" stroke-width=\"2\" points=\"{}\"/>",
+        line(&|s| s.blackbox.rss_kib)
+    );
     svg + "</svg>\n"
 }

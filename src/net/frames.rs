@@ -7,7 +7,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// The longest backend message a probe accepts: far above any answer its
 /// queries get, far below what would hurt a 512 MiB task.
@@ -131,23 +131,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Frames<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Frames<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+super::wire::write_through!(Frames);
 
 #[cfg(test)]
 mod tests {
