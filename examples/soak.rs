@@ -68,7 +68,9 @@ fn main() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let _ = probe.kill();
+    let _ = probe.wait();
     drop(blackbox);
+    drop(dns);
     redis.set_running(false);
     write_outputs(&out, &samples);
 }
@@ -293,17 +295,28 @@ struct Zone {
     hosts: PathBuf,
     pid: u32,
     public: AtomicBool,
+    child: Option<Child>,
+}
+
+impl Drop for Zone {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Zone {
     fn start(work: &Path) -> Zone {
         let port = rig::process::free_udp_port().expect("port");
         let hosts = work.join("soak-hosts");
-        let zone = Zone {
+        let mut zone = Zone {
             port,
             hosts,
             pid: 0,
             public: AtomicBool::new(true),
+            child: None,
         };
         zone.write(false);
         let child = Command::new("dnsmasq")
@@ -325,11 +338,10 @@ impl Zone {
             .stderr(Stdio::null())
             .spawn()
             .expect("dnsmasq");
-        Zone {
-            pid: child.id(),
-            public: AtomicBool::new(false),
-            ..zone
-        }
+        zone.pid = child.id();
+        zone.public = AtomicBool::new(false);
+        zone.child = Some(child);
+        zone
     }
 
     fn write(&self, public: bool) {
@@ -450,6 +462,9 @@ impl Drop for Blackbox {
     }
 }
 
+/// A figure of the summary table: its name and how to read it off a sample.
+type Row<'a> = (&'a str, &'a dyn Fn(&Sample) -> u64);
+
 /// CSV, an SVG plot of RSS over time, and the figures for BENCHMARKS.md.
 fn write_outputs(out: &Path, samples: &[Sample]) {
     let mut csv = String::from("t_seconds,probe_rss_kib,probe_fds,probe_threads,blackbox_rss_kib,blackbox_fds,blackbox_threads,pg_sessions,redis_clients\n");
@@ -473,7 +488,7 @@ fn write_outputs(out: &Path, samples: &[Sample]) {
     };
     println!("\n| figure | minutes 2-4 (mean) | last 2 minutes (mean) | max |");
     println!("|---|---|---|---|");
-    let rows: [(&str, &dyn Fn(&Sample) -> u64); 8] = [
+    let rows: [Row; 8] = [
         ("vpc-probe RSS (MiB)", &|s| s.probe.rss_kib),
         ("vpc-probe open fds", &|s| s.probe.fds),
         ("vpc-probe threads", &|s| s.probe.threads),
@@ -485,7 +500,7 @@ fn write_outputs(out: &Path, samples: &[Sample]) {
     ];
     for (name, f) in rows {
         let scale = if name.contains("MiB") { 1024.0 } else { 1.0 };
-        let max = samples.iter().map(|s| f(s)).max().unwrap_or(0) as f64 / scale;
+        let max = samples.iter().map(f).max().unwrap_or(0) as f64 / scale;
         println!(
             "| {name} | {:.1} | {:.1} | {:.1} |",
             mean(&warm, f) / scale,
