@@ -561,8 +561,19 @@ fn classify_server(db: &tokio_postgres::error::DbError, step: Step) -> Reason {
     let pgbouncer_login = step == Step::Startup && *code == SqlState::PROTOCOL_VIOLATION;
     let plain_refused =
         db.message().contains("no encryption") || db.message().contains("SSL required");
+    // PgBouncer says its limits in the same 08P01: they are not a login
+    // failure (seen in the soak: 60 clients a second past max_client_conn 50).
+    let pgbouncer_full = [
+        "no more connections allowed",
+        "query_wait_timeout",
+        "pool_size",
+    ]
+    .iter()
+    .any(|words| db.message().contains(words));
     if step == Step::Startup && plain_refused {
         Reason::TlsRequired
+    } else if pgbouncer_full {
+        Reason::ClosedByPeer
     } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
         Reason::PermissionDenied
     } else if code.code().starts_with("28") || pgbouncer_login {
