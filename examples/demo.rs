@@ -98,7 +98,8 @@ fn drill() -> bool {
          ro_url = \"postgres://{user}@127.0.0.1:{ro}/app?sslmode=disable\"\n\
          password = \"${{DEMO_PG_PASSWORD}}\"\ninterval = \"50ms\"\nbaseline = \"2s\"\n\
          wait_for_change = \"60s\"\nsettle = \"3s\"\ntrigger = [{trigger}]\n\
-         max_write_gap = \"15s\"\nmax_ro_gap = \"10s\"\nopen_session = \"cut\"\n",
+         max_write_gap = \"15s\"\nmax_ro_gap = \"10s\"\nopen_session = \"cut\"\n\
+         max_misrouted_writes = 5\n",
         user = rig::PG_USER,
         rw = cluster.rw,
         ro = cluster.ro,

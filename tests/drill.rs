@@ -107,12 +107,22 @@ fn planned_switchover_and_a_change_that_never_comes() {
     assert_eq!(budget(&report, "expect")["pass"], false);
     assert_eq!(budget(&report, "expect")["value"], "no-change");
 
+    // A switchover can hand a write to a node still (or again) in recovery
+    // before HAProxy's checks catch up (seen in about one run in four,
+    // 25006): counted and allowed a few here, checked against its own
+    // count below; production sets its own budget.
     let keys = format!(
-        "trigger = {}\nwait_for_change = \"60s\"\nsettle = \"3s\"\nmax_write_gap = \"15s\"\nopen_session = \"cut\"",
+        "trigger = {}\nwait_for_change = \"60s\"\nsettle = \"3s\"\nmax_write_gap = \"15s\"\nopen_session = \"cut\"\nmax_misrouted_writes = 5",
         toml_list(&cluster.switchover_command())
     );
     let (code, report, stderr) = drill(&cluster, "switchover", &keys);
     assert_eq!(code, 0, "{}\n{stderr}", verdict(&report));
+    assert_eq!(
+        report["failures_by_reason"]["read_only_transaction"]
+            .as_u64()
+            .unwrap_or(0),
+        report["misrouted_writes"].as_u64().unwrap()
+    );
     let after = cluster.primary().expect("a primary after").name.clone();
     assert_ne!(before, after, "Patroni's REST API names another primary");
     let history = cluster.history().unwrap();
