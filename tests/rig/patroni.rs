@@ -231,29 +231,29 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // Resume anything a test froze, then stop every process of the cluster.
-        let all: Vec<u32> = self
-            .nodes
-            .iter()
-            .map(|n| n.patroni.pid)
-            .chain(self.daemons.iter().map(|d| d.pid))
-            .collect();
-        for pid in &all {
+        // Patroni first, so it cannot restart PostgreSQL; then each node's
+        // postmaster and its children by pid. SIGKILL reaches processes a
+        // test froze with SIGSTOP too: killing only the postmaster would
+        // leave stopped backends behind, orphaned for good.
+        for node in &self.nodes {
             // SAFETY: kill(2) on processes this rig started.
-            unsafe { libc::kill(*pid as libc::pid_t, libc::SIGCONT) };
+            unsafe { libc::kill(node.patroni.pid as libc::pid_t, libc::SIGKILL) };
         }
         for node in &self.nodes {
+            let Ok(pid) = std::fs::read_to_string(node.data.join("postmaster.pid")) else {
+                continue;
+            };
+            let postmaster = pid.lines().next().unwrap_or_default().trim().to_string();
+            if postmaster.is_empty() {
+                continue;
+            }
             let _ = Command::new("pkill")
-                .args(["-CONT", "-f", &node.data.display().to_string()])
+                .args(["-KILL", "-P", &postmaster])
                 .status();
+            let _ = Command::new("kill").args(["-KILL", &postmaster]).status();
         }
-        for pid in all {
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-        }
-        for node in &self.nodes {
-            let _ = Command::new("pkill")
-                .args(["-KILL", "-f", &node.data.display().to_string()])
-                .status();
+        for daemon in &self.daemons {
+            unsafe { libc::kill(daemon.pid as libc::pid_t, libc::SIGTERM) };
         }
     }
 }
