@@ -401,22 +401,12 @@ impl DrillReport {
     /// The longest time between two acknowledgements (or from the first
     /// attempt to the first one, or from the last one to the end).
     fn gap(&mut self, writes: &[Attempt]) {
-        let mut acks: Vec<Duration> = writes
+        let acks = writes
             .iter()
             .filter(|a| matches!(a.fate, Fate::Ok(_)))
-            .map(|a| a.finished)
-            .collect();
-        acks.sort();
-        let first = writes.iter().map(|a| a.started).min().unwrap_or_default();
-        let last = writes.iter().map(|a| a.finished).max().unwrap_or_default();
-        let mut edges = vec![first];
-        edges.extend(acks);
-        edges.push(last);
-        let widest = edges
-            .windows(2)
-            .map(|pair| (pair[0], pair[1]))
-            .max_by_key(|(from, to)| to.saturating_sub(*from));
-        if let Some((from, to)) = widest {
+            .map(|a| a.finished);
+        let spans = writes.iter().map(|a| (a.started, a.finished));
+        if let Some((from, to)) = widest_gap(spans, acks) {
             self.write_gap_seconds = secs(to.saturating_sub(from));
             self.write_gap = Some(Span {
                 from_seconds: secs(from),
@@ -424,6 +414,25 @@ impl DrillReport {
             });
         }
     }
+}
+
+/// The widest stretch without a success: between two successes, or from
+/// the first attempt's start to the first success, or from the last
+/// success to the last attempt's end. `attempts` are (started, finished).
+fn widest_gap(
+    attempts: impl Iterator<Item = (Duration, Duration)> + Clone,
+    successes: impl Iterator<Item = Duration>,
+) -> Option<(Duration, Duration)> {
+    let first = attempts.clone().map(|(started, _)| started).min()?;
+    let last = attempts.map(|(_, finished)| finished).max()?;
+    let mut edges: Vec<Duration> = successes.collect();
+    edges.sort();
+    edges.insert(0, first);
+    edges.push(last);
+    edges
+        .windows(2)
+        .map(|pair| (pair[0], pair[1]))
+        .max_by_key(|(from, to)| to.saturating_sub(*from))
 }
 
 fn open_session(end: &SessionEnd) -> OpenSession {
@@ -441,25 +450,16 @@ fn open_session(end: &SessionEnd) -> OpenSession {
 }
 
 fn read_only(reads: &[super::record::Read]) -> ReadOnly {
-    let mut oks: Vec<Duration> = reads
+    let oks = reads
         .iter()
         .filter(|r| r.in_recovery.is_some())
-        .map(|r| r.finished)
-        .collect();
-    oks.sort();
-    let first = reads.iter().map(|r| r.started).min().unwrap_or_default();
-    let last = reads.iter().map(|r| r.finished).max().unwrap_or_default();
-    let mut edges = vec![first];
-    edges.extend(oks.iter().copied());
-    edges.push(last);
-    let longest = edges
-        .windows(2)
-        .map(|pair| pair[1].saturating_sub(pair[0]))
-        .max()
-        .unwrap_or_default();
+        .map(|r| r.finished);
+    let spans = reads.iter().map(|r| (r.started, r.finished));
+    let longest =
+        widest_gap(spans, oks.clone()).map_or(Duration::ZERO, |(from, to)| to.saturating_sub(from));
     ReadOnly {
         attempted: reads.len() as u64,
-        ok: oks.len() as u64,
+        ok: oks.count() as u64,
         longest_gap_seconds: secs(longest),
         from_primary: reads
             .iter()
@@ -828,5 +828,24 @@ impl DrillReport {
             let _ = writeln!(out, "    {second:>4}s {marks}{note}");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_widest_gap_counts_the_edges_too() {
+        let spans = [(ms(0), ms(10)), (ms(50), ms(60)), (ms(100), ms(900))];
+        let between = widest_gap(spans.iter().copied(), [ms(10), ms(900)].into_iter());
+        assert_eq!(between, Some((ms(10), ms(900))));
+        let none_ok = widest_gap(spans.iter().copied(), std::iter::empty());
+        assert_eq!(none_ok, Some((ms(0), ms(900))));
+        assert_eq!(widest_gap(std::iter::empty(), std::iter::empty()), None);
     }
 }
