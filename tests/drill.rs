@@ -108,7 +108,7 @@ fn planned_switchover_and_a_change_that_never_comes() {
     assert_eq!(budget(&report, "expect")["value"], "no-change");
 
     // A switchover can hand a write to a node still (or again) in recovery
-    // before HAProxy's checks catch up (seen in about one run in four,
+    // before HAProxy's checks catch up (seen in about one run in five,
     // 25006): counted and allowed a few here, checked against its own
     // count below; production sets its own budget.
     let keys = format!(
@@ -173,7 +173,7 @@ fn unplanned_failover_when_the_primary_node_dies() {
     let kill = cluster.primary_signal_script("KILL").unwrap();
     // Patroni's /primary can answer 200 a moment before PostgreSQL has left
     // recovery, so HAProxy may hand the new primary a write or two it still
-    // refuses as read-only (seen here in about one run in four): counted,
+    // refuses as read-only (seen here in about one run in five): counted,
     // allowed a few. A write acknowledged just before the kill may not have
     // been streamed yet (asynchronous replication): also counted, and
     // checked against the table below.
