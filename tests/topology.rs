@@ -1,17 +1,22 @@
 //! The fault matrix with real packets: the two-VPC topology of
 //! `scripts/topology` (ECS subnets A and B, a router playing the VPC router,
-//! resolver and peering connection, a database VPC with HAProxy, two
-//! PostgreSQL "Patroni nodes", Redis and anisette). Each fault is applied to
+//! resolver and peering connection, a database VPC with a real Patroni
+//! cluster behind HAProxy, Redis and anisette). Each fault is applied to
 //! the healthy topology, the probe runs from the subnets, the fault is
 //! removed and both subnets must be healthy again before the next row.
-//! Prints the table: fault, expected, got. Needs root; skips otherwise.
+//! Prints the table: fault, expected, got. A switchover drill runs from
+//! subnet A through the same path. Needs root; fails under CI=true without.
 
 mod rig;
 
-use rig::topology::{self, Subnet, Topology, HAPROXY, PATRONI_PRIMARY, RESOLVER};
+use rig::topology::{self, Subnet, Topology, HAPROXY, PATRONI_PRIMARY, PATRONI_REPLICA, RESOLVER};
 use rig::*;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The fault matrix and the drill share one topology: one at a time.
+static TURN: Mutex<()> = Mutex::new(());
 
 const PG_PASSWORD_VAR: &str = "TOPO_PG_PASSWORD";
 
@@ -70,6 +75,14 @@ host = "{PATRONI_PRIMARY}"
 port = 5432
 expect = "unreachable"
 timeout = "1s"
+
+[[check]]
+name = "patroni-2-rest-api-direct"
+kind = "tcp"
+host = "{PATRONI_REPLICA}"
+port = 8008
+expect = "unreachable"
+timeout = "1s"
 "#,
         redis = topology::REDIS_HOST,
         anisette = topology::ANISETTE_HOST,
@@ -84,7 +97,8 @@ timeout = "1s"
 enum Change {
     /// Run a command inside a namespace (a, b, r, d).
     Exec(&'static str, Vec<String>),
-    /// A command on HAProxy's runtime API.
+    /// A command on HAProxy's runtime API; `{primary}` and `{replica}`
+    /// stand for the nodes Patroni calls so when it is applied.
     HaProxy(&'static str),
     /// The private zone's records.
     Zone(String),
@@ -116,6 +130,7 @@ fn faults() -> Vec<Fault> {
     let resolver_a = "INPUT -s 10.20.1.0/24 -d 10.20.0.2 -p udp --dport 53 -j DROP";
     let nacl_a = "FORWARD -d 10.20.1.0/24 -p tcp --dport 1024:65535 -j DROP";
     let patroni_sg = "INPUT -s 10.20.0.0/16 -d 10.0.1.21 -p tcp --dport 5432 -j DROP";
+    let patroni_api_sg = "INPUT -s 10.20.0.0/16 -d 10.0.1.22 -p tcp --dport 8008 -j DROP";
     let slow = format!(
         "PREROUTING -d {HAPROXY} -p tcp --dport 5432 -j REDIRECT --to-ports {}",
         topology::SLOW_PROXY_PORT
@@ -187,8 +202,8 @@ fn faults() -> Vec<Fault> {
         },
         Fault {
             name: "HAProxy up, every read-write backend down",
-            apply: vec![Change::HaProxy("set server rw/node1 state maint")],
-            revert: vec![Change::HaProxy("set server rw/node1 state ready")],
+            apply: vec![Change::HaProxy("set server primary/{primary} state maint")],
+            revert: vec![Change::HaProxy("set server primary/{primary} state ready")],
             expect: vec![
                 (A, "haproxy-tcp", "pass"),
                 (A, "postgres-rw", "closed_by_peer"),
@@ -207,14 +222,24 @@ fn faults() -> Vec<Fault> {
             compare: None,
         },
         Fault {
-            name: "read-write port routed to the replica",
+            name: "security group too wide: a Patroni REST API reachable directly",
+            apply: vec![exec("d", &format!("iptables -D {patroni_api_sg}"))],
+            revert: vec![exec("d", &format!("iptables -A {patroni_api_sg}"))],
+            expect: vec![(A, "patroni-2-rest-api-direct", "unexpectedly_reachable")],
+            compare: None,
+        },
+        Fault {
+            // HAProxy's /primary check keeps the replica out of the
+            // read-write port; a wrong check does not (here: none at all).
+            name: "read-write port routed to the replica (its health check off)",
             apply: vec![
-                Change::HaProxy("set server rw/node1 state maint"),
-                Change::HaProxy("set server rw/node2 state ready"),
+                Change::HaProxy("disable health primary/{replica}"),
+                Change::HaProxy("set server primary/{replica} health up"),
+                Change::HaProxy("set server primary/{primary} state maint"),
             ],
             revert: vec![
-                Change::HaProxy("set server rw/node2 state maint"),
-                Change::HaProxy("set server rw/node1 state ready"),
+                Change::HaProxy("enable health primary/{replica}"),
+                Change::HaProxy("set server primary/{primary} state ready"),
             ],
             expect: vec![(A, "postgres-rw", "wrong_role")],
             compare: None,
@@ -280,7 +305,17 @@ fn apply(topology: &Topology, changes: &[Change], envs: &mut Vec<(&'static str, 
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 topology.exec(namespace, &args)
             }
-            Change::HaProxy(command) => topology.haproxy(command).map(|_| ()),
+            Change::HaProxy(command) => topology.roles().and_then(|(primary, replica)| {
+                let command = command
+                    .replace("{primary}", &primary)
+                    .replace("{replica}", &replica);
+                // Runtime commands answer nothing when they worked.
+                match topology.haproxy(&command) {
+                    Ok(answer) if answer.trim().is_empty() => Ok(()),
+                    Ok(answer) => Err(format!("{command}: {}", answer.trim())),
+                    Err(err) => Err(err),
+                }
+            }),
             Change::Zone(records) => topology.set_zone(records),
             Change::Env(key, value) => {
                 envs.push((key, value));
@@ -324,6 +359,7 @@ fn wait_healthy(
 
 #[test]
 fn every_fault_is_named_from_the_subnet_that_sees_it() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let Some(topology) = topology::topology() else {
         return;
     };
@@ -380,6 +416,77 @@ fn every_fault_is_named_from_the_subnet_that_sees_it() {
     }
     print_table(&rows);
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+/// A planned switchover seen from subnet A through the HAProxy name, as the
+/// probe would see it from ECS: the trigger runs patronictl inside the
+/// database VPC, the drill never talks to a Patroni node. Its figures are
+/// checked against Patroni's REST API and the table's rows.
+#[test]
+fn a_switchover_drill_from_subnet_a_through_haproxy() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(topology) = topology::topology() else {
+        return;
+    };
+    let cluster = topology.cluster();
+    let before = cluster.primary().expect("a primary").address.clone();
+    let trigger: Vec<String> = cluster
+        .switchover_command()
+        .iter()
+        .map(|part| format!("{part:?}"))
+        .collect();
+    let suite = topology.root.join("drill.toml");
+    let text = format!(
+        "[suite]\nname = \"topology-drill\"\nresolver = \"{RESOLVER}\"\n\n\
+         [[drill]]\nname = \"switchover\"\nkind = \"postgres-failover\"\n\
+         url = \"postgres://{PG_USER}@{HAPROXY_NAME}:5432/app\"\n\
+         ro_url = \"postgres://{PG_USER}@{HAPROXY_NAME}:5433/app\"\n\
+         password = \"${{{PG_PASSWORD_VAR}}}\"\ninterval = \"50ms\"\nattempt_timeout = \"1s\"\n\
+         baseline = \"1500ms\"\nwait_for_change = \"60s\"\nsettle = \"3s\"\n\
+         trigger = [{}]\nmax_write_gap = \"15s\"\nopen_session = \"cut\"\nmax_misrouted_writes = 5\n",
+        trigger.join(", ")
+    );
+    std::fs::write(&suite, text).unwrap();
+    let output = topology
+        .command(Subnet::A.namespace_suffix(), "timeout")
+        .args(["180", rig::probe::binary(), "drill", "--format", "json"])
+        .args(["--drill", "switchover", "--suite"])
+        .arg(&suite)
+        .env(PG_PASSWORD_VAR, PG_PASSWORD)
+        .output()
+        .expect("run vpc-probe drill in subnet A");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(!stdout.contains(PG_PASSWORD) && !stderr.contains(PG_PASSWORD));
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}\n{stderr}"));
+    let figures = format!(
+        "primary {} -> {}, write gap {} s, writes {}, lost {}, session {}, misrouted {}",
+        report["primary_before"]["server"],
+        report["primary_after"]["server"],
+        report["write_gap_seconds"],
+        report["writes"],
+        report["data"]["lost"],
+        report["open_session"]["fate"],
+        report["misrouted_writes"],
+    );
+    println!("drill from {}: {figures}", Subnet::A.label());
+    assert_eq!(output.status.code(), Some(0), "{figures}\n{stderr}");
+    let after = cluster.primary().expect("a primary after").address.clone();
+    assert_ne!(before, after, "Patroni's REST API names another primary");
+    assert_eq!(report["primary_before"]["server"], format!("{before}:5432"));
+    assert_eq!(report["primary_after"]["server"], format!("{after}:5432"));
+    assert_eq!(report["data"]["lost"], 0);
+    assert_eq!(report["open_session"]["fate"], "cut");
+    let run_id = report["run_id"].as_str().unwrap();
+    let sql = format!("SELECT count(DISTINCT seq) FROM vpc_probe_drill WHERE run_id = '{run_id}'");
+    let rows: u64 = cluster.query(cluster.rw, &sql).unwrap().parse().unwrap();
+    assert!(
+        rows >= report["writes"]["ok"].as_u64().unwrap(),
+        "{rows} rows: {figures}"
+    );
 }
 
 /// Print the table and keep it in target/tmp/fault-matrix.md, which

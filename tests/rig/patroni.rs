@@ -4,8 +4,12 @@
 //! steering the read-write and read-only ports by Patroni's REST API the way
 //! Patroni's sample configuration does (`option httpchk`, `/primary` and
 //! `/replica`, `http-check expect status 200`, optionally
-//! `on-marked-down shutdown-sessions`). Each cluster lives in its own temp
-//! dir and is stopped when dropped; every wait is bounded.
+//! `on-marked-down shutdown-sessions`). A cluster runs on the host's
+//! loopback (the drill tests) or inside a network namespace on the database
+//! VPC's addresses (the topology); every command that talks to it runs where
+//! it lives. Each cluster keeps its state in its own temp dir and is stopped
+//! when dropped (the topology's, which lives to the end, by its namespace's
+//! teardown); every wait is bounded.
 
 use super::process::{self, free_port, wait_for, Daemon};
 use super::{PG_PASSWORD, PG_USER};
@@ -19,11 +23,12 @@ const REPLICATION_PASSWORD: &str = "patroni-Repl-4732";
 pub const TTL: Duration = Duration::from_secs(20);
 
 /// How a cluster is built.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub nodes: usize,
     /// HAProxy's `on-marked-down shutdown-sessions` on the read-write port.
     pub shutdown_sessions: bool,
+    pub site: Site,
 }
 
 impl Default for Options {
@@ -31,6 +36,102 @@ impl Default for Options {
         Options {
             nodes: 2,
             shutdown_sessions: true,
+            site: Site::Loopback,
+        }
+    }
+}
+
+/// Where a cluster's processes run and which addresses they take.
+#[derive(Debug, Clone)]
+pub enum Site {
+    /// The host's loopback with free ports.
+    Loopback,
+    /// Inside a network namespace on fixed addresses, ports as production
+    /// has them (5432, REST 8008; HAProxy 5432 read-write, 5433 read-only).
+    Namespace(Placement),
+}
+
+/// A cluster's place inside a network namespace.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub namespace: String,
+    /// One address per node, in node order.
+    pub nodes: Vec<&'static str>,
+    pub haproxy: &'static str,
+    /// Where clients and replicas connect from, for pg_hba.
+    pub network: &'static str,
+    /// HAProxy's admin socket, for runtime commands.
+    pub stats_socket: PathBuf,
+}
+
+impl Site {
+    /// `program` run where the cluster lives.
+    pub fn command(&self, program: &str) -> Command {
+        match self {
+            Site::Loopback => Command::new(program),
+            Site::Namespace(place) => {
+                let mut command = Command::new("ip");
+                command
+                    .args(["netns", "exec", &place.namespace])
+                    .arg(program);
+                command
+            }
+        }
+    }
+
+    /// `program` run where the cluster lives, as the `postgres` user.
+    fn as_postgres(&self, program: &str) -> Command {
+        match self {
+            Site::Loopback => process::as_postgres(Command::new(program)),
+            Site::Namespace(_) => {
+                // `ip netns exec` needs root: drop to postgres after it.
+                let mut command = self.command("setpriv");
+                command.args([
+                    "--reuid=postgres",
+                    "--regid=postgres",
+                    "--clear-groups",
+                    "--",
+                    program,
+                ]);
+                command
+            }
+        }
+    }
+
+    /// The same as a shell prefix, for scripts a trigger runs.
+    fn shell_prefix(&self) -> String {
+        match self {
+            Site::Loopback => String::new(),
+            Site::Namespace(place) => format!("ip netns exec {} ", place.namespace),
+        }
+    }
+
+    /// Node `index`'s (address, PostgreSQL port, REST port); 1-based.
+    fn node_address(&self, index: usize) -> Result<(String, u16, u16), String> {
+        match self {
+            Site::Loopback => Ok(("127.0.0.1".into(), free_port()?, free_port()?)),
+            Site::Namespace(place) => {
+                let address = place
+                    .nodes
+                    .get(index - 1)
+                    .ok_or("more nodes than addresses")?;
+                Ok((address.to_string(), 5432, 8008))
+            }
+        }
+    }
+
+    /// HAProxy's (address, read-write port, read-only port).
+    fn haproxy_address(&self) -> Result<(String, u16, u16), String> {
+        match self {
+            Site::Loopback => Ok(("127.0.0.1".into(), free_port()?, free_port()?)),
+            Site::Namespace(place) => Ok((place.haproxy.to_string(), 5432, 5433)),
+        }
+    }
+
+    fn client_network(&self) -> &'static str {
+        match self {
+            Site::Loopback => "127.0.0.1/32",
+            Site::Namespace(place) => place.network,
         }
     }
 }
@@ -38,6 +139,7 @@ impl Default for Options {
 /// One Patroni member.
 pub struct Node {
     pub name: String,
+    pub address: String,
     pub pg_port: u16,
     pub api_port: u16,
     pub data: PathBuf,
@@ -46,46 +148,74 @@ pub struct Node {
 }
 
 /// One cluster at a time: failover timings on a 2-core machine mean
-/// something only when clusters do not compete for it.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// something only when clusters do not compete for it. A flag and a condvar
+/// rather than a held MutexGuard, so a cluster can live in a static.
+static BUSY: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+static FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// This process's turn to run a cluster, until dropped.
+struct Turn;
+
+impl Turn {
+    fn take() -> Turn {
+        let mut busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy {
+            busy = FREED.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy = true;
+        Turn
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        *BUSY.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        FREED.notify_one();
+    }
+}
 
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     /// etcd's data, on tmpfs.
     pub etcd_dir: tempfile::TempDir,
     pub nodes: Vec<Node>,
-    /// HAProxy's read-write (primary) and read-only (replica) ports.
+    pub site: Site,
+    /// HAProxy's address, read-write (primary) and read-only (replica) ports.
+    pub haproxy: String,
     pub rw: u16,
     pub ro: u16,
     daemons: Vec<Daemon>,
-    _turn: std::sync::MutexGuard<'static, ()>,
+    _turn: Turn,
 }
 
 impl Cluster {
     /// Start etcd, the nodes and HAProxy; return once the read-write port
     /// reaches the primary and the read-only port a streaming replica.
     pub fn start(options: Options) -> Result<Cluster, String> {
-        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        let turn = Turn::take();
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let etcd_dir = tempfile::tempdir_in("/dev/shm").map_err(|e| e.to_string())?;
+        let site = &options.site;
         let mut daemons = Vec::new();
-        let etcd = start_etcd(dir.path(), etcd_dir.path(), &mut daemons)?;
+        let etcd = start_etcd(site, dir.path(), etcd_dir.path(), &mut daemons)?;
         let bootstrap = post_bootstrap(dir.path())?;
         let mut nodes = Vec::new();
         for index in 1..=options.nodes {
-            nodes.push(start_node(dir.path(), index, etcd, &bootstrap)?);
+            nodes.push(start_node(site, dir.path(), index, etcd, &bootstrap)?);
             if index == 1 {
                 // The first node bootstraps; the others clone from it.
                 wait_for("the first Patroni node", Duration::from_secs(60), || {
-                    api_status(nodes[0].api_port, "/primary") == Some(200)
+                    api_status(site, &nodes[0], "/primary") == Some(200)
                 })?;
             }
         }
-        let (rw, ro) = start_haproxy(dir.path(), &nodes, options, &mut daemons)?;
+        let (haproxy, rw, ro) = start_haproxy(dir.path(), &nodes, &options, &mut daemons)?;
         let cluster = Cluster {
             dir,
             etcd_dir,
             nodes,
+            site: options.site.clone(),
+            haproxy,
             rw,
             ro,
             daemons,
@@ -140,24 +270,13 @@ impl Cluster {
             .join("\n")
     }
 
-    /// One value, as the probe's role, through 127.0.0.1:`port`.
+    /// One value, as the probe's role, through HAProxy's `port`.
     pub fn query(&self, port: u16, sql: &str) -> Result<String, String> {
-        let mut psql = Command::new("/usr/lib/postgresql/15/bin/psql");
+        let mut psql = self.site.command("/usr/lib/postgresql/15/bin/psql");
         psql.env("PGPASSWORD", PG_PASSWORD)
             .env("PGCONNECT_TIMEOUT", "2")
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                PG_USER,
-                "-d",
-                "app",
-            ])
-            .args(["-p", &port.to_string(), "-c", sql]);
+            .args(["-X", "-q", "-A", "-t", "-U", PG_USER, "-d", "app"])
+            .args(["-h", &self.haproxy, "-p", &port.to_string(), "-c", sql]);
         process::run(&mut psql, "psql")
     }
 
@@ -165,18 +284,26 @@ impl Cluster {
     pub fn primary(&self) -> Option<&Node> {
         self.nodes
             .iter()
-            .find(|node| api_status(node.api_port, "/primary") == Some(200))
+            .find(|node| api_status(&self.site, node, "/primary") == Some(200))
+    }
+
+    /// `patronictl ARGS` as a command line that runs where the cluster lives.
+    pub fn patronictl(&self, args: &[&str]) -> Vec<String> {
+        let mut line: Vec<String> = match &self.site {
+            Site::Loopback => vec![],
+            Site::Namespace(place) => ["ip", "netns", "exec", &place.namespace]
+                .map(String::from)
+                .to_vec(),
+        };
+        line.extend(["patronictl", "-c"].map(String::from));
+        line.push(self.nodes[0].config.display().to_string());
+        line.extend(args.iter().map(|arg| arg.to_string()));
+        line
     }
 
     /// `patronictl switchover --force`, as the drill's trigger.
     pub fn switchover_command(&self) -> Vec<String> {
-        vec![
-            "patronictl".into(),
-            "-c".into(),
-            self.nodes[0].config.display().to_string(),
-            "switchover".into(),
-            "--force".into(),
-        ]
+        self.patronictl(&["switchover", "--force"])
     }
 
     /// A script that sends `signal` to the current primary's Patroni and
@@ -186,10 +313,12 @@ impl Cluster {
         let mut script = String::from("#!/bin/sh\nset -e\n");
         for node in &self.nodes {
             script += &format!(
-                "if curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{api}/primary | grep -q 200; then\n\
+                "if {inside}curl -s -o /dev/null -w '%{{http_code}}' http://{address}:{api}/primary | grep -q 200; then\n\
                  \x20 pm=$(head -1 {data}/postmaster.pid)\n\
                  \x20 kill -{signal} {patroni} $pm $(pgrep -P $pm) 2>/dev/null || true\n\
                  \x20 echo \"{signal} sent to {name}\"; exit 0\nfi\n",
+                inside = self.site.shell_prefix(),
+                address = node.address,
                 api = node.api_port,
                 data = node.data.display(),
                 patroni = node.patroni.pid,
@@ -217,14 +346,12 @@ impl Cluster {
 
     /// Patroni's own record of leader changes (`patronictl history`).
     pub fn history(&self) -> Result<String, String> {
-        let mut history = Command::new("patronictl");
-        history.env_clear().env("PATH", "/usr/bin:/bin").args([
-            "-c",
-            &self.nodes[0].config.display().to_string(),
-            "history",
-            "-f",
-            "tsv",
-        ]);
+        let line = self.patronictl(&["history", "-f", "tsv"]);
+        let mut history = Command::new(&line[0]);
+        history
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .args(&line[1..]);
         process::run(&mut history, "patronictl history")
     }
 }
@@ -264,19 +391,42 @@ fn make_executable(path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// The status code of a GET on Patroni's REST API, bounded to 2 s.
-pub fn api_status(port: u16, path: &str) -> Option<u16> {
-    let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-m", "2", "-w", "%{http_code}"])
-        .arg(format!("http://127.0.0.1:{port}{path}"))
+/// The status code of a GET on `node`'s REST API, bounded to 2 s.
+pub fn api_status(site: &Site, node: &Node, path: &str) -> Option<u16> {
+    http_status(
+        site,
+        &format!("http://{}:{}{path}", node.address, node.api_port),
+    )
+}
+
+/// The status code of a GET from where the cluster lives, bounded to 2 s.
+fn http_status(site: &Site, url: &str) -> Option<u16> {
+    let out = site
+        .command("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-m",
+            "2",
+            "-w",
+            "%{http_code}",
+            url,
+        ])
         .output()
         .ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
-fn start_etcd(dir: &Path, data: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
+/// etcd on the loopback of where the cluster lives.
+fn start_etcd(
+    site: &Site,
+    dir: &Path,
+    data: &Path,
+    daemons: &mut Vec<Daemon>,
+) -> Result<u16, String> {
     let (client, peer) = (free_port()?, free_port()?);
-    let mut etcd = Command::new("etcd");
+    let mut etcd = site.command("etcd");
     etcd.env_clear()
         .args(["--name", "etcd0", "--data-dir"])
         .arg(data)
@@ -287,7 +437,12 @@ fn start_etcd(dir: &Path, data: &Path, daemons: &mut Vec<Daemon>) -> Result<u16,
             "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
         ))
         .arg(format!("--initial-cluster=etcd0=http://127.0.0.1:{peer}"));
-    process::serve_on("etcd", etcd, &dir.join("etcd.log"), client, daemons)
+    daemons.push(Daemon::spawn("etcd", etcd, &dir.join("etcd.log"))?);
+    let health = format!("http://127.0.0.1:{client}/health");
+    wait_for("etcd", Duration::from_secs(30), || {
+        http_status(site, &health) == Some(200)
+    })?;
+    Ok(client)
 }
 
 /// Patroni's `post_bootstrap`: the probe's role and its database.
@@ -302,19 +457,26 @@ fn post_bootstrap(dir: &Path) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-fn start_node(dir: &Path, index: usize, etcd: u16, bootstrap: &Path) -> Result<Node, String> {
+fn start_node(
+    site: &Site,
+    dir: &Path,
+    index: usize,
+    etcd: u16,
+    bootstrap: &Path,
+) -> Result<Node, String> {
     let name = format!("node{index}");
     let home = dir.join(&name);
     std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-    let (pg_port, api_port) = (free_port()?, free_port()?);
+    let (address, pg_port, api_port) = site.node_address(index)?;
+    let network = site.client_network();
     let data = home.join("data");
     let config = home.join("patroni.yml");
     let yaml = format!(
         r#"scope: vpc-probe-drill
 name: {name}
 restapi:
-  listen: 127.0.0.1:{api_port}
-  connect_address: 127.0.0.1:{api_port}
+  listen: {address}:{api_port}
+  connect_address: {address}:{api_port}
 etcd3:
   hosts: 127.0.0.1:{etcd}
 bootstrap:
@@ -330,16 +492,19 @@ bootstrap:
         wal_retrieve_retry_interval: 500ms
         wal_log_hints: "on"
         fsync: "off"
+        # Segments in the data directory: a node a test kills leaves no
+        # /dev/shm/PostgreSQL.* behind.
+        dynamic_shared_memory_type: mmap
   initdb:
     - encoding: UTF8
   pg_hba:
     - local all all trust
-    - host replication replicator 127.0.0.1/32 scram-sha-256
-    - host all all 127.0.0.1/32 scram-sha-256
+    - host replication replicator {network} scram-sha-256
+    - host all all {network} scram-sha-256
   post_bootstrap: {bootstrap}
 postgresql:
-  listen: 127.0.0.1:{pg_port}
-  connect_address: 127.0.0.1:{pg_port}
+  listen: {address}:{pg_port}
+  connect_address: {address}:{pg_port}
   data_dir: {data}
   bin_dir: /usr/lib/postgresql/15/bin
   pgpass: {home}/pgpass
@@ -365,7 +530,7 @@ postgresql:
     );
     std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
     process::give_to_postgres(dir)?;
-    let mut patroni = process::as_postgres(Command::new("patroni"));
+    let mut patroni = site.as_postgres("patroni");
     // Patroni reads PATRONI_* variables as configuration: a clean environment.
     patroni
         .env_clear()
@@ -376,6 +541,7 @@ postgresql:
     let patroni = Daemon::spawn("patroni", patroni, &log)?;
     Ok(Node {
         name,
+        address,
         pg_port,
         api_port,
         data,
@@ -387,10 +553,17 @@ postgresql:
 fn start_haproxy(
     dir: &Path,
     nodes: &[Node],
-    options: Options,
+    options: &Options,
     daemons: &mut Vec<Daemon>,
-) -> Result<(u16, u16), String> {
-    let (rw, ro) = (free_port()?, free_port()?);
+) -> Result<(String, u16, u16), String> {
+    let (address, rw, ro) = options.site.haproxy_address()?;
+    let stats = match &options.site {
+        Site::Loopback => String::new(),
+        Site::Namespace(place) => format!(
+            "  stats socket {} mode 600 level admin\n",
+            place.stats_socket.display()
+        ),
+    };
     let shutdown = if options.shutdown_sessions {
         " on-marked-down shutdown-sessions"
     } else {
@@ -400,22 +573,22 @@ fn start_haproxy(
         .iter()
         .map(|n| {
             format!(
-                "  server {} 127.0.0.1:{} maxconn 100 check port {}\n",
-                n.name, n.pg_port, n.api_port
+                "  server {} {}:{} maxconn 100 check port {}\n",
+                n.name, n.address, n.pg_port, n.api_port
             )
         })
         .collect();
     let config = format!(
-        "global\n  maxconn 300\n\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30m\n  timeout server 30m\n  timeout check 1s\n\n\
-         listen primary\n  bind 127.0.0.1:{rw}\n  option httpchk OPTIONS /primary\n  http-check expect status 200\n\
+        "global\n  maxconn 300\n{stats}\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30m\n  timeout server 30m\n  timeout check 1s\n\n\
+         listen primary\n  bind {address}:{rw}\n  option httpchk OPTIONS /primary\n  http-check expect status 200\n\
          \x20 default-server inter 300ms fall 2 rise 1{shutdown}\n{servers}\n\
-         listen replicas\n  bind 127.0.0.1:{ro}\n  option httpchk OPTIONS /replica\n  http-check expect status 200\n\
+         listen replicas\n  bind {address}:{ro}\n  option httpchk OPTIONS /replica\n  http-check expect status 200\n\
          \x20 default-server inter 300ms fall 2 rise 1 on-marked-down shutdown-sessions\n{servers}"
     );
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, config).map_err(|e| e.to_string())?;
-    let mut haproxy = Command::new("haproxy");
+    let mut haproxy = options.site.command("haproxy");
     haproxy.arg("-db").arg("-f").arg(&path);
-    process::serve_on("haproxy", haproxy, &dir.join("haproxy.log"), rw, daemons)?;
-    Ok((rw, ro))
+    daemons.push(Daemon::spawn("haproxy", haproxy, &dir.join("haproxy.log"))?);
+    Ok((address, rw, ro))
 }

@@ -239,6 +239,15 @@ pub fn dns_answer_count(addr: SocketAddr, name: &str) -> Option<u16> {
     (read >= 12).then(|| u16::from_be_bytes([answer[6], answer[7]]))
 }
 
+/// Remove `dir` when the process exits, after its servers stopped.
+pub fn remove_at_exit(dir: &Path) {
+    register_cleanup();
+    SCRATCH
+        .lock()
+        .expect("scratch list")
+        .push(dir.to_path_buf());
+}
+
 /// Whether a test whose real part cannot run here may skip: never under
 /// `CI=true`, where it must fail instead of passing silently.
 pub fn may_skip(why: &str) -> bool {

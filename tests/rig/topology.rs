@@ -1,6 +1,6 @@
-//! The two-VPC topology of `scripts/topology` with real servers inside:
-//! PostgreSQL primary and streaming replica as the Patroni nodes, HAProxy
-//! (read-write and read-only ports, runtime API for backend state), Redis,
+//! The two-VPC topology of `scripts/topology` with real servers inside: a
+//! Patroni cluster (etcd, two PostgreSQL nodes, HAProxy checking Patroni's
+//! REST API, read-write port 5432 and read-only 5433, runtime API), Redis,
 //! an anisette stand-in, dnsmasq as the VPC resolver, and an idle delaying
 //! proxy in the router for latency faults. Built once per test process,
 //! torn down at exit. Every packet stays inside namespaces with no default
@@ -8,8 +8,9 @@
 //! checked over Unix sockets or from inside a namespace).
 
 use super::fixture;
-use super::process::{self, wait_for, Daemon};
-use super::{pg_bin, PG_PASSWORD, PG_USER, REDIS_PASSWORD, SLOW_PATH_DELAY};
+use super::patroni::{Cluster, Options, Placement, Site};
+use super::process::{self, Daemon};
+use super::{REDIS_PASSWORD, SLOW_PATH_DELAY};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -67,6 +68,7 @@ pub struct Topology {
     haproxy_socket: PathBuf,
     hosts_file: PathBuf,
     dnsmasq: u32,
+    cluster: Option<Cluster>,
 }
 
 static TOPOLOGY: OnceLock<Option<Topology>> = OnceLock::new();
@@ -103,9 +105,14 @@ impl Topology {
             prefix,
             root,
             dnsmasq: 0,
+            cluster: None,
         };
-        topology.start_postgres()?;
-        topology.start_haproxy()?;
+        let cluster = topology.start_patroni()?;
+        // The topology lives to the end of the process, where statics are
+        // not dropped: its cluster's directories go with the scratch dirs.
+        process::remove_at_exit(cluster.dir.path());
+        process::remove_at_exit(cluster.etcd_dir.path());
+        topology.cluster = Some(cluster);
         topology.start_redis()?;
         topology.start_dnsmasq()?;
         topology.start_in_namespaces()?;
@@ -148,108 +155,38 @@ impl Topology {
         Ok(())
     }
 
-    fn start_postgres(&self) -> Result<(), String> {
-        let primary = self.root.join("pg-primary");
-        let replica = self.root.join("pg-replica");
-        std::fs::create_dir_all(&primary).map_err(|e| e.to_string())?;
-        process::give_to_postgres(&self.root)?;
-        process::give_to_postgres(&primary)?;
-        super::initdb(&primary)?;
-        let hba = "local all all trust\nlocal replication all trust\nhost all all 10.0.0.0/8 scram-sha-256\n";
-        std::fs::write(primary.join("pg_hba.conf"), hba).map_err(|e| e.to_string())?;
-        // Sockets live outside the data directories: pg_basebackup would
-        // copy the primary's socket lock file into the replica.
-        let (primary_socket, replica_socket) = (
-            self.root.join("sock-primary"),
-            self.root.join("sock-replica"),
-        );
-        for dir in [&primary_socket, &replica_socket] {
-            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-            process::give_to_postgres(dir)?;
-        }
-        self.postgres(&primary, &primary_socket, PATRONI_PRIMARY)?;
-        let roles = format!("CREATE ROLE {PG_USER} LOGIN PASSWORD '{PG_PASSWORD}'");
-        psql(&primary_socket, "postgres", &roles)?;
-        psql(
-            &primary_socket,
-            "postgres",
-            &format!("CREATE DATABASE app OWNER {PG_USER}"),
-        )?;
-        let mut backup = process::as_postgres(Command::new(pg_bin("pg_basebackup")));
-        backup
-            .args([
-                "-p", "5432", "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "-h",
-            ])
-            .arg(&primary_socket)
-            .arg("-D")
-            .arg(&replica);
-        process::run(&mut backup, "pg_basebackup")?;
-        self.postgres(&replica, &replica_socket, PATRONI_REPLICA)?;
-        let recovering = psql(&replica_socket, "postgres", "SELECT pg_is_in_recovery()")?;
-        if recovering != "t" {
-            return Err(format!("the replica is not in recovery: {recovering}"));
-        }
-        Ok(())
+    /// The Patroni cluster in the database VPC: etcd, two nodes on the
+    /// Patroni addresses and HAProxy on the HAProxy address, all inside
+    /// namespace `d`.
+    fn start_patroni(&self) -> Result<Cluster, String> {
+        Cluster::start(Options {
+            nodes: 2,
+            shutdown_sessions: true,
+            site: Site::Namespace(Placement {
+                namespace: self.namespace("d"),
+                nodes: vec![PATRONI_PRIMARY, PATRONI_REPLICA],
+                haproxy: HAPROXY,
+                network: "10.0.0.0/8",
+                stats_socket: self.haproxy_socket.clone(),
+            }),
+        })
     }
 
-    /// A PostgreSQL server on `address`:5432 inside the database VPC.
-    fn postgres(&self, data: &Path, socket_dir: &Path, address: &str) -> Result<(), String> {
-        let data_arg = data.display().to_string();
-        let socket = format!("unix_socket_directories={}", socket_dir.display());
-        let listen = format!("listen_addresses={address}");
-        let log = format!("postgres-{address}.log");
-        self.daemon(
-            "postgres",
-            &log,
-            "d",
-            "setpriv",
-            &[
-                "--reuid=postgres",
-                "--regid=postgres",
-                "--clear-groups",
-                "--",
-                pg_bin("postgres").to_str().unwrap_or_default(),
-                "-D",
-                &data_arg,
-                "-p",
-                "5432",
-                "-c",
-                &listen,
-                "-c",
-                &socket,
-                "-c",
-                "fsync=off",
-            ],
-        )?;
-        wait_for("postgres", Duration::from_secs(60), || {
-            psql(socket_dir, "postgres", "SELECT 1").is_ok()
-        })
-        .map_err(|err| format!("{err}: see {}", self.root.join(&log).display()))
+    /// The Patroni cluster behind HAProxy.
+    pub fn cluster(&self) -> &Cluster {
+        self.cluster.as_ref().expect("the topology has its cluster")
     }
 
-    fn start_haproxy(&self) -> Result<(), String> {
-        let check = "check inter 300ms fall 1 rise 1";
-        let config = format!(
-            "global\n  maxconn 200\n  stats socket {socket} mode 600 level admin\n\n\
-             defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n\n\
-             frontend rw\n  bind {HAPROXY}:5432\n  default_backend rw\n\n\
-             backend rw\n  server node1 {PATRONI_PRIMARY}:5432 {check}\n  server node2 {PATRONI_REPLICA}:5432 {check} disabled\n\n\
-             frontend ro\n  bind {HAPROXY}:5433\n  default_backend ro\n\n\
-             backend ro\n  server node2 {PATRONI_REPLICA}:5432 {check}\n",
-            socket = self.haproxy_socket.display()
-        );
-        let path = self.root.join("haproxy.cfg");
-        std::fs::write(&path, config).map_err(|e| e.to_string())?;
-        self.daemon(
-            "haproxy",
-            "haproxy.log",
-            "d",
-            "haproxy",
-            &["-db", "-f", path.to_str().unwrap_or_default()],
-        )?;
-        wait_for("haproxy", Duration::from_secs(30), || {
-            self.haproxy("show info").is_ok()
-        })
+    /// The names of the nodes Patroni's REST API calls (primary, replica) now.
+    pub fn roles(&self) -> Result<(String, String), String> {
+        let cluster = self.cluster();
+        let primary = cluster.primary().ok_or("no primary")?;
+        let replica = cluster
+            .nodes
+            .iter()
+            .find(|node| node.name != primary.name)
+            .ok_or("no replica")?;
+        Ok((primary.name.clone(), replica.name.clone()))
     }
 
     /// A command on HAProxy's runtime API (e.g. `set server rw/node1 state maint`).
@@ -403,9 +340,4 @@ impl Topology {
             elapsed: started.elapsed(),
         }
     }
-}
-
-/// SQL over a Unix socket directory (no network involved).
-fn psql(socket_dir: &Path, database: &str, sql: &str) -> Result<String, String> {
-    super::psql(socket_dir, 5432, database, sql)
 }
