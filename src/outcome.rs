@@ -42,6 +42,9 @@ pub enum Reason {
     WrongRole,
     MissingExtension,
     ClosedByPeer,
+    TooManyConnections,
+    PoolerIncompatible,
+    DataMismatch,
     ProtocolError,
     UnexpectedResponse,
     Timeout,
@@ -179,6 +182,21 @@ impl Reason {
                 "closed_by_peer",
                 "the connection was accepted, then closed before the server spoke",
                 "HAProxy has no healthy backend (check its stats / backend health), or the server is at its connection limit",
+            ),
+            Reason::TooManyConnections => (
+                "too_many_connections",
+                "the server or a proxy refused a session: its connection limit is reached",
+                "size the path for the application's concurrency: PostgreSQL max_connections (or the role's CONNECTION LIMIT), PgBouncer max_client_conn / default_pool_size / query_wait_timeout, Redis maxclients (ElastiCache: by node type), HAProxy maxconn",
+            ),
+            Reason::PoolerIncompatible => (
+                "pooler_incompatible",
+                "a named prepared statement did not survive from one transaction to the next: a transaction-mode pooler moved the session to another server",
+                "upgrade PgBouncer to 1.21 or later and set max_prepared_statements (Debian 12 ships 1.18), or turn server-side prepared statements off in the driver (pgx: QueryExecModeSimpleProtocol or describe/exec cache modes; asyncpg: statement_cache_size=0; JDBC: prepareThreshold=0; psycopg 3: prepare_threshold=None), or use session pooling",
+            ),
+            Reason::DataMismatch => (
+                "data_mismatch",
+                "bulk data sent through the path came back different or truncated",
+                "a middlebox on the path alters or cuts large transfers: check proxies and inspection appliances between the task and the database (HAProxy / PgBouncer buffer settings, a firewall's protocol inspection), and the path MTU; the detail names the first differing byte",
             ),
             Reason::ProtocolError => (
                 "protocol_error",

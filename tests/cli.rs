@@ -289,7 +289,7 @@ fn production_and_staging_suites_validate_with_the_example_environment() {
         .iter()
         .map(|(key, value)| (key.as_str(), value.as_str()))
         .collect();
-    for (suite, checks) in [("production", 9), ("staging", 6)] {
+    for (suite, checks) in [("production", 10), ("staging", 6)] {
         let path = format!("{}/checks/{suite}.toml", env!("CARGO_MANIFEST_DIR"));
         let run = run_with(&["validate", "--suite", &path], &envs, LIMIT);
         assert_eq!(run.code, 0, "{suite}: {}", run.stderr);

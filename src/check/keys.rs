@@ -168,3 +168,33 @@ pub fn unwrap_all<T>(list: Option<Vec<Env<T>>>) -> Vec<T> {
         .map(|Env(v)| v)
         .collect()
 }
+
+/// A size such as `"4MiB"` or `"512 KiB"`, at most `max` bytes.
+pub fn byte_size(value: Option<Env<String>>, key: &str, max: u64) -> Result<Option<u64>, Problem> {
+    let Some(Env(text)) = value else {
+        return Ok(None);
+    };
+    let size: bytesize::ByteSize = text
+        .trim()
+        .parse()
+        .map_err(|_| Problem::at(key, format!("not a size: {text:?} (e.g. \"4MiB\")")))?;
+    match size.as_u64() {
+        0 => Err(Problem::at(key, "must be more than 0 bytes")),
+        bytes if bytes > max => Err(Problem::at(
+            key,
+            format!("at most {}", bytesize::ByteSize(max).display().iec()),
+        )),
+        bytes => Ok(Some(bytes)),
+    }
+}
+
+/// Sessions to open at once: 1 to `max`.
+pub fn concurrency(value: Option<u32>, max: u32) -> Result<Option<u32>, Problem> {
+    match value {
+        Some(n) if n == 0 || n > max => Err(Problem::at(
+            "concurrency",
+            format!("must be between 1 and {max}"),
+        )),
+        other => Ok(other),
+    }
+}

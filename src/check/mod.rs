@@ -3,6 +3,7 @@
 //! what a running check uses to time its phases under the check's deadline
 //! and to note what it saw.
 
+pub mod crowd;
 pub mod dns;
 pub mod http;
 pub mod keys;
@@ -148,6 +149,20 @@ impl<'a> Probe<'a> {
         self.add_time(to, spent);
     }
 
+    /// A probe for one of several sessions run at once: the same resolver
+    /// and deadline, its own phases and findings.
+    pub fn sibling(&self) -> Probe<'a> {
+        Probe {
+            net: self.net,
+            deadline: self.deadline,
+            budget: self.budget,
+            in_flight: InFlight::default(),
+            phases: BTreeMap::new(),
+            observed: BTreeMap::new(),
+            cycles: None,
+        }
+    }
+
     /// True once the deadline has passed: further cycles would only time out.
     pub fn expired(&self) -> bool {
         Instant::now() >= self.deadline
@@ -155,6 +170,21 @@ impl<'a> Probe<'a> {
 
     pub fn observe(&mut self, key: &'static str, value: impl Into<String>) {
         self.observed.insert(key, value.into());
+    }
+
+    /// Per-hop latency: the TCP connect (one round trip to the first hop,
+    /// HAProxy or a load balancer) next to the first request's round trip
+    /// (through every hop to the server), so what the proxies add shows.
+    pub fn observe_hops(&mut self, connect: Duration, request: Duration) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        self.observe(
+            "latency",
+            format!(
+                "connect {:.2} ms (first hop), first request {:.2} ms (every hop to the server)",
+                ms(connect),
+                ms(request)
+            ),
+        );
     }
 
     /// Resolve through the suite's resolver, noting the answer.

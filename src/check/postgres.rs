@@ -1,7 +1,14 @@
 //! `kind = "postgres"`: N full open / TLS / auth / query / close cycles,
 //! the server's role (`pg_is_in_recovery()`) and required extensions, all
 //! over the simple query protocol so PgBouncer transaction pooling works.
+//! Opt-in, for what applications do beyond `SELECT 1`: a COPY round trip
+//! (`copy`), named prepared statements across transactions (`prepared`),
+//! and many sessions at once (`concurrency`, through [`super::crowd`]).
 
+mod copy;
+mod prepared;
+
+use super::crowd::{self, MAX_CONCURRENCY};
 use super::keys::{self, Problem};
 use super::Probe;
 use crate::expand::Env;
@@ -43,6 +50,10 @@ pub struct Keys {
     expect_extensions: Option<Vec<Env<String>>>,
     ca_file: Option<Env<PathBuf>>,
     tls_server_name: Option<Env<String>>,
+    copy_bytes: Option<Env<String>>,
+    #[serde(default)]
+    prepared_statements: bool,
+    concurrency: Option<u32>,
 }
 
 impl Keys {
@@ -65,6 +76,9 @@ impl Keys {
             expect_extensions: None,
             ca_file,
             tls_server_name,
+            copy_bytes: None,
+            prepared_statements: false,
+            concurrency: None,
         }
     }
 
@@ -120,6 +134,9 @@ impl Keys {
             query,
             expect_role: role(self.expect_role)?,
             expect_extensions: keys::strings(self.expect_extensions),
+            copy_bytes: keys::byte_size(self.copy_bytes, "copy_bytes", copy::MAX_COPY_BYTES)?,
+            prepared_statements: self.prepared_statements,
+            concurrency: keys::concurrency(self.concurrency, MAX_CONCURRENCY)?,
         })
     }
 }
@@ -202,6 +219,11 @@ pub struct PostgresSpec {
     pub query: String,
     pub expect_role: Role,
     pub expect_extensions: Vec<String>,
+    /// Bytes to COPY in and back out, when asked.
+    pub copy_bytes: Option<u64>,
+    pub prepared_statements: bool,
+    /// Sessions to hold open at once, when asked.
+    pub concurrency: Option<u32>,
 }
 
 /// An open session and the task driving its connection.
@@ -264,7 +286,125 @@ impl PostgresSpec {
         }
         probe.observe("cycles", format!("{}/{} ok", cycles.ok, self.cycles));
         probe.cycles = Some(cycles);
-        first_failure.map_or(Ok(()), Err)
+        if let Some(failure) = first_failure {
+            return Err(failure);
+        }
+        self.beyond_select_one(probe, &addrs).await
+    }
+
+    /// The opt-in checks of what applications do, each on its own sessions.
+    async fn beyond_select_one(
+        &self,
+        probe: &mut Probe<'_>,
+        addrs: &[IpAddr],
+    ) -> Result<(), Failure> {
+        if let Some(bytes) = self.copy_bytes {
+            let session = self.connect_and_open(probe, addrs).await?;
+            let classify = |err: &tokio_postgres::Error| session.fault(err, self.sslmode);
+            let moved = probe
+                .phase(
+                    Phase::Query,
+                    copy::round_trip(&session.client, bytes, classify),
+                )
+                .await;
+            probe.phase(Phase::Close, close(session)).await?;
+            let moved = moved?;
+            probe.observe(
+                "copy",
+                format!(
+                    "{} in and back out in {:.3} s, {:.1} MiB/s, identical",
+                    bytesize::ByteSize(moved.bytes).display().iec(),
+                    moved.took.as_secs_f64(),
+                    moved.mib_per_second()
+                ),
+            );
+        }
+        if self.prepared_statements {
+            let finding = self.prepared(probe, addrs).await?;
+            probe.observe("prepared_statements", finding.describe());
+        }
+        if let Some(sessions) = self.concurrency {
+            self.crowd(probe, addrs, sessions).await?;
+        }
+        Ok(())
+    }
+
+    /// Connect to one of `addrs` and open a session, timed by phase.
+    async fn connect_and_open(
+        &self,
+        probe: &mut Probe<'_>,
+        addrs: &[IpAddr],
+    ) -> Result<Session, Failure> {
+        let stream = probe.connect(addrs, self.port).await?;
+        self.open(probe, stream).await
+    }
+
+    /// A named statement across transactions, with a second session
+    /// holding a transaction so a pooler must move the first.
+    async fn prepared(
+        &self,
+        probe: &mut Probe<'_>,
+        addrs: &[IpAddr],
+    ) -> Result<prepared::Finding, Failure> {
+        let session = self.connect_and_open(probe, addrs).await?;
+        let helper = match self.connect_and_open(probe, addrs).await {
+            Ok(helper) => helper,
+            Err(failure) => {
+                let _ = close(session).await;
+                return Err(failure);
+            }
+        };
+        let classify = |err: &tokio_postgres::Error| {
+            let mut fault = session.fault(err, self.sslmode);
+            if fault.reason == Reason::PoolerIncompatible {
+                fault.detail = format!(
+                    "{}: a statement prepared in one transaction was gone in the next, so a pooler gave this session another server",
+                    fault.detail
+                );
+            }
+            fault
+        };
+        let client = &session.client;
+        let finding = probe
+            .phase(
+                Phase::Query,
+                prepared::across_transactions(client, &helper.client, classify),
+            )
+            .await;
+        let closed = (close(helper).await, close(session).await);
+        let finding = finding?;
+        probe
+            .phase(Phase::Close, async { closed.0.and(closed.1) })
+            .await?;
+        Ok(finding)
+    }
+
+    /// `sessions` full cycles held open at once.
+    async fn crowd<'p>(
+        &self,
+        probe: &mut Probe<'p>,
+        addrs: &[IpAddr],
+        sessions: u32,
+    ) -> Result<(), Failure> {
+        let open = |mut sibling: Probe<'p>| async move {
+            let opened = self.connect_and_open(&mut sibling, addrs).await;
+            (sibling, opened)
+        };
+        let finish = |mut sibling: Probe<'p>, session: Session| async move {
+            let heard = session.heard.clone();
+            let queried = sibling
+                .phase(Phase::Query, async {
+                    let rows = session.client.simple_query(&self.query).await;
+                    rows.map_err(|err| classify(&err, &heard, self.sslmode, Step::Query, None))
+                })
+                .await;
+            let closed = sibling.phase(Phase::Close, close(session)).await;
+            queried.and(closed).map(drop)
+        };
+        let crowd = crowd::at_once(probe, sessions, open, finish).await;
+        probe.add_time(Phase::Query, crowd.wall);
+        probe.observe("concurrency", crowd.summary(sessions));
+        crowd.verdict(sessions)
     }
 
     /// One open / auth / query / close cycle; the first also checks role and
@@ -275,18 +415,24 @@ impl PostgresSpec {
         addrs: &[IpAddr],
         first: bool,
     ) -> Result<(), Failure> {
+        let connecting = Instant::now();
         let stream = probe.connect(addrs, self.port).await?;
+        let connect = connecting.elapsed();
         let session = self.open(probe, stream).await?;
         if first {
             self.check_server(probe, &session).await?;
         }
         let heard = session.heard.clone();
+        let querying = Instant::now();
         probe
             .phase(Phase::Query, async {
                 let rows = session.client.simple_query(&self.query).await;
                 rows.map_err(|err| classify(&err, &heard, self.sslmode, Step::Query, None))
             })
             .await?;
+        if first {
+            probe.observe_hops(connect, querying.elapsed());
+        }
         probe.phase(Phase::Close, close(session)).await
     }
 
@@ -563,27 +709,38 @@ fn classify_server(db: &tokio_postgres::error::DbError, step: Step) -> Reason {
         db.message().contains("no encryption") || db.message().contains("SSL required");
     // PgBouncer says its limits in the same 08P01: they are not a login
     // failure (seen in the soak: 60 clients a second past max_client_conn 50).
-    let pgbouncer_full = [
-        "no more connections allowed",
-        "query_wait_timeout",
-        "pool_size",
-    ]
-    .iter()
-    .any(|words| db.message().contains(words));
+    let pgbouncer_full = PGBOUNCER_LIMITS
+        .iter()
+        .any(|words| db.message().contains(words));
     if step == Step::Startup && plain_refused {
         Reason::TlsRequired
-    } else if pgbouncer_full {
-        Reason::ClosedByPeer
+    } else if pgbouncer_full || *code == SqlState::TOO_MANY_CONNECTIONS {
+        Reason::TooManyConnections
+    } else if *code == SqlState::INVALID_SQL_STATEMENT_NAME
+        || *code == SqlState::DUPLICATE_PSTATEMENT
+    {
+        // A named statement missing, or another client's there: only a
+        // pooler sharing servers between clients does that to a driver.
+        Reason::PoolerIncompatible
     } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
         Reason::PermissionDenied
     } else if code.code().starts_with("28") || pgbouncer_login {
         Reason::AuthFailed
-    } else if *code == SqlState::TOO_MANY_CONNECTIONS || *code == SqlState::CANNOT_CONNECT_NOW {
+    } else if *code == SqlState::CANNOT_CONNECT_NOW {
         Reason::ClosedByPeer
     } else {
         Reason::UnexpectedResponse
     }
 }
+
+/// Words of PgBouncer's limit errors (all 08P01): max_client_conn, the
+/// pool's size with query_wait_timeout, max_db_connections / max_user_connections.
+const PGBOUNCER_LIMITS: [&str; 4] = [
+    "no more connections allowed",
+    "query_wait_timeout",
+    "pool_size",
+    "max_db_connections",
+];
 
 #[derive(Debug, Default, Clone, Copy)]
 struct TlsState {

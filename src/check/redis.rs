@@ -1,18 +1,22 @@
 //! `kind = "redis"`: Redis / Valkey / ElastiCache: TLS (`rediss://`), AUTH
 //! (password or ACL user), PING, and optionally the replication role.
 
+use super::crowd::{self, MAX_CONCURRENCY};
 use super::keys::{self, Problem};
 use super::{OpenedFacts, Probe};
 use crate::expand::Env;
 use crate::net::tls::TlsSetup;
 use crate::net::url_parts::{host_port, percent_decode};
 use crate::net::wire::Spoke;
+use crate::net::BoxedStream;
 use crate::outcome::{Failure, Fault, Phase, Reason};
 use crate::secret::{Scrubber, Secret};
 use redis::aio::MultiplexedConnection;
 use redis::{ErrorKind, ProtocolVersion, RedisConnectionInfo, RedisError, Value};
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 
 /// The suite keys of `kind = "redis"`.
@@ -30,6 +34,7 @@ pub struct Keys {
     tls_server_name: Option<Env<String>>,
     #[serde(default)]
     expect_auth_required: bool,
+    concurrency: Option<u32>,
 }
 
 impl Keys {
@@ -79,6 +84,7 @@ impl Keys {
             db,
             expect_role,
             expect_auth_required: self.expect_auth_required,
+            concurrency: keys::concurrency(self.concurrency, MAX_CONCURRENCY)?,
         })
     }
 }
@@ -112,6 +118,15 @@ pub struct RedisSpec {
     /// PING before AUTH must answer NOAUTH: an open default user accepts
     /// any token, so a passing AUTH alone does not prove AUTH is enforced.
     pub expect_auth_required: bool,
+    /// Sessions to hold open at once, when asked.
+    pub concurrency: Option<u32>,
+}
+
+/// An authenticated connection and the facts its failures are judged by.
+struct Session {
+    connection: MultiplexedConnection,
+    driver: JoinHandle<()>,
+    facts: OpenedFacts,
 }
 
 impl RedisSpec {
@@ -129,8 +144,38 @@ impl RedisSpec {
     }
 
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
+        let mut session = self.open(probe, false).await?;
+        let connect = probe.phases.get(&Phase::Connect).copied();
+        let queried = probe
+            .phase(
+                Phase::Query,
+                self.query(&mut session.connection, &session.facts),
+            )
+            .await;
+        close(session.connection, session.driver);
+        let (observed, ping) = queried?;
+        probe.observe_hops(connect.unwrap_or_default(), ping);
+        for (key, value) in observed {
+            probe.observe(key, value);
+        }
+        match self.concurrency {
+            Some(sessions) => self.crowd(probe, sessions).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Connect, TLS when asked, AUTH and SELECT; `listen_first`: see [`unasked`].
+    async fn open(&self, probe: &mut Probe<'_>, listen_first: bool) -> Result<Session, Failure> {
         let opened = probe.open(&self.host, self.port, self.tls.as_ref()).await?;
-        let (stream, facts) = opened.split();
+        let (mut stream, facts) = opened.split();
+        if listen_first {
+            let refused = probe
+                .phase(Phase::Auth, async { Ok(unasked(&mut stream).await) })
+                .await?;
+            if let Some(fault) = refused {
+                return Err(Failure::new(Phase::Auth, fault));
+            }
+        }
         // No credentials for redis-rs: it would replace the server's AUTH
         // error with a fixed text. The probe sends AUTH itself.
         let info = RedisConnectionInfo {
@@ -153,18 +198,38 @@ impl RedisSpec {
                 }
             })
             .await;
-        let (mut connection, driver) = match authed {
-            Ok(open) => open,
-            Err(failure) => return Err(probe.tls_required(failure, &facts, &self.host).await),
-        };
-        let queried = probe
-            .phase(Phase::Query, self.query(&mut connection, &facts))
-            .await;
-        close(connection, driver);
-        for (key, value) in queried? {
-            probe.observe(key, value);
+        match authed {
+            Ok((connection, driver)) => Ok(Session {
+                connection,
+                driver,
+                facts,
+            }),
+            Err(failure) => Err(probe.tls_required(failure, &facts, &self.host).await),
         }
-        Ok(())
+    }
+
+    /// `sessions` connections held open at once, each answering PING.
+    async fn crowd<'p>(&self, probe: &mut Probe<'p>, sessions: u32) -> Result<(), Failure> {
+        let open = |mut sibling: Probe<'p>| async move {
+            let opened = self.open(&mut sibling, true).await;
+            (sibling, opened)
+        };
+        let finish = |mut sibling: Probe<'p>, mut session: Session| async move {
+            let pinged = sibling
+                .phase(Phase::Query, async {
+                    let pong: Result<Value, RedisError> = redis::cmd("PING")
+                        .query_async(&mut session.connection)
+                        .await;
+                    pong.map(drop).map_err(|err| classify(&err, &session.facts))
+                })
+                .await;
+            close(session.connection, session.driver);
+            pinged
+        };
+        let crowd = crowd::at_once(probe, sessions, open, finish).await;
+        probe.add_time(Phase::Query, crowd.wall);
+        probe.observe("concurrency", crowd.summary(sessions));
+        crowd.verdict(sessions)
     }
 
     /// Prove AUTH is enforced when asked, then AUTH and SELECT.
@@ -209,16 +274,18 @@ impl RedisSpec {
     }
 
     /// PING, cluster state, and ROLE when a role is expected; returns what
-    /// was observed.
+    /// was observed and PING's round trip.
     async fn query(
         &self,
         connection: &mut MultiplexedConnection,
         facts: &OpenedFacts,
-    ) -> Result<Vec<(&'static str, String)>, Fault> {
+    ) -> Result<(Vec<(&'static str, String)>, Duration), Fault> {
+        let pinging = Instant::now();
         let pong: Value = redis::cmd("PING")
             .query_async(connection)
             .await
             .map_err(|err| classify(&err, facts))?;
+        let ping = pinging.elapsed();
         if !matches!(&pong, Value::SimpleString(s) if s == "PONG") {
             return Err(Fault::new(
                 Reason::UnexpectedResponse,
@@ -237,12 +304,12 @@ impl RedisSpec {
             }
         }
         let Some(expected) = self.expect_role else {
-            return Ok(observed);
+            return Ok((observed, ping));
         };
         if cluster.is_some() {
             // A configuration endpoint reaches any node: a role says nothing.
             observed.push(("expect_role", "not judged in cluster mode".to_string()));
-            return Ok(observed);
+            return Ok((observed, ping));
         }
         let reply: Value = redis::cmd("ROLE")
             .query_async(connection)
@@ -254,7 +321,7 @@ impl RedisSpec {
             return Err(Fault::new(Reason::WrongRole, detail));
         }
         observed.push(("role", role));
-        Ok(observed)
+        Ok((observed, ping))
     }
 }
 
@@ -307,6 +374,35 @@ fn first_text(reply: &Value) -> Option<String> {
     }
 }
 
+/// How long a session of a crowd listens before its first command.
+const LISTEN_FIRST: Duration = Duration::from_millis(100);
+
+/// A server at `maxclients` writes its refusal on accept and closes, and a
+/// client's first command races it: redis-rs drops the reply nobody asked
+/// for, or the reset that answers the command discards it. So in a crowd,
+/// where the limit is the question, each session listens briefly first.
+async fn unasked(stream: &mut BoxedStream) -> Option<Fault> {
+    let mut said = [0u8; 256];
+    let read = tokio::time::timeout(LISTEN_FIRST, stream.read(&mut said))
+        .await
+        .ok()?
+        .ok()?;
+    if read == 0 {
+        let detail = "the server closed the connection before any command";
+        return Some(Fault::new(Reason::ClosedByPeer, detail));
+    }
+    let text = String::from_utf8_lossy(&said[..read]);
+    let Some(line) = text
+        .strip_prefix('-')
+        .and_then(|rest| rest.split("\r\n").next())
+    else {
+        let detail = format!("the server spoke before any command: {text:?}");
+        return Some(Fault::new(Reason::ProtocolError, detail));
+    };
+    let (code, words) = line.split_once(' ').unwrap_or((line, ""));
+    Some(server_error(code, line, words))
+}
+
 /// Drop the connection and stop its driver; the server sees the socket close.
 fn close(connection: MultiplexedConnection, driver: JoinHandle<()>) {
     drop(connection);
@@ -320,7 +416,7 @@ const RESP_TYPES: &[u8] = b"+-:$*_,#!=(|~>%";
 /// reach the detail), then what the bytes above TLS showed.
 fn classify(err: &RedisError, facts: &OpenedFacts) -> Fault {
     if let Some(code) = err.code() {
-        return server_error(code, err);
+        return server_error(code, &err.to_string(), err.detail().unwrap_or_default());
     }
     let io = crate::net::io_kind(err);
     if io == Some(std::io::ErrorKind::InvalidData) {
@@ -352,9 +448,8 @@ fn classify(err: &RedisError, facts: &OpenedFacts) -> Fault {
 }
 
 /// A RESP error reply, by its code; the detail is the server's own words.
-fn server_error(code: &str, err: &RedisError) -> Fault {
-    let said = format!("server said: {err}");
-    let words = err.detail().unwrap_or_default();
+fn server_error(code: &str, said: &str, words: &str) -> Fault {
+    let said = format!("server said: {said}");
     match code {
         "NOAUTH" => Fault::new(
             Reason::AuthFailed,
@@ -365,6 +460,10 @@ fn server_error(code: &str, err: &RedisError) -> Fault {
             format!("{said} (a wrong password or token, an unknown user, or a user that is disabled: ACL `off`, or an RBAC user not active)"),
         ),
         "NOPERM" => Fault::new(Reason::PermissionDenied, said),
+        "ERR" if words.contains("max number of clients reached") => Fault::new(
+            Reason::TooManyConnections,
+            format!("{said} (the server's maxclients)"),
+        ),
         "ERR" if words.contains("without any password configured") => Fault::new(
             Reason::AuthFailed,
             format!("{said} (the server has no password for the default user, but the check sends one: drop it from the check, or enable AUTH on the server)"),

@@ -197,6 +197,22 @@ pub fn spawn_delay_proxy(
     upstream: SocketAddr,
     delay: Duration,
 ) -> Result<SocketAddr, String> {
+    spawn_relay(
+        listen,
+        upstream,
+        move |client, server| pump(client, server, delay),
+        move |server, client| pump(server, client, delay),
+    )
+}
+
+/// A TCP relay on `listen` to `upstream`: per connection, `up` carries
+/// client to server and `down` server to client, each on its own thread.
+pub fn spawn_relay(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    up: impl Fn(TcpStream, TcpStream) + Clone + Send + 'static,
+    down: impl Fn(TcpStream, TcpStream) + Clone + Send + 'static,
+) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(listen).map_err(|err| format!("{listen}: {err}"))?;
     let bound = listener.local_addr().map_err(|err| err.to_string())?;
     std::thread::spawn(move || {
@@ -207,8 +223,9 @@ pub fn spawn_delay_proxy(
             let (Ok(client_rx), Ok(server_rx)) = (client.try_clone(), server.try_clone()) else {
                 continue;
             };
-            std::thread::spawn(move || pump(client_rx, server, delay));
-            std::thread::spawn(move || pump(server_rx, client, delay));
+            let (up, down) = (up.clone(), down.clone());
+            std::thread::spawn(move || up(client_rx, server));
+            std::thread::spawn(move || down(server_rx, client));
         }
     });
     Ok(bound)
@@ -216,7 +233,7 @@ pub fn spawn_delay_proxy(
 
 /// Copy `from` to `to`, each chunk late by `delay`, until either side ends
 /// (or a minute of silence).
-fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+pub fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
     let _ = from.set_read_timeout(Some(Duration::from_secs(60)));
     let mut buffer = [0u8; 16 * 1024];
     while let Ok(read) = from.read(&mut buffer) {

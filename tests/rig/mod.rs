@@ -10,6 +10,7 @@
 pub mod chromium;
 pub mod fixture;
 pub mod hostile;
+pub mod middlebox;
 pub mod observe;
 pub mod patroni;
 pub mod probe;
@@ -174,6 +175,27 @@ impl Rig {
     /// The PostgreSQL server certificate (PEM), usable as a `ca_file`.
     pub fn pg_certificate(&self) -> PathBuf {
         self.root.join("pg").join("server.crt")
+    }
+
+    /// Another PgBouncer in front of the rig's PostgreSQL (transaction
+    /// pooling unless `extra` says otherwise; later lines win), for tests
+    /// that need its limits or pool mode changed; stopped at exit.
+    pub fn extra_pgbouncer(&self, name: &'static str, extra: &str) -> Result<u16, String> {
+        start_pgbouncer(&self.root, self.postgres, name, extra, &mut Vec::new())
+    }
+
+    /// Another redis-server (AUTH with the rig's password) with `extra`
+    /// configuration lines; stopped at exit.
+    pub fn extra_redis(&self, name: &'static str, extra: &str) -> Result<u16, String> {
+        let dir = self.root.join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let port = free_port()?;
+        let config = format!(
+            "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {dir}\ndaemonize no\n\
+             requirepass {REDIS_PASSWORD}\n{extra}\n",
+            dir = dir.display()
+        );
+        spawn_redis(&dir, name, &config, port, &mut Vec::new())
     }
 
     /// Run SQL as the superuser against a database, through the socket.

@@ -1,0 +1,213 @@
+//! `concurrency = N`: N sessions through the path at once, each a full
+//! cycle, all held open together before any finishes, so the path's
+//! connection limits (PostgreSQL, PgBouncer, Redis, HAProxy) meet the
+//! application's concurrency before cutover does.
+
+use super::Probe;
+use crate::outcome::{Failure, Fault, Phase};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Most sessions one check may open at once.
+pub const MAX_CONCURRENCY: u32 = 1000;
+
+/// What the sessions did.
+#[derive(Debug, Default)]
+pub struct Crowd {
+    pub ok: u32,
+    pub failed: u32,
+    /// Connect time (the first hop's round trip) of each session that connected.
+    pub connect: Vec<Duration>,
+    pub wall: Duration,
+    /// The first failure, by session order.
+    pub first: Option<Failure>,
+}
+
+impl Crowd {
+    /// `Err` naming how many failed and the first failure, else `Ok`.
+    pub fn verdict(&self, sessions: u32) -> Result<(), Failure> {
+        let Some(first) = &self.first else {
+            return Ok(());
+        };
+        let detail = format!(
+            "{} of {sessions} sessions opened at once failed; the first: {}",
+            self.failed, first.detail
+        );
+        Err(Failure::new(first.phase, Fault::new(first.reason, detail)))
+    }
+
+    /// One line for the report: how many passed, how long, the spread.
+    pub fn summary(&self, sessions: u32) -> String {
+        format!(
+            "{}/{sessions} sessions at once ok in {:.3} s; connect {}",
+            self.ok,
+            self.wall.as_secs_f64(),
+            self.spread()
+        )
+    }
+
+    /// "min / median / max" of the connect times, in milliseconds.
+    pub fn spread(&self) -> String {
+        let mut times = self.connect.clone();
+        times.sort();
+        let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        format!(
+            "min {:.1} ms, median {:.1} ms, max {:.1} ms",
+            ms(times.first()),
+            ms(times.get(times.len() / 2)),
+            ms(times.last())
+        )
+    }
+}
+
+/// Run `sessions` copies of a two-step session at once: `open` (up to a
+/// ready session) for all, then, once every one has opened or failed,
+/// `finish` for each. Each runs under its own sibling probe, so its
+/// phases are its own; every wait ends at the check's deadline.
+pub async fn at_once<'p, S, O, OF, F, FF>(
+    probe: &Probe<'p>,
+    sessions: u32,
+    open: O,
+    finish: F,
+) -> Crowd
+where
+    O: Fn(Probe<'p>) -> OF,
+    OF: Future<Output = (Probe<'p>, Result<S, Failure>)>,
+    F: Fn(Probe<'p>, S) -> FF,
+    FF: Future<Output = Result<(), Failure>>,
+{
+    let gate = Gate::new(sessions as usize);
+    let start = tokio::time::Instant::now();
+    let runs = (0..sessions).map(|_| {
+        let sibling = probe.sibling();
+        let (gate, open, finish) = (&gate, &open, &finish);
+        async move {
+            let ticket = gate.ticket();
+            let (sibling, opened) = open(sibling).await;
+            let connect = sibling.phases.get(&Phase::Connect).copied();
+            let deadline = sibling.deadline;
+            let held = tokio::time::timeout_at(deadline, ticket.arrive()).await;
+            let result = match (opened, held) {
+                (Err(failure), _) => Err(failure),
+                (Ok(_), Err(_)) => Err(Failure::new(
+                    Phase::Connect,
+                    Fault::new(
+                        Phase::Connect.deadline_reason(),
+                        "the other sessions did not open before the check's deadline",
+                    ),
+                )),
+                (Ok(session), Ok(())) => finish(sibling, session).await,
+            };
+            (connect, result)
+        }
+    });
+    let results = futures_util::future::join_all(runs).await;
+    let mut crowd = Crowd {
+        wall: start.elapsed(),
+        ..Crowd::default()
+    };
+    for (connect, result) in results {
+        crowd.connect.extend(connect);
+        match result {
+            Ok(()) => crowd.ok += 1,
+            Err(failure) => {
+                crowd.failed += 1;
+                crowd.first.get_or_insert(failure);
+            }
+        }
+    }
+    crowd
+}
+
+/// Opens once every session has arrived (opened or failed); a session
+/// that drops its ticket without arriving counts as arrived.
+struct Gate {
+    left: AtomicUsize,
+    open: Notify,
+}
+
+struct Ticket<'g> {
+    gate: &'g Gate,
+    arrived: bool,
+}
+
+impl Gate {
+    fn new(sessions: usize) -> Gate {
+        Gate {
+            left: AtomicUsize::new(sessions),
+            open: Notify::new(),
+        }
+    }
+
+    fn ticket(&self) -> Ticket<'_> {
+        Ticket {
+            gate: self,
+            arrived: false,
+        }
+    }
+
+    fn count_in(&self) {
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.open.notify_waiters();
+        }
+    }
+}
+
+impl Ticket<'_> {
+    /// Count this session in and wait until every session has.
+    async fn arrive(mut self) {
+        self.arrived = true;
+        let opened = self.gate.open.notified();
+        tokio::pin!(opened);
+        opened.as_mut().enable();
+        self.gate.count_in();
+        if self.gate.left.load(Ordering::Acquire) != 0 {
+            opened.await;
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.arrived {
+            self.gate.count_in();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_gate_opens_when_the_last_arrives_or_drops_out() {
+        let gate = Gate::new(3);
+        let dropped = gate.ticket();
+        let (a, b) = (gate.ticket(), gate.ticket());
+        let waiting = async {
+            a.arrive().await;
+            "a through"
+        };
+        let rest = async {
+            tokio::task::yield_now().await;
+            drop(dropped);
+            b.arrive().await;
+            "b through"
+        };
+        let both = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::join!(waiting, rest)
+        });
+        assert_eq!(both.await.unwrap(), ("a through", "b through"));
+    }
+
+    #[test]
+    fn the_spread_is_min_median_max() {
+        let crowd = Crowd {
+            connect: [3, 1, 2].map(Duration::from_millis).to_vec(),
+            ..Crowd::default()
+        };
+        assert_eq!(crowd.spread(), "min 1.0 ms, median 2.0 ms, max 3.0 ms");
+    }
+}
