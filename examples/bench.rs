@@ -8,6 +8,10 @@
 //! 2. One PostgreSQL open/auth/query/close cycle through HAProxy and
 //!    PgBouncer, as the probe reports it.
 //! 3. Rendering /metrics for 10, 100 and 1000 checks.
+//! 4. `copy_bytes = "16MiB"` through HAProxy and PgBouncer, against
+//!    `psql \copy` of the same bytes in and out on the same path.
+//! 5. `concurrency = 100` against `pgbench -C -c 100 -t 1` (a new
+//!    connection per client, one `SELECT 1` each) on the same PgBouncer.
 
 #[path = "../tests/rig/mod.rs"]
 mod rig;
@@ -50,7 +54,7 @@ fn main() {
             cycles.push(seconds.as_f64().unwrap_or_default());
         }
     }
-    println!("| what | runs | median | min | max |\n|---|---|---|---|---|");
+    println!("| what | runs | median | min | max | note |\n|---|---|---|---|---|---|");
     row(
         "`vpc-probe check` of checks/local.toml (6 checks) against the rig",
         &mut wall,
@@ -66,14 +70,170 @@ fn main() {
             &mut renders,
         );
     }
+    copy_against_psql(rig, &binary);
+    concurrency_against_pgbench(rig, &binary);
+}
+
+/// Bytes each COPY benchmark moves in, and again out.
+const COPY_BYTES: usize = 16 * 1024 * 1024;
+/// Runs of the slower, heavier benchmarks.
+const HEAVY_RUNS: usize = 10;
+
+/// `vpc-probe check` of one check, which must pass; `RUNS` wall times.
+fn probe_runs(rig: &rig::Rig, binary: &str, name: &str, check: &str) -> Vec<f64> {
+    let suite = rig.suite(name, check);
+    (0..HEAVY_RUNS)
+        .map(|_| {
+            let started = Instant::now();
+            let output = Command::new(binary)
+                .args(["check", "--format", "json", "--suite"])
+                .arg(&suite)
+                .output()
+                .expect("run vpc-probe");
+            let seconds = started.elapsed().as_secs_f64();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+            seconds
+        })
+        .collect()
+}
+
+/// `command` `HEAVY_RUNS` times, each required to succeed; wall times.
+fn command_runs(mut command: impl FnMut() -> Command) -> Vec<f64> {
+    (0..HEAVY_RUNS)
+        .map(|_| {
+            let started = Instant::now();
+            let output = command().output().expect("run the baseline tool");
+            let seconds = started.elapsed().as_secs_f64();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            seconds
+        })
+        .collect()
+}
+
+fn copy_against_psql(rig: &rig::Rig, binary: &str) {
+    let check = format!(
+        "[[check]]\nname = \"copy\"\nkind = \"postgres\"\ntimeout = \"60s\"\n\
+         url = \"postgres://{}@127.0.0.1:{}/app?sslmode=disable\"\npassword = \"{}\"\ncopy_bytes = \"16MiB\"\n",
+        rig::PG_USER,
+        rig.haproxy,
+        rig::PG_PASSWORD
+    );
+    let mut ours = probe_runs(rig, binary, "bench-copy", &check);
+    let line = format!(
+        "{}\n",
+        "0123456789abcdef".repeat(6).get(..99).unwrap_or_default()
+    );
+    let data = rig.root.join("bench-copy.txt");
+    std::fs::write(&data, line.repeat(COPY_BYTES / line.len())).expect("write COPY data");
+    let mut theirs = command_runs(|| {
+        let mut psql = Command::new("/usr/lib/postgresql/15/bin/psql");
+        psql.env("PGPASSWORD", rig::PG_PASSWORD)
+            .args([
+                "-X",
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                rig::PG_USER,
+                "-d",
+                "app",
+            ])
+            .args(["-p", &rig.haproxy.to_string(), "-v", "ON_ERROR_STOP=1"])
+            .args([
+                "-c",
+                "BEGIN; CREATE TEMP TABLE t (line text) ON COMMIT DROP",
+            ])
+            .arg("-c")
+            .arg(format!("\\copy t from '{}'", data.display()))
+            .args(["-c", "\\copy t to '/dev/null'", "-c", "COMMIT"]);
+        psql
+    });
+    let mib = COPY_BYTES as f64 / (1024.0 * 1024.0);
+    let rate = |samples: &mut [f64]| {
+        samples.sort_by(f64::total_cmp);
+        2.0 * mib / samples[samples.len() / 2]
+    };
+    let (our_rate, their_rate) = (rate(&mut ours), rate(&mut theirs));
+    row_with(
+        "`copy_bytes = \"16MiB\"` in and out through HAProxy and PgBouncer (whole `vpc-probe check`)",
+        &mut ours,
+        &format!("{our_rate:.1} MiB/s"),
+    );
+    row_with(
+        "`psql \\copy` of the same 16 MiB in and out on the same path (whole psql run)",
+        &mut theirs,
+        &format!("{their_rate:.1} MiB/s"),
+    );
+}
+
+fn concurrency_against_pgbench(rig: &rig::Rig, binary: &str) {
+    let pooler = rig
+        .extra_pgbouncer(
+            "pgbouncer-bench",
+            "max_client_conn = 300\ndefault_pool_size = 20",
+        )
+        .expect("a PgBouncer sized for 100 clients");
+    let check = format!(
+        "[[check]]\nname = \"crowd\"\nkind = \"postgres\"\ntimeout = \"60s\"\n\
+         url = \"postgres://{}@127.0.0.1:{pooler}/app?sslmode=disable\"\npassword = \"{}\"\nconcurrency = 100\n",
+        rig::PG_USER,
+        rig::PG_PASSWORD
+    );
+    let mut ours = probe_runs(rig, binary, "bench-crowd", &check);
+    let script = rig.root.join("select1.sql");
+    std::fs::write(&script, "SELECT 1;\n").expect("write pgbench script");
+    let mut theirs = command_runs(|| {
+        let mut pgbench = Command::new("/usr/lib/postgresql/15/bin/pgbench");
+        pgbench
+            .env("PGPASSWORD", rig::PG_PASSWORD)
+            .args([
+                "-n",
+                "-C",
+                "-c",
+                "100",
+                "-j",
+                "2",
+                "-t",
+                "1",
+                "-h",
+                "127.0.0.1",
+            ])
+            .args(["-p", &pooler.to_string(), "-U", rig::PG_USER, "-f"])
+            .arg(&script)
+            .arg("app");
+        pgbench
+    });
+    row_with(
+        "`concurrency = 100` through PgBouncer (whole `vpc-probe check`, sessions held open together)",
+        &mut ours,
+        "",
+    );
+    row_with(
+        "`pgbench -C -c 100 -j 2 -t 1` (SELECT 1) on the same PgBouncer (whole run)",
+        &mut theirs,
+        "",
+    );
 }
 
 /// Print a table row: median, min and max of `samples` (seconds).
 fn row(what: &str, samples: &mut [f64]) {
+    row_with(what, samples, "");
+}
+
+/// A table row with a note after the figures (a throughput).
+fn row_with(what: &str, samples: &mut [f64], note: &str) {
     samples.sort_by(f64::total_cmp);
     let show = |seconds: f64| format!("{:.3} ms", seconds * 1000.0);
     println!(
-        "| {what} | {} | {} | {} | {} |",
+        "| {what} | {} | {} | {} | {} | {note} |",
         samples.len(),
         show(samples[samples.len() / 2]),
         show(samples[0]),
@@ -101,6 +261,7 @@ fn render_times(checks: usize) -> Vec<f64> {
             phases,
             observed: BTreeMap::new(),
             cycles: None,
+            addresses: Vec::new(),
         };
         ledger.record(outcome, SystemTime::now());
     }

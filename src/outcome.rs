@@ -368,6 +368,15 @@ impl Failure {
     }
 }
 
+/// One resolved address's own result, when a check probes every address
+/// behind its name (`addresses = "all"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressResult {
+    pub address: std::net::IpAddr,
+    pub result: Result<(), Failure>,
+    pub duration: Duration,
+}
+
 /// Timings of repeated PostgreSQL open/auth/query/close cycles.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Cycles {
@@ -401,6 +410,8 @@ pub struct Outcome {
     /// Facts seen on the way, e.g. resolved addresses, server role, TLS version.
     pub observed: BTreeMap<&'static str, String>,
     pub cycles: Option<Cycles>,
+    /// Each address's result with `addresses = "all"`; empty otherwise.
+    pub addresses: Vec<AddressResult>,
 }
 
 impl Outcome {
@@ -431,6 +442,7 @@ pub(crate) mod sample {
             phases: BTreeMap::new(),
             observed: BTreeMap::new(),
             cycles: None,
+            addresses: Vec::new(),
         }
     }
 }

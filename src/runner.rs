@@ -3,7 +3,7 @@
 
 use crate::check::{InFlight, Probe};
 use crate::net::Net;
-use crate::outcome::{Failure, Fault, Outcome, Phase, Reason};
+use crate::outcome::{AddressResult, Failure, Fault, Outcome, Phase, Reason};
 use crate::secret::Scrubber;
 use crate::suite::{Check, Suite};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -157,7 +157,7 @@ where
 async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InFlight) -> Outcome {
     let clock = Instant::now();
     let mut probe = Probe::new(net, check.timeout, in_flight);
-    let result = check.spec.run(&mut probe).await;
+    let result = check.spec.run_at(&mut probe, check.addresses).await;
     let elapsed = clock.elapsed();
     let result = result
         .and_then(|()| within_budget(check.max_duration, elapsed, &probe.phases))
@@ -179,6 +179,17 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
             .map(|(key, value)| (key, scrubber.scrub(&value)))
             .collect(),
         cycles: probe.cycles,
+        addresses: probe
+            .addresses
+            .into_iter()
+            .map(|one| AddressResult {
+                result: one.result.map_err(|failure| Failure {
+                    detail: scrubber.scrub(&failure.detail),
+                    ..failure
+                }),
+                ..one
+            })
+            .collect(),
     }
 }
 
@@ -233,6 +244,7 @@ fn unfinished(check: &Check, scrubber: &Scrubber) -> Outcome {
         phases: Default::default(),
         observed: Default::default(),
         cycles: None,
+        addresses: Vec::new(),
     }
 }
 
@@ -282,6 +294,7 @@ mod tests {
             name: "hostile".into(),
             timeout: Duration::from_secs(5),
             max_duration: None,
+            addresses: Default::default(),
             spec: crate::check::CheckSpec::Tcp(crate::check::tcp::TcpSpec {
                 host: "127.0.0.1".into(),
                 port: 9,

@@ -2,7 +2,7 @@
 //! latency budget and its kind's spec. [`crate::config`] builds it from a
 //! file; the runner, `serve` and the reports only ever see this.
 
-use crate::check::CheckSpec;
+use crate::check::{Addresses, CheckSpec};
 use crate::drill::DrillSpec;
 use crate::secret::Scrubber;
 use std::net::SocketAddr;
@@ -44,5 +44,7 @@ pub struct Check {
     pub timeout: Duration,
     /// A latency budget: a run that passes but takes longer is `too_slow`.
     pub max_duration: Option<Duration>,
+    /// Probe the first address the name resolves to, or each of them.
+    pub addresses: Addresses,
     pub spec: CheckSpec,
 }

@@ -206,3 +206,56 @@ fn every_report_shows_the_first_hop_next_to_the_whole_path() {
         }
     }
 }
+
+#[test]
+fn every_address_behind_a_name_is_proven_and_the_failing_one_named() {
+    let rig = rig();
+    let checks = format!(
+        "[[check]]\nname = \"pair-first\"\nkind = \"tcp\"\nhost = \"{PAIR_NAME}\"\nport = {haproxy}\n\n\
+         [[check]]\nname = \"pair-all\"\nkind = \"postgres\"\naddresses = \"all\"\n\
+         url = \"postgres://{PG_USER}@{PAIR_NAME}:{haproxy}/app?sslmode=disable\"\npassword = \"{PG_PASSWORD}\"\n\n\
+         [[check]]\nname = \"single-all\"\nkind = \"tcp\"\naddresses = \"all\"\nhost = \"{HAPROXY_NAME}\"\nport = {haproxy}\n",
+        haproxy = rig.haproxy
+    );
+    let suite = rig.suite("pair", &checks);
+    let run = check_json(&suite, &[]);
+    assert_eq!(run.check("pair-first")["success"], true, "{}", run.stdout);
+    let all = run.check("pair-all");
+    assert_eq!(all["reason"], "connect_refused", "{all}");
+    let detail = all["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("1 of 2 addresses failed: 127.0.0.3: connect_refused"),
+        "{detail}"
+    );
+    let each = all["addresses"].as_array().unwrap();
+    assert_eq!(each.len(), 2, "{all}");
+    let by_address = |address: &str| {
+        each.iter()
+            .find(|a| a["address"] == address)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_address("127.0.0.1")["success"], true);
+    assert_eq!(by_address("127.0.0.3")["reason"], "connect_refused");
+    // The passing address still did the whole check: its findings are there.
+    assert_eq!(all["observed"]["role"], "primary", "{all}");
+    let single = run.check("single-all");
+    assert_eq!(single["success"], true);
+    assert_eq!(single["addresses"].as_array().unwrap().len(), 1);
+
+    let text = rig::probe::run_with(
+        &["check", "--suite", suite.to_str().unwrap()],
+        &[],
+        std::time::Duration::from_secs(60),
+    );
+    assert!(
+        text.stdout.contains("pair-all: each address"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("FAIL connect_refused"),
+        "{}",
+        text.stdout
+    );
+}

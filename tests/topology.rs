@@ -9,7 +9,9 @@
 
 mod rig;
 
-use rig::topology::{self, Subnet, Topology, HAPROXY, PATRONI_PRIMARY, PATRONI_REPLICA, RESOLVER};
+use rig::topology::{
+    self, Subnet, Topology, HAPROXY, HAPROXY_B, PATRONI_PRIMARY, PATRONI_REPLICA, RESOLVER,
+};
 use rig::*;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -40,6 +42,13 @@ name = "haproxy-tcp"
 kind = "tcp"
 host = "{HAPROXY_NAME}"
 port = 5432
+
+[[check]]
+name = "haproxy-tcp-all"
+kind = "tcp"
+host = "{HAPROXY_NAME}"
+port = 5432
+addresses = "all"
 
 [[check]]
 name = "postgres-rw"
@@ -122,6 +131,8 @@ struct Fault {
     /// Also check that `vpc-probe compare` of the two subnets' reports
     /// names `(check, the only failing subnet)`.
     compare: Option<(&'static str, Subnet)>,
+    /// Words the detail of `(check)` from subnet A must hold.
+    names: Option<(&'static str, &'static str)>,
 }
 
 fn faults() -> Vec<Fault> {
@@ -136,6 +147,11 @@ fn faults() -> Vec<Fault> {
         topology::SLOW_PROXY_PORT
     );
     let redis_sg = "INPUT -d 10.0.2.10 -p tcp --dport 6379 -j DROP";
+    let pair_zone = healthy_zone.replace(
+        &format!("{HAPROXY} {HAPROXY_NAME}\n"),
+        &format!("{HAPROXY} {HAPROXY_NAME}\n{HAPROXY_B} {HAPROXY_NAME}\n"),
+    );
+    let az_b_from_a = format!("FORWARD -s 10.20.1.0/24 -d {HAPROXY_B} -j DROP");
     use Subnet::{A, B};
     vec![
         Fault {
@@ -147,6 +163,7 @@ fn faults() -> Vec<Fault> {
             revert: vec![Change::Zone(healthy_zone.clone())],
             expect: vec![(A, "haproxy-dns", "dns_public_address")],
             compare: None,
+            names: None,
         },
         Fault {
             name: "private hosted zone missing the name",
@@ -156,6 +173,7 @@ fn faults() -> Vec<Fault> {
             revert: vec![Change::Zone(healthy_zone.clone())],
             expect: vec![(A, "haproxy-dns", "dns_nxdomain"), (A, "redis", "pass")],
             compare: None,
+            names: None,
         },
         Fault {
             name: "resolver unreachable from subnet A (NACL drops port 53)",
@@ -166,6 +184,7 @@ fn faults() -> Vec<Fault> {
                 (B, "haproxy-dns", "pass"),
             ],
             compare: None,
+            names: None,
         },
         Fault {
             name: "peering route missing from subnet B's route table only",
@@ -176,6 +195,7 @@ fn faults() -> Vec<Fault> {
                 (B, "haproxy-tcp", "connect_unreachable"),
             ],
             compare: Some(("haproxy-tcp", B)),
+            names: None,
         },
         Fault {
             name: "security group drops 5432 to HAProxy (DROP)",
@@ -186,6 +206,7 @@ fn faults() -> Vec<Fault> {
                 (A, "postgres-rw", "connect_timeout"),
             ],
             compare: None,
+            names: None,
         },
         Fault {
             name: "HAProxy stopped (REJECT with reset)",
@@ -199,6 +220,7 @@ fn faults() -> Vec<Fault> {
             )],
             expect: vec![(A, "haproxy-tcp", "connect_refused")],
             compare: None,
+            names: None,
         },
         Fault {
             name: "HAProxy up, every read-write backend down",
@@ -210,6 +232,7 @@ fn faults() -> Vec<Fault> {
                 (A, "postgres-ro", "pass"),
             ],
             compare: None,
+            names: None,
         },
         Fault {
             name: "security group too wide: a Patroni node reachable directly",
@@ -220,6 +243,7 @@ fn faults() -> Vec<Fault> {
                 (B, "patroni-1-direct", "unexpectedly_reachable"),
             ],
             compare: None,
+            names: None,
         },
         Fault {
             name: "security group too wide: a Patroni REST API reachable directly",
@@ -227,6 +251,7 @@ fn faults() -> Vec<Fault> {
             revert: vec![exec("d", &format!("iptables -A {patroni_api_sg}"))],
             expect: vec![(A, "patroni-2-rest-api-direct", "unexpectedly_reachable")],
             compare: None,
+            names: None,
         },
         Fault {
             // HAProxy's /primary check keeps the replica out of the
@@ -243,6 +268,7 @@ fn faults() -> Vec<Fault> {
             ],
             expect: vec![(A, "postgres-rw", "wrong_role")],
             compare: None,
+            names: None,
         },
         Fault {
             name: "wrong password (the secret in Secrets Manager is stale)",
@@ -253,6 +279,7 @@ fn faults() -> Vec<Fault> {
                 (A, "postgres-ro", "auth_failed"),
             ],
             compare: None,
+            names: None,
         },
         Fault {
             name: "path 200 ms slower than the latency budget (delaying proxy on the peering)",
@@ -260,6 +287,7 @@ fn faults() -> Vec<Fault> {
             revert: vec![exec("r", &format!("iptables -t nat -D {slow}"))],
             expect: vec![(A, "postgres-rw", "too_slow"), (A, "postgres-ro", "pass")],
             compare: None,
+            names: None,
         },
         Fault {
             name: "network ACL of subnet A drops return traffic (ephemeral ports)",
@@ -270,6 +298,7 @@ fn faults() -> Vec<Fault> {
                 (B, "haproxy-tcp", "pass"),
             ],
             compare: None,
+            names: None,
         },
         Fault {
             name: "peering connection deleted (its route is a blackhole in the VPC route table)",
@@ -281,6 +310,25 @@ fn faults() -> Vec<Fault> {
                 (A, "haproxy-dns", "pass"),
             ],
             compare: None,
+            names: None,
+        },
+        Fault {
+            name: "HAProxy pair: the name answers two addresses, one unreachable from subnet A",
+            apply: vec![
+                Change::Zone(pair_zone),
+                exec("r", &format!("iptables -I {az_b_from_a}")),
+            ],
+            revert: vec![
+                exec("r", &format!("iptables -D {az_b_from_a}")),
+                Change::Zone(healthy_zone.clone()),
+            ],
+            expect: vec![
+                (A, "haproxy-tcp", "pass"),
+                (A, "haproxy-tcp-all", "connect_timeout"),
+                (B, "haproxy-tcp-all", "pass"),
+            ],
+            compare: None,
+            names: Some(("haproxy-tcp-all", "1 of 2 addresses failed: 10.0.1.13")),
         },
         Fault {
             name: "Redis security group missing 6379",
@@ -288,6 +336,7 @@ fn faults() -> Vec<Fault> {
             revert: vec![exec("d", &format!("iptables -D {redis_sg}"))],
             expect: vec![(A, "redis", "connect_timeout"), (A, "postgres-rw", "pass")],
             compare: None,
+            names: None,
         },
     ]
 }
@@ -400,6 +449,18 @@ fn every_fault_is_named_from_the_subnet_that_sees_it() {
                 got,
                 seconds,
             ));
+        }
+        if let Some((check, words)) = fault.names {
+            let detail = runs[0].check(check)["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if !detail.contains(words) {
+                mismatches.push(format!(
+                    "{}: {check}'s detail lacks {words:?}: {detail}",
+                    fault.name
+                ));
+            }
         }
         if let Some((check, subnet)) = fault.compare {
             if let Err(message) = compare_names(topology, &runs, check, subnet) {

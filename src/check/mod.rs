@@ -5,6 +5,7 @@
 
 pub mod crowd;
 pub mod dns;
+pub mod every_address;
 pub mod http;
 pub mod keys;
 pub mod postgres;
@@ -15,7 +16,8 @@ use crate::net::tls::TlsSetup;
 use crate::net::wire::{Heard, Spoke, Wire};
 use crate::net::{self, tls, BoxedStream, Net};
 pub use crate::outcome::Kind;
-use crate::outcome::{Cycles, Failure, Fault, Phase, Reason};
+use crate::outcome::{AddressResult, Cycles, Failure, Fault, Phase, Reason};
+pub use every_address::Addresses;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -57,6 +59,26 @@ impl CheckSpec {
         }
     }
 
+    /// The name or address the check connects to; `None` for dns, which
+    /// judges the answer itself.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            CheckSpec::Dns(_) => None,
+            CheckSpec::Tcp(spec) => Some(&spec.host),
+            CheckSpec::Postgres(spec) => Some(&spec.host),
+            CheckSpec::Redis(spec) => Some(&spec.host),
+            CheckSpec::Http(spec) => Some(&spec.host),
+        }
+    }
+
+    /// Run the check against the first address, or each one in turn.
+    pub async fn run_at(&self, probe: &mut Probe<'_>, addresses: Addresses) -> Result<(), Failure> {
+        match (addresses, self.host()) {
+            (Addresses::All, Some(host)) => every_address::run(self, host, probe).await,
+            _ => self.run(probe).await,
+        }
+    }
+
     /// Run the check once; phases and observations land in `probe`.
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
         match self {
@@ -95,6 +117,10 @@ pub struct Probe<'a> {
     pub phases: BTreeMap<Phase, Duration>,
     pub observed: BTreeMap<&'static str, String>,
     pub cycles: Option<Cycles>,
+    /// Each address's result with `addresses = "all"`.
+    pub addresses: Vec<AddressResult>,
+    /// The one address this probe connects to, already resolved.
+    pin: Option<IpAddr>,
 }
 
 impl<'a> Probe<'a> {
@@ -107,6 +133,8 @@ impl<'a> Probe<'a> {
             phases: BTreeMap::new(),
             observed: BTreeMap::new(),
             cycles: None,
+            addresses: Vec::new(),
+            pin: None,
         }
     }
 
@@ -160,6 +188,16 @@ impl<'a> Probe<'a> {
             phases: BTreeMap::new(),
             observed: BTreeMap::new(),
             cycles: None,
+            addresses: Vec::new(),
+            pin: self.pin,
+        }
+    }
+
+    /// The same, held to one address its name already resolved to.
+    pub fn pinned(self, address: IpAddr) -> Probe<'a> {
+        Probe {
+            pin: Some(address),
+            ..self
         }
     }
 
@@ -189,6 +227,9 @@ impl<'a> Probe<'a> {
 
     /// Resolve through the suite's resolver, noting the answer.
     pub async fn resolve(&mut self, host: &str) -> Result<Vec<IpAddr>, Failure> {
+        if let Some(address) = self.pin {
+            return Ok(vec![address]);
+        }
         let net = self.net;
         let addrs = self.phase(Phase::Resolve, net.resolve(host)).await?;
         let listed: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();

@@ -6,7 +6,7 @@
 use super::fields::fields;
 use super::MAX_TIMEOUT;
 use crate::check::keys::Problem;
-use crate::check::{dns, http, postgres, redis, tcp, CheckSpec, Kind};
+use crate::check::{dns, http, postgres, redis, tcp, Addresses, CheckSpec, Kind};
 use crate::drill::{self, DrillSpec};
 use crate::expand::Env;
 use crate::secret::Scrubber;
@@ -24,6 +24,7 @@ struct Common {
     kind: Kind,
     timeout: Option<Env<humantime::Duration>>,
     max_duration: Option<Env<humantime::Duration>>,
+    addresses: Option<Env<Addresses>>,
 }
 
 /// A check's name, kept apart so duplicates can be told before building.
@@ -55,10 +56,24 @@ pub(super) fn parse(
             .max_duration
             .map(|Env(budget)| budget_within(budget.into(), timeout, &spec))
             .transpose()?;
+        let addresses = match (common.addresses, spec.host()) {
+            (None, _) => Addresses::First,
+            (Some(Env(addresses)), Some(_)) => addresses,
+            (Some(_), None) => {
+                return Err(Problem::at(
+                    "addresses",
+                    format!(
+                    "does not apply to kind `{}`: it judges the answer itself (expect_addresses)",
+                    spec.kind()
+                ),
+                ))
+            }
+        };
         Ok(Check {
             name: name.clone(),
             timeout,
             max_duration,
+            addresses,
             spec,
         })
     });

@@ -66,6 +66,7 @@ struct Families {
     failures: IntCounterVec,
     cycles: IntCounterVec,
     server: GaugeVec,
+    address: GaugeVec,
     build: GaugeVec,
     suite: GaugeVec,
     task: GaugeVec,
@@ -124,6 +125,12 @@ impl Families {
                 "vpc_probe_postgres_server_info",
                 HELP_SERVER,
                 &["check", "server", "role", "timeline"],
+            )?,
+            address: gauge(
+                registry,
+                "vpc_probe_address_success",
+                HELP_ADDRESS,
+                &["check", "address"],
             )?,
             build: gauge(registry, "vpc_probe_build_info", HELP_BUILD, &["version"])?,
             suite: gauge(
@@ -185,6 +192,11 @@ impl Families {
             self.server
                 .with_label_values(&[check[0], server, observed("role"), observed("timeline")])
                 .set(1.0);
+        }
+        for one in &outcome.addresses {
+            self.address
+                .with_label_values(&[check[0], &one.address.to_string()])
+                .set(f64::from(u8::from(one.result.is_ok())));
         }
         if outcome.cycles.is_some() {
             self.cycles
@@ -282,6 +294,7 @@ const HELP_LAST_RUN: &str = "When the check's latest run finished, in seconds si
 const HELP_RUNS: &str = "Runs of the check since the probe started, by result.";
 const HELP_FAILURES: &str = "Failed runs of the check since the probe started, by reason.";
 const HELP_SERVER: &str = "The PostgreSQL server behind a postgres check's port at its last run (address:port from inet_server_addr(), its role, and its WAL timeline when primary): one series per check; a new series marks a failover.";
+const HELP_ADDRESS: &str = "With addresses = \"all\": 1 if the check passed through this address at its last run, else 0; one series per address the name resolved to (bounded by the DNS answer, at most 16).";
 const HELP_CYCLES: &str =
     "PostgreSQL open/auth/query/close cycles since the probe started, by result.";
 const HELP_BUILD: &str = "The probe's version; always 1.";
@@ -334,6 +347,29 @@ mod tests {
         assert!(text.contains("# TYPE vpc_probe_check_runs_total counter\n"));
         assert!(!text.contains("vpc_probe_task_info"));
         assert!(!text.contains("vpc_probe_config_"));
+    }
+
+    #[test]
+    fn each_address_of_an_all_addresses_check_is_a_series() {
+        use crate::outcome::{AddressResult, Failure, Fault, Phase};
+        let mut outcome = outcome("haproxy-all", Some(Reason::ConnectTimeout));
+        let timeout = Failure::new(Phase::Connect, Fault::new(Reason::ConnectTimeout, "x"));
+        for (address, result) in [("10.0.1.12", Ok(())), ("10.0.1.13", Err(timeout))] {
+            outcome.addresses.push(AddressResult {
+                address: address.parse().unwrap(),
+                result,
+                duration: std::time::Duration::from_millis(3),
+            });
+        }
+        let mut ledger = Ledger::new(vec!["haproxy-all".into()]);
+        ledger.record(outcome, SystemTime::now());
+        let text = exposition_of(&ledger, None);
+        for (address, value) in [("10.0.1.12", 1), ("10.0.1.13", 0)] {
+            let series = format!(
+                "vpc_probe_address_success{{address=\"{address}\",check=\"haproxy-all\"}} {value}\n"
+            );
+            assert!(text.contains(&series), "{text}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! authors can validate what they consume.
 
 use crate::ecs::TaskIdentity;
-use crate::outcome::{Cycles, Kind, Outcome, Phase, Reason};
+use crate::outcome::{AddressResult, Cycles, Kind, Outcome, Phase, Reason};
 use crate::runner::Report;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,21 @@ pub struct CheckReport {
     /// PostgreSQL only: the open / query / close cycles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cycles: Option<CycleReport>,
+    /// With `addresses = "all"`: each address the name resolved to, with
+    /// its own result (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<AddressReport>,
+}
+
+/// One address's result, when a check probes every address of its name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AddressReport {
+    pub address: String,
+    pub success: bool,
+    pub reason: Option<Reason>,
+    pub phase: Option<Phase>,
+    pub detail: Option<String>,
+    pub duration_seconds: f64,
 }
 
 /// Timings of a PostgreSQL check's cycles.
@@ -125,6 +140,21 @@ impl CheckReport {
                 .map(|(key, value)| (key.to_string(), value.clone()))
                 .collect(),
             cycles: outcome.cycles.as_ref().map(CycleReport::new),
+            addresses: outcome.addresses.iter().map(AddressReport::new).collect(),
+        }
+    }
+}
+
+impl AddressReport {
+    fn new(one: &AddressResult) -> AddressReport {
+        let failure = one.result.as_ref().err();
+        AddressReport {
+            address: one.address.to_string(),
+            success: failure.is_none(),
+            reason: failure.map(|f| f.reason),
+            phase: failure.map(|f| f.phase),
+            detail: failure.map(|f| f.detail.clone()),
+            duration_seconds: one.duration.as_secs_f64(),
         }
     }
 }

@@ -55,6 +55,22 @@ pub fn render(report: &RunReport) -> String {
         let _ = writeln!(out, "  detail: {}", check.detail.as_deref().unwrap_or("-"));
         let _ = writeln!(out, "  hint:   {}", check.hint.as_deref().unwrap_or("-"));
     }
+    for check in report.checks.iter().filter(|c| !c.addresses.is_empty()) {
+        let _ = writeln!(out, "\n{}: each address", check.name);
+        for one in &check.addresses {
+            let result = match one.reason {
+                _ if one.success => "pass".to_string(),
+                Some(reason) => format!("FAIL {reason}"),
+                None => "FAIL".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<40} {result} {}",
+                one.address,
+                seconds_f64(one.duration_seconds)
+            );
+        }
+    }
     let failed = report.failed();
     let _ = writeln!(
         out,

@@ -50,6 +50,9 @@ pub const ELASTICACHE_NAME: &str = "master.glimpse-redis.abc123.use1.cache.amazo
 /// A Route 53 CNAME in front of it, which the certificate does not cover.
 pub const REDIS_ALIAS_NAME: &str = "redis.glimpse.internal";
 pub const ANISETTE_NAME: &str = "anisette-v3.glimpse.internal";
+/// A name with two addresses (a load balancer pair); nothing listens on
+/// the second, 127.0.0.3.
+pub const PAIR_NAME: &str = "pair.timescale.glimpse.internal";
 pub const MISSING_NAME: &str = "nope.timescale.glimpse.internal";
 pub const SERVFAIL_NAME: &str = "db.broken.internal";
 
@@ -477,6 +480,8 @@ fn start_dnsmasq(
         (OTHER_NAME, "127.0.0.2"),
         (PUBLIC_NAME, PUBLIC_ADDRESS),
         (ELASTICACHE_NAME, "127.0.0.1"),
+        (PAIR_NAME, "127.0.0.1"),
+        (PAIR_NAME, "127.0.0.3"),
     ] {
         command.arg(format!("--host-record={name},{ip}"));
     }

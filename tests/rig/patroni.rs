@@ -57,7 +57,9 @@ pub struct Placement {
     pub namespace: String,
     /// One address per node, in node order.
     pub nodes: Vec<&'static str>,
-    pub haproxy: &'static str,
+    /// The addresses HAProxy binds (a pair across AZs); the first is the
+    /// one the cluster's own clients use.
+    pub haproxy: Vec<&'static str>,
     /// Where clients and replicas connect from, for pg_hba.
     pub network: &'static str,
     /// HAProxy's admin socket, for runtime commands.
@@ -124,7 +126,10 @@ impl Site {
     fn haproxy_address(&self) -> Result<(String, u16, u16), String> {
         match self {
             Site::Loopback => Ok(("127.0.0.1".into(), free_port()?, free_port()?)),
-            Site::Namespace(place) => Ok((place.haproxy.to_string(), 5432, 5433)),
+            Site::Namespace(place) => {
+                let first = place.haproxy.first().ok_or("HAProxy needs an address")?;
+                Ok((first.to_string(), 5432, 5433))
+            }
         }
     }
 
@@ -557,6 +562,17 @@ fn start_haproxy(
     daemons: &mut Vec<Daemon>,
 ) -> Result<(String, u16, u16), String> {
     let (address, rw, ro) = options.site.haproxy_address()?;
+    let binds: Vec<String> = match &options.site {
+        Site::Loopback => vec![address.clone()],
+        Site::Namespace(place) => place.haproxy.iter().map(|a| a.to_string()).collect(),
+    };
+    let bind = |port: u16| -> String {
+        binds
+            .iter()
+            .map(|a| format!("  bind {a}:{port}\n"))
+            .collect()
+    };
+    let (bind_rw, bind_ro) = (bind(rw), bind(ro));
     let stats = match &options.site {
         Site::Loopback => String::new(),
         Site::Namespace(place) => format!(
@@ -580,9 +596,9 @@ fn start_haproxy(
         .collect();
     let config = format!(
         "global\n  maxconn 300\n{stats}\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30m\n  timeout server 30m\n  timeout check 1s\n\n\
-         listen primary\n  bind {address}:{rw}\n  option httpchk OPTIONS /primary\n  http-check expect status 200\n\
+         listen primary\n{bind_rw}  option httpchk OPTIONS /primary\n  http-check expect status 200\n\
          \x20 default-server inter 300ms fall 2 rise 1{shutdown}\n{servers}\n\
-         listen replicas\n  bind {address}:{ro}\n  option httpchk OPTIONS /replica\n  http-check expect status 200\n\
+         listen replicas\n{bind_ro}  option httpchk OPTIONS /replica\n  http-check expect status 200\n\
          \x20 default-server inter 300ms fall 2 rise 1 on-marked-down shutdown-sessions\n{servers}"
     );
     let path = dir.join("haproxy.cfg");

@@ -21,6 +21,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub const HAPROXY: &str = "10.0.1.12";
+/// HAProxy's second address (the other AZ of a pair); not in the healthy zone.
+pub const HAPROXY_B: &str = "10.0.1.13";
 pub const PATRONI_PRIMARY: &str = "10.0.1.21";
 pub const PATRONI_REPLICA: &str = "10.0.1.22";
 pub const REDIS: &str = "10.0.2.10";
@@ -165,7 +167,7 @@ impl Topology {
             site: Site::Namespace(Placement {
                 namespace: self.namespace("d"),
                 nodes: vec![PATRONI_PRIMARY, PATRONI_REPLICA],
-                haproxy: HAPROXY,
+                haproxy: vec![HAPROXY, HAPROXY_B],
                 network: "10.0.0.0/8",
                 stats_socket: self.haproxy_socket.clone(),
             }),
