@@ -133,35 +133,41 @@ fn copy_against_psql(rig: &rig::Rig, binary: &str) {
     );
     let data = rig.root.join("bench-copy.txt");
     std::fs::write(&data, line.repeat(COPY_BYTES / line.len())).expect("write COPY data");
-    let mut theirs = command_runs(|| {
-        let mut psql = Command::new("/usr/lib/postgresql/15/bin/psql");
-        psql.env("PGPASSWORD", rig::PG_PASSWORD)
-            .args([
-                "-X",
-                "-q",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                rig::PG_USER,
-                "-d",
-                "app",
-            ])
-            .args(["-p", &rig.haproxy.to_string(), "-v", "ON_ERROR_STOP=1"])
-            .args([
-                "-c",
-                "BEGIN; CREATE TEMP TABLE t (line text) ON COMMIT DROP",
-            ])
-            .arg("-c")
-            .arg(format!("\\copy t from '{}'", data.display()))
-            .args(["-c", "\\copy t to '/dev/null'", "-c", "COMMIT"]);
-        psql
-    });
+    let psql_copy = |port: u16| {
+        command_runs(|| {
+            let mut psql = Command::new("/usr/lib/postgresql/15/bin/psql");
+            psql.env("PGPASSWORD", rig::PG_PASSWORD)
+                .env("PGSSLMODE", "disable")
+                .args([
+                    "-X",
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    rig::PG_USER,
+                    "-d",
+                    "app",
+                ])
+                .args(["-p", &port.to_string(), "-v", "ON_ERROR_STOP=1"])
+                .args([
+                    "-c",
+                    "BEGIN; CREATE TEMP TABLE t (line text) ON COMMIT DROP",
+                ])
+                .arg("-c")
+                .arg(format!("\\copy t from '{}'", data.display()))
+                .args(["-c", "\\copy t to '/dev/null'", "-c", "COMMIT"]);
+            psql
+        })
+    };
+    let mut theirs = psql_copy(rig.haproxy);
+    let mut direct = psql_copy(rig.postgres);
     let mib = COPY_BYTES as f64 / (1024.0 * 1024.0);
     let rate = |samples: &mut [f64]| {
         samples.sort_by(f64::total_cmp);
         2.0 * mib / samples[samples.len() / 2]
     };
-    let (our_rate, their_rate) = (rate(&mut ours), rate(&mut theirs));
+    let (our_rate, their_rate, direct_rate) =
+        (rate(&mut ours), rate(&mut theirs), rate(&mut direct));
     row_with(
         "`copy_bytes = \"16MiB\"` in and out through HAProxy and PgBouncer (whole `vpc-probe check`)",
         &mut ours,
@@ -171,6 +177,11 @@ fn copy_against_psql(rig: &rig::Rig, binary: &str) {
         "`psql \\copy` of the same 16 MiB in and out on the same path (whole psql run)",
         &mut theirs,
         &format!("{their_rate:.1} MiB/s"),
+    );
+    row_with(
+        "`psql \\copy` of the same 16 MiB straight to PostgreSQL, no proxies (whole psql run)",
+        &mut direct,
+        &format!("{direct_rate:.1} MiB/s"),
     );
 }
 

@@ -45,6 +45,7 @@ pub enum Reason {
     TooManyConnections,
     PoolerIncompatible,
     DataMismatch,
+    PathMtu,
     ProtocolError,
     UnexpectedResponse,
     Timeout,
@@ -197,6 +198,11 @@ impl Reason {
                 "data_mismatch",
                 "bulk data sent through the path came back different or truncated",
                 "a middlebox on the path alters or cuts large transfers: check proxies and inspection appliances between the task and the database (HAProxy / PgBouncer buffer settings, a firewall's protocol inspection), and the path MTU; the detail names the first differing byte",
+            ),
+            Reason::PathMtu => (
+                "path_mtu",
+                "small answers arrive on the path but large ones stall: packets bigger than the path's MTU are dropped, and the ICMP 'fragmentation needed' that would shrink them never reaches the sender",
+                "allow ICMP type 3 code 4 (fragmentation needed) in the network ACLs and security groups of both VPCs, so path MTU discovery works; Fargate ENIs use MTU 9001 while inter-region peering, VPN and Transit Gateway paths carry 1500 at most (or clamp the MSS to 1460 on HAProxy / the proxies)",
             ),
             Reason::ProtocolError => (
                 "protocol_error",

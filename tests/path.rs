@@ -259,3 +259,34 @@ fn every_address_behind_a_name_is_proven_and_the_failing_one_named() {
         text.stdout
     );
 }
+
+#[test]
+fn a_slow_query_stays_a_timeout_not_a_path_mtu_problem() {
+    let rig = rig();
+    // Large answers arrive on loopback: the stall is the server's.
+    let keys = format!("password = \"{PG_PASSWORD}\"\nquery = \"SELECT pg_sleep(30)\"");
+    // Its own application_name: the other tests look for the probe's
+    // sessions while this one still sleeps on the server.
+    let url = format!(
+        "{}&application_name=vpc-probe-sleepy",
+        postgres_url(rig.haproxy, PG_USER)
+    );
+    let checks = format!(
+        "[[check]]\nname = \"sleepy\"\nkind = \"postgres\"\nurl = \"{url}\"\ntimeout = \"6s\"\n{keys}\n"
+    );
+    let run = check_json(&rig.suite("sleepy", &checks), &[]);
+    let check = run.check("sleepy");
+    assert_eq!(check["reason"], "timeout", "{check}");
+    assert_eq!(check["phase"], "query", "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("less the time kept to find out why"),
+        "{detail}"
+    );
+    // The check hung up; the server's backend would sleep on: end it.
+    rig.psql(
+        "app",
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'vpc-probe-sleepy'",
+    )
+    .unwrap();
+}

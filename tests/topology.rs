@@ -59,6 +59,22 @@ expect_role = "primary"
 max_duration = "600ms"
 
 [[check]]
+name = "postgres-large-result"
+kind = "postgres"
+url = "postgres://{PG_USER}@{HAPROXY_NAME}:5432/app"
+password = "${{{PG_PASSWORD_VAR}}}"
+query = "SELECT repeat('x', 65536)"
+timeout = "8s"
+
+[[check]]
+name = "postgres-copy"
+kind = "postgres"
+url = "postgres://{PG_USER}@{HAPROXY_NAME}:5432/app"
+password = "${{{PG_PASSWORD_VAR}}}"
+copy_bytes = "1MiB"
+timeout = "8s"
+
+[[check]]
 name = "postgres-ro"
 kind = "postgres"
 url = "postgres://{PG_USER}@{HAPROXY_NAME}:5433/app"
@@ -152,6 +168,14 @@ fn faults() -> Vec<Fault> {
         &format!("{HAPROXY} {HAPROXY_NAME}\n{HAPROXY_B} {HAPROXY_NAME}\n"),
     );
     let az_b_from_a = format!("FORWARD -s 10.20.1.0/24 -d {HAPROXY_B} -j DROP");
+    let no_frag_needed = "OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP";
+    // Path MTUs the hosts learned from earlier rows would hide the hole.
+    let forget_path_mtus = || {
+        vec![
+            exec("d", "ip route flush cache"),
+            exec("a", "ip route flush cache"),
+        ]
+    };
     use Subnet::{A, B};
     vec![
         Fault {
@@ -303,7 +327,7 @@ fn faults() -> Vec<Fault> {
         Fault {
             name: "peering connection deleted (its route is a blackhole in the VPC route table)",
             apply: vec![exec("r", "ip route replace blackhole 10.0.0.0/16")],
-            revert: vec![exec("r", "ip route replace 10.0.0.0/16 via 10.0.0.10")],
+            revert: vec![exec("r", "ip route replace 10.0.0.0/16 via 10.0.0.10 mtu 1500")],
             expect: vec![
                 (A, "haproxy-tcp", "connect_timeout"),
                 (B, "haproxy-tcp", "connect_timeout"),
@@ -329,6 +353,33 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: Some(("haproxy-tcp-all", "1 of 2 addresses failed: 10.0.1.13")),
+        },
+        Fault {
+            name: "MTU 9001 subnets, 1500 peering, ICMP fragmentation-needed allowed (path MTU discovery works)",
+            apply: forget_path_mtus(),
+            revert: vec![],
+            expect: vec![
+                (A, "postgres-large-result", "pass"),
+                (A, "postgres-copy", "pass"),
+            ],
+            compare: None,
+            names: None,
+        },
+        Fault {
+            name: "MTU 9001 subnets, 1500 peering, a NACL drops ICMP fragmentation-needed",
+            apply: [
+                vec![exec("r", &format!("iptables -I {no_frag_needed}"))],
+                forget_path_mtus(),
+            ]
+            .concat(),
+            revert: vec![exec("r", &format!("iptables -D {no_frag_needed}"))],
+            expect: vec![
+                (A, "postgres-rw", "pass"),
+                (A, "postgres-large-result", "path_mtu"),
+                (A, "postgres-copy", "path_mtu"),
+            ],
+            compare: None,
+            names: Some(("postgres-large-result", "a 6000-byte one not within")),
         },
         Fault {
             name: "Redis security group missing 6379",

@@ -145,9 +145,20 @@ impl<'a> Probe<'a> {
         phase: Phase,
         work: impl Future<Output = Result<T, Fault>>,
     ) -> Result<T, Failure> {
+        self.phase_leaving(phase, Duration::ZERO, work).await
+    }
+
+    /// [`Probe::phase`], ending `reserve` before the deadline, so a check
+    /// keeps time to find out why the phase stalled.
+    pub async fn phase_leaving<T>(
+        &mut self,
+        phase: Phase,
+        reserve: Duration,
+        work: impl Future<Output = Result<T, Fault>>,
+    ) -> Result<T, Failure> {
         self.in_flight.enter(phase);
         let start = Instant::now();
-        let result = tokio::time::timeout_at(self.deadline, work).await;
+        let result = tokio::time::timeout_at(self.deadline - reserve, work).await;
         self.add_time(phase, start.elapsed());
         match result {
             Ok(done) => done.map_err(|fault| Failure::new(phase, fault)),
@@ -155,10 +166,17 @@ impl<'a> Probe<'a> {
                 phase,
                 Fault::new(
                     phase.deadline_reason(),
-                    format!(
-                        "no answer within the check's {} deadline",
-                        humantime::format_duration(self.budget)
-                    ),
+                    match reserve {
+                        Duration::ZERO => format!(
+                            "no answer within the check's {} deadline",
+                            humantime::format_duration(self.budget)
+                        ),
+                        _ => format!(
+                            "no answer within {} (the check's {} deadline less the time kept to find out why)",
+                            humantime::format_duration(self.budget.saturating_sub(reserve)),
+                            humantime::format_duration(self.budget)
+                        ),
+                    },
                 ),
             )),
         }
@@ -199,6 +217,11 @@ impl<'a> Probe<'a> {
             pin: Some(address),
             ..self
         }
+    }
+
+    /// The check's whole budget.
+    pub fn budget(&self) -> Duration {
+        self.budget
     }
 
     /// True once the deadline has passed: further cycles would only time out.

@@ -6,6 +6,7 @@
 //! and many sessions at once (`concurrency`, through [`super::crowd`]).
 
 mod copy;
+mod mtu;
 mod prepared;
 
 use super::crowd::{self, MAX_CONCURRENCY};
@@ -302,13 +303,19 @@ impl PostgresSpec {
             let session = self.connect_and_open(probe, addrs).await?;
             let classify = |err: &tokio_postgres::Error| session.fault(err, self.sslmode);
             let moved = probe
-                .phase(
+                .phase_leaving(
                     Phase::Query,
+                    mtu_reserve(probe),
                     copy::round_trip(&session.client, bytes, classify),
                 )
                 .await;
-            probe.phase(Phase::Close, close(session)).await?;
-            let moved = moved?;
+            let moved = match moved {
+                Ok(moved) => {
+                    probe.phase(Phase::Close, close(session)).await?;
+                    moved
+                }
+                Err(failure) => return Err(self.stalled(probe, addrs, session, failure).await),
+            };
             probe.observe(
                 "copy",
                 format!(
@@ -327,6 +334,38 @@ impl PostgresSpec {
             self.crowd(probe, addrs, sessions).await?;
         }
         Ok(())
+    }
+
+    /// A query or COPY that failed: a stall (timeout) is looked into, on a
+    /// fresh session, for a path MTU black hole; any failure abandons the
+    /// session without waiting for a server that may never answer.
+    async fn stalled(
+        &self,
+        probe: &mut Probe<'_>,
+        addrs: &[IpAddr],
+        session: Session,
+        failure: Failure,
+    ) -> Failure {
+        session.driver.abort();
+        if failure.reason != Reason::Timeout {
+            return failure;
+        }
+        let Ok(fresh) = self.connect_and_open(probe, addrs).await else {
+            return failure;
+        };
+        let seen = probe
+            .phase(Phase::Query, async {
+                Ok(mtu::black_hole(&fresh.client).await)
+            })
+            .await;
+        fresh.driver.abort();
+        match seen {
+            Ok(Some(seen)) => Failure::new(
+                Phase::Query,
+                Fault::new(Reason::PathMtu, format!("{}; {seen}", failure.detail)),
+            ),
+            _ => failure,
+        }
     }
 
     /// Connect to one of `addrs` and open a session, timed by phase.
@@ -424,12 +463,15 @@ impl PostgresSpec {
         }
         let heard = session.heard.clone();
         let querying = Instant::now();
-        probe
-            .phase(Phase::Query, async {
+        let queried = probe
+            .phase_leaving(Phase::Query, mtu_reserve(probe), async {
                 let rows = session.client.simple_query(&self.query).await;
                 rows.map_err(|err| classify(&err, &heard, self.sslmode, Step::Query, None))
             })
-            .await?;
+            .await;
+        if let Err(failure) = queried {
+            return Err(self.stalled(probe, addrs, session, failure).await);
+        }
         if first {
             probe.observe_hops(connect, querying.elapsed());
         }
@@ -621,6 +663,14 @@ async fn close(session: Session) -> Result<(), Fault> {
         )),
     }
 }
+
+/// Time a query keeps back from its deadline to look into a stall: a
+/// quarter of the budget, at most MTU_RESERVE.
+fn mtu_reserve(probe: &Probe<'_>) -> Duration {
+    (probe.budget() / 4).min(MTU_RESERVE)
+}
+
+const MTU_RESERVE: Duration = Duration::from_secs(3);
 
 /// The task that drives a session's connection until the server closes it.
 type Driver = JoinHandle<Result<(), tokio_postgres::Error>>;
