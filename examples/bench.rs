@@ -127,10 +127,9 @@ fn copy_against_psql(rig: &rig::Rig, binary: &str) {
         rig::PG_PASSWORD
     );
     let mut ours = probe_runs(rig, binary, "bench-copy", &check);
-    let line = format!(
-        "{}\n",
-        "0123456789abcdef".repeat(6).get(..99).unwrap_or_default()
-    );
+    // 100-byte lines like the probe's (99 characters and a newline).
+    let line = format!("{}\n", &"0123456789abcdef".repeat(7)[..99]);
+    assert_eq!(line.len(), 100);
     let data = rig.root.join("bench-copy.txt");
     std::fs::write(&data, line.repeat(COPY_BYTES / line.len())).expect("write COPY data");
     let psql_copy = |port: u16| {

@@ -165,6 +165,31 @@ fn concurrency_fills_the_path_and_names_each_limit() {
         .unwrap()
         .contains("no more connections allowed"));
 
+    // HAProxy's maxconn queues instead of refusing: the sessions past it
+    // are accepted and never answered, so the check ends as a timeout
+    // that says what a queue looks like.
+    let queueing = rig
+        .extra_haproxy("haproxy-maxconn", rig.pgbouncer, "maxconn 2")
+        .unwrap();
+    let url = postgres_url(queueing, PG_USER);
+    let checks = format!(
+        "[[check]]\nname = \"crowd-queued\"\nkind = \"postgres\"\nurl = \"{url}\"\ntimeout = \"4s\"\n{password}\nconcurrency = 5\n"
+    );
+    let run = check_json(&rig.suite("crowd-queued", &checks), &[]);
+    let check = run.check("crowd-queued");
+    assert_eq!(check["reason"], "timeout", "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    println!("crowd-queued: timeout: {detail}");
+    assert!(
+        detail.contains("of 5 sessions")
+            && detail.contains("2 opened")
+            && detail.contains("HAProxy maxconn"),
+        "{detail}"
+    );
+    let keys = format!("{password}\nconcurrency = 2");
+    let (got, check) = one(rig, "crowd-within-maxconn", "postgres", &url, &keys);
+    assert_eq!(got, "pass", "{check}");
+
     // Redis's maxclients.
     let redis = rig.extra_redis("redis-small", "maxclients 5").unwrap();
     let url = format!("redis://127.0.0.1:{redis}");

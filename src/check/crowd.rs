@@ -4,7 +4,7 @@
 //! application's concurrency before cutover does.
 
 use super::Probe;
-use crate::outcome::{Failure, Fault, Phase};
+use crate::outcome::{Failure, Fault, Phase, Reason};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,23 +18,37 @@ pub const MAX_CONCURRENCY: u32 = 1000;
 pub struct Crowd {
     pub ok: u32,
     pub failed: u32,
+    /// Sessions that opened (connected and authenticated).
+    pub opened: u32,
     /// Connect time (the first hop's round trip) of each session that connected.
     pub connect: Vec<Duration>,
     pub wall: Duration,
-    /// The first failure, by session order.
+    /// The first failure of a session that failed on its own, by session order.
     pub first: Option<Failure>,
+    /// The first session that opened, then waited in vain for the others.
+    pub first_waiting: Option<Failure>,
 }
 
 impl Crowd {
     /// `Err` naming how many failed and the first failure, else `Ok`.
+    /// Sessions that opened but got no answer are what a queueing proxy
+    /// does (HAProxy `maxconn`): the detail says so.
     pub fn verdict(&self, sessions: u32) -> Result<(), Failure> {
-        let Some(first) = &self.first else {
+        let Some(first) = self.first.as_ref().or(self.first_waiting.as_ref()) else {
             return Ok(());
         };
-        let detail = format!(
+        let mut detail = format!(
             "{} of {sessions} sessions opened at once failed; the first: {}",
             self.failed, first.detail
         );
+        let unanswered =
+            first.reason == Reason::Timeout && matches!(first.phase, Phase::Tls | Phase::Auth);
+        if unanswered && self.opened > 0 {
+            detail += &format!(
+                " ({} opened; the rest were accepted and got no answer: a proxy queueing them, e.g. HAProxy maxconn, or a server too slow to take them)",
+                self.opened
+            );
+        }
         Err(Failure::new(first.phase, Fault::new(first.reason, detail)))
     }
 
@@ -89,18 +103,12 @@ where
             let connect = sibling.phases.get(&Phase::Connect).copied();
             let deadline = sibling.deadline;
             let held = tokio::time::timeout_at(deadline, ticket.arrive()).await;
-            let result = match (opened, held) {
-                (Err(failure), _) => Err(failure),
-                (Ok(_), Err(_)) => Err(Failure::new(
-                    Phase::Connect,
-                    Fault::new(
-                        Phase::Connect.deadline_reason(),
-                        "the other sessions did not open before the check's deadline",
-                    ),
-                )),
-                (Ok(session), Ok(())) => finish(sibling, session).await,
+            let outcome = match (opened, held) {
+                (Err(failure), _) => Run::Failed(failure),
+                (Ok(_), Err(_)) => Run::Waited,
+                (Ok(session), Ok(())) => Run::Finished(finish(sibling, session).await),
             };
-            (connect, result)
+            (connect, outcome)
         }
     });
     let results = futures_util::future::join_all(runs).await;
@@ -108,17 +116,38 @@ where
         wall: start.elapsed(),
         ..Crowd::default()
     };
-    for (connect, result) in results {
+    for (connect, outcome) in results {
         crowd.connect.extend(connect);
-        match result {
-            Ok(()) => crowd.ok += 1,
-            Err(failure) => {
+        crowd.opened += u32::from(!matches!(outcome, Run::Failed(_)));
+        match outcome {
+            Run::Finished(Ok(())) => crowd.ok += 1,
+            Run::Finished(Err(failure)) | Run::Failed(failure) => {
                 crowd.failed += 1;
                 crowd.first.get_or_insert(failure);
+            }
+            Run::Waited => {
+                crowd.failed += 1;
+                crowd.first_waiting.get_or_insert(Failure::new(
+                    Phase::Auth,
+                    Fault::new(
+                        Reason::Timeout,
+                        "opened, then waited in vain for the other sessions until the check's deadline",
+                    ),
+                ));
             }
         }
     }
     crowd
+}
+
+/// How one session of a crowd ended.
+enum Run {
+    /// Opening failed.
+    Failed(Failure),
+    /// Opened, but the others had not when the deadline came.
+    Waited,
+    /// Opened and ran its cycle, which passed or failed.
+    Finished(Result<(), Failure>),
 }
 
 /// Opens once every session has arrived (opened or failed); a session

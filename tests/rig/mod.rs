@@ -187,6 +187,27 @@ impl Rig {
         start_pgbouncer(&self.root, self.postgres, name, extra, &mut Vec::new())
     }
 
+    /// Another HAProxy in TCP mode in front of `backend`, its one server
+    /// line taking `server_options` (e.g. `maxconn 2`); stopped at exit.
+    pub fn extra_haproxy(
+        &self,
+        name: &'static str,
+        backend: u16,
+        server_options: &str,
+    ) -> Result<u16, String> {
+        let front = free_port()?;
+        let config = format!(
+            "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n  timeout queue 60s\n\n\
+             listen {name}\n  bind 127.0.0.1:{front}\n  server s 127.0.0.1:{backend} {server_options}\n"
+        );
+        let path = self.root.join(format!("{name}.cfg"));
+        std::fs::write(&path, config).map_err(|e| e.to_string())?;
+        let mut command = Command::new("haproxy");
+        command.arg("-db").arg("-f").arg(&path);
+        let log = self.root.join(format!("{name}.log"));
+        process::serve_on(name, command, &log, front, &mut Vec::new())
+    }
+
     /// Another redis-server (AUTH with the rig's password) with `extra`
     /// configuration lines; stopped at exit.
     pub fn extra_redis(&self, name: &'static str, extra: &str) -> Result<u16, String> {
