@@ -295,6 +295,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_duration: None,
             addresses: Default::default(),
+            interval: None,
             spec: crate::check::CheckSpec::Tcp(crate::check::tcp::TcpSpec {
                 host: "127.0.0.1".into(),
                 port: 9,

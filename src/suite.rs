@@ -46,5 +46,8 @@ pub struct Check {
     pub max_duration: Option<Duration>,
     /// Probe the first address the name resolves to, or each of them.
     pub addresses: Addresses,
+    /// How often `serve` runs this check, when not the `--interval`: heavy
+    /// checks (a COPY, many sessions) run less often than the rest.
+    pub interval: Option<Duration>,
     pub spec: CheckSpec,
 }

@@ -278,6 +278,28 @@ fn labels(line: &str) -> Vec<(String, String)> {
 }
 
 #[test]
+fn a_check_with_its_own_interval_runs_on_its_own_schedule() {
+    let rig = rig();
+    let checks = format!(
+        "{}\n{}interval = \"1h\"\n",
+        tcp_check("every-second", rig.haproxy),
+        tcp_check("hourly", rig.haproxy)
+    );
+    let suite = rig.suite("serve-intervals", &checks);
+    let served = Served::start(&suite, "1s", &[]);
+    served.wait_ready(Duration::from_secs(30));
+    let runs = |metrics: &str, check: &str| {
+        let series = format!(
+            "vpc_probe_check_runs_total{{check=\"{check}\",kind=\"tcp\",result=\"success\"}}"
+        );
+        sample(metrics, &series).unwrap_or_default()
+    };
+    let metrics = served.metrics_until(Duration::from_secs(20), |m| runs(m, "every-second") >= 4.0);
+    assert!(runs(&metrics, "every-second") >= 4.0, "{metrics}");
+    assert_eq!(runs(&metrics, "hourly"), 1.0, "{metrics}");
+}
+
+#[test]
 fn readyz_waits_for_a_full_run_and_healthcheck_follows_it() {
     let rig = rig();
     let slow = format!(

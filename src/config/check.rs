@@ -25,6 +25,7 @@ struct Common {
     timeout: Option<Env<humantime::Duration>>,
     max_duration: Option<Env<humantime::Duration>>,
     addresses: Option<Env<Addresses>>,
+    interval: Option<Env<humantime::Duration>>,
 }
 
 /// A check's name, kept apart so duplicates can be told before building.
@@ -69,15 +70,35 @@ pub(super) fn parse(
                 ))
             }
         };
+        let interval = common
+            .interval
+            .map(|Env(every)| check_interval(every.into(), timeout))
+            .transpose()?;
         Ok(Check {
             name: name.clone(),
             timeout,
             max_duration,
             addresses,
+            interval,
             spec,
         })
     });
     Ok(Parsed { name, check })
+}
+
+/// A check's own `serve` interval: at least its timeout (a run never
+/// overlaps the next) and at least a second.
+fn check_interval(every: Duration, timeout: Duration) -> Result<Duration, Problem> {
+    if every < timeout.max(Duration::from_secs(1)) {
+        return Err(Problem::at(
+            "interval",
+            format!(
+                "must be at least the check's timeout ({}) and 1s",
+                humantime::format_duration(timeout)
+            ),
+        ));
+    }
+    Ok(every)
 }
 
 /// The key every drill has besides its own.

@@ -183,6 +183,7 @@ mod tests {
             (format!("{TCP}timeout = \"1s\"\nmax_duration = \"2s\"\n"), 7, "max_duration", "less than the timeout"),
             (format!("{TCP}[[check]]\nname = \"a\"\nkind = \"tcp\"\nhost = \"h\"\nport = 2\n"), 7, "name", "duplicate check name"),
             (format!("{TCP}addresses = \"some\"\n"), 6, "addresses", "must be \"first\" or \"all\""),
+            (format!("{TCP}timeout = \"5s\"\ninterval = \"2s\"\n"), 7, "interval", "at least the check's timeout (5s)"),
             ("[[check]]\nname = \"a\"\nkind = \"dns\"\nhost = \"h\"\naddresses = \"all\"\n".into(), 5, "addresses", "does not apply to kind `dns`"),
             (format!("{TCP}concurrency = 5\n"), 6, "concurrency", "does not apply to kind `tcp`"),
             ("[[check]]\nname = \"a\"\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\ncopy_bytes = \"lots\"\n".into(), 5, "copy_bytes", "not a size"),

@@ -28,12 +28,14 @@ impl Schedule {
 
     pub fn start(suite: &Suite, net: &Net, interval: Duration, state: &Arc<State>) -> Schedule {
         let mut loops = JoinSet::new();
-        if suite.longest_timeout() > interval {
-            tracing::warn!(
-                "a check's timeout exceeds the interval: a slow run delays that check's next run"
-            );
-        }
         for check in &suite.checks {
+            let interval = check.interval.unwrap_or(interval);
+            if check.timeout > interval {
+                tracing::warn!(
+                    check = %check.name,
+                    "the check's timeout exceeds its interval: a slow run delays its next run"
+                );
+            }
             let (net, check, scrubber, state) = (
                 net.clone(),
                 check.clone(),
