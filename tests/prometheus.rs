@@ -31,7 +31,7 @@ fn promtool(args: &[&str]) -> String {
 #[test]
 fn alerting_rules_pass_promtool_and_their_unit_tests() {
     let checked = promtool(&["check", "rules", "rules.yml"]);
-    assert!(checked.contains("SUCCESS: 10 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 11 rules found"), "{checked}");
     let tested = promtool(&["test", "rules", "rules.test.yml"]);
     assert!(tested.contains("SUCCESS"), "{tested}");
 }
@@ -61,6 +61,13 @@ name = "down"
 kind = "tcp"
 host = "127.0.0.1"
 port = {closed}
+
+[[check]]
+name = "every-address"
+kind = "tcp"
+host = "{HAPROXY_NAME}"
+port = {haproxy}
+addresses = "all"
 "#,
         haproxy = rig.haproxy,
         closed = rig.closed
