@@ -1,8 +1,10 @@
 //! The main job on an embedded stack: starts the test rig's real servers on
 //! loopback, runs `vpc-probe check --suite checks/local.toml` against them
 //! healthy, then again with faults injected through the suite's variables,
-//! then as the long-running service Prometheus scrapes (`serve`), and
-//! finally a failover drill: a Patroni switchover behind HAProxy, measured.
+//! then as the long-running service Prometheus scrapes (`serve`), then
+//! what applications do beyond `SELECT 1` (COPY, prepared statements, many
+//! sessions at once) through HAProxy and PgBouncer, and finally a failover
+//! drill: a Patroni switchover behind HAProxy, measured.
 //! Run it with `scripts/demo`.
 
 #[path = "../tests/rig/mod.rs"]
@@ -35,13 +37,51 @@ fn main() -> ExitCode {
     banner("3. As an ECS service: `vpc-probe serve`, the same faults, scraped from /metrics");
     let served = serve(rig, &healthy, &faults);
 
-    banner("4. Failover drill: `patronictl switchover` on a 2-node Patroni cluster behind HAProxy");
+    banner("4. Beyond SELECT 1: COPY, prepared statements and 60 sessions at once through HAProxy -> PgBouncer");
+    println!(
+        "   PgBouncer 1.18 in transaction pooling (max_client_conn 50), as production runs it:"
+    );
+    println!("   the prepared statements of pgx / asyncpg / JDBC break there, and 60 sessions exceed it.\n");
+    let path = proxy_path(rig);
+
+    banner("5. Failover drill: `patronictl switchover` on a 2-node Patroni cluster behind HAProxy");
     let drilled = drill();
-    if first == 0 && second == 1 && served && drilled {
+    if first == 0 && second == 1 && served && path == 1 && drilled {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The proxy-path options against the rig's HAProxy -> PgBouncer: the
+/// text report, exit 1 (two of the three are meant to fail).
+fn proxy_path(rig: &rig::Rig) -> i32 {
+    let url = format!(
+        "postgres://{}@{}:{}/app",
+        rig::PG_USER,
+        rig::HAPROXY_NAME,
+        rig.haproxy
+    );
+    let check = |name: &str, keys: &str| {
+        format!(
+            "[[check]]\nname = \"{name}\"\nkind = \"postgres\"\nurl = \"{url}\"\npassword = \"{}\"\ntimeout = \"20s\"\n{keys}\n",
+            rig::PG_PASSWORD
+        )
+    };
+    let checks = [
+        check("copy-4mib", "copy_bytes = \"4MiB\""),
+        check("prepared-statements", "prepared_statements = true"),
+        check("sessions-60", "concurrency = 60"),
+    ]
+    .join("\n");
+    let suite = rig.suite("proxy-path", &checks);
+    let binary = std::env::var("VPC_PROBE_BIN").unwrap_or_else(|_| "target/debug/vpc-probe".into());
+    let status = Command::new(binary)
+        .args(["check", "--suite"])
+        .arg(&suite)
+        .status()
+        .expect("run vpc-probe");
+    status.code().unwrap_or(-1)
 }
 
 /// Run `serve` with the faults and ECS task metadata, print the lines a

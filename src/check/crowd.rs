@@ -27,6 +27,8 @@ pub struct Crowd {
     pub first: Option<Failure>,
     /// The first session that opened, then waited in vain for the others.
     pub first_waiting: Option<Failure>,
+    /// Failed sessions by reason.
+    pub by_reason: std::collections::BTreeMap<Reason, u32>,
 }
 
 impl Crowd {
@@ -37,9 +39,16 @@ impl Crowd {
         let Some(first) = self.first.as_ref().or(self.first_waiting.as_ref()) else {
             return Ok(());
         };
+        let counts: Vec<String> = self
+            .by_reason
+            .iter()
+            .map(|(reason, count)| format!("{reason} {count}"))
+            .collect();
         let mut detail = format!(
-            "{} of {sessions} sessions opened at once failed; the first: {}",
-            self.failed, first.detail
+            "{} of {sessions} sessions opened at once failed ({}); the first: {}",
+            self.failed,
+            counts.join(", "),
+            first.detail
         );
         let unanswered =
             first.reason == Reason::Timeout && matches!(first.phase, Phase::Tls | Phase::Auth);
@@ -123,10 +132,12 @@ where
             Run::Finished(Ok(())) => crowd.ok += 1,
             Run::Finished(Err(failure)) | Run::Failed(failure) => {
                 crowd.failed += 1;
+                *crowd.by_reason.entry(failure.reason).or_default() += 1;
                 crowd.first.get_or_insert(failure);
             }
             Run::Waited => {
                 crowd.failed += 1;
+                *crowd.by_reason.entry(Reason::Timeout).or_default() += 1;
                 crowd.first_waiting.get_or_insert(Failure::new(
                     Phase::Auth,
                     Fault::new(
