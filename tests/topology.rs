@@ -149,6 +149,9 @@ struct Fault {
     compare: Option<(&'static str, Subnet)>,
     /// Words the detail of `(check)` from subnet A must hold.
     names: Option<(&'static str, &'static str)>,
+    /// A check from subnet A whose per-hop latency must show the delay
+    /// behind the first hop: a quick connect, a slow first request.
+    hops: Option<&'static str>,
 }
 
 fn faults() -> Vec<Fault> {
@@ -188,6 +191,7 @@ fn faults() -> Vec<Fault> {
             expect: vec![(A, "haproxy-dns", "dns_public_address")],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "private hosted zone missing the name",
@@ -198,6 +202,7 @@ fn faults() -> Vec<Fault> {
             expect: vec![(A, "haproxy-dns", "dns_nxdomain"), (A, "redis", "pass")],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "resolver unreachable from subnet A (NACL drops port 53)",
@@ -209,6 +214,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "peering route missing from subnet B's route table only",
@@ -220,6 +226,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: Some(("haproxy-tcp", B)),
             names: None,
+            hops: None,
         },
         Fault {
             name: "security group drops 5432 to HAProxy (DROP)",
@@ -231,6 +238,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "HAProxy stopped (REJECT with reset)",
@@ -245,6 +253,7 @@ fn faults() -> Vec<Fault> {
             expect: vec![(A, "haproxy-tcp", "connect_refused")],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "HAProxy up, every read-write backend down",
@@ -257,6 +266,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "security group too wide: a Patroni node reachable directly",
@@ -268,6 +278,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "security group too wide: a Patroni REST API reachable directly",
@@ -276,6 +287,7 @@ fn faults() -> Vec<Fault> {
             expect: vec![(A, "patroni-2-rest-api-direct", "unexpectedly_reachable")],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             // HAProxy's /primary check keeps the replica out of the
@@ -293,6 +305,7 @@ fn faults() -> Vec<Fault> {
             expect: vec![(A, "postgres-rw", "wrong_role")],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "wrong password (the secret in Secrets Manager is stale)",
@@ -304,6 +317,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "path 200 ms slower than the latency budget (delaying proxy on the peering)",
@@ -312,6 +326,7 @@ fn faults() -> Vec<Fault> {
             expect: vec![(A, "postgres-rw", "too_slow"), (A, "postgres-ro", "pass")],
             compare: None,
             names: None,
+            hops: Some("postgres-rw"),
         },
         Fault {
             name: "network ACL of subnet A drops return traffic (ephemeral ports)",
@@ -323,6 +338,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "peering connection deleted (its route is a blackhole in the VPC route table)",
@@ -335,6 +351,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "HAProxy pair: the name answers two addresses, one unreachable from subnet A",
@@ -353,6 +370,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: Some(("haproxy-tcp-all", "1 of 2 addresses failed: 10.0.1.13")),
+            hops: None,
         },
         Fault {
             name: "MTU 9001 subnets, 1500 peering, ICMP fragmentation-needed allowed (path MTU discovery works)",
@@ -364,6 +382,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: None,
+            hops: None,
         },
         Fault {
             name: "MTU 9001 subnets, 1500 peering, a NACL drops ICMP fragmentation-needed",
@@ -380,6 +399,7 @@ fn faults() -> Vec<Fault> {
             ],
             compare: None,
             names: Some(("postgres-large-result", "a 6000-byte one not within")),
+            hops: None,
         },
         Fault {
             name: "Redis security group missing 6379",
@@ -388,6 +408,7 @@ fn faults() -> Vec<Fault> {
             expect: vec![(A, "redis", "connect_timeout"), (A, "postgres-rw", "pass")],
             compare: None,
             names: None,
+            hops: None,
         },
     ]
 }
@@ -513,6 +534,11 @@ fn every_fault_is_named_from_the_subnet_that_sees_it() {
                 ));
             }
         }
+        if let Some(check) = fault.hops {
+            if let Err(message) = delay_behind_first_hop(&runs[0], check) {
+                mismatches.push(format!("{}: {message}", fault.name));
+            }
+        }
         if let Some((check, subnet)) = fault.compare {
             if let Err(message) = compare_names(topology, &runs, check, subnet) {
                 mismatches.push(format!("{}: {message}", fault.name));
@@ -599,6 +625,31 @@ fn a_switchover_drill_from_subnet_a_through_haproxy() {
         rows >= report["writes"]["ok"].as_u64().unwrap(),
         "{rows} rows: {figures}"
     );
+}
+
+/// The delaying proxy sits in the router and answers the TCP handshake
+/// itself, then holds each chunk SLOW_PATH_DELAY each way: the report's
+/// per-hop latency must show a quick connect and a first request of at
+/// least two delays.
+fn delay_behind_first_hop(run: &rig::probe::Run, check: &str) -> Result<(), String> {
+    let latency = run.check(check)["observed"]["latency"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let numbers: Vec<f64> = latency
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let delay = SLOW_PATH_DELAY.as_secs_f64() * 1000.0;
+    match numbers[..] {
+        [connect, request] if connect < delay / 2.0 && request >= 2.0 * delay => {
+            println!("per-hop latency through the delaying proxy: {latency}");
+            Ok(())
+        }
+        _ => Err(format!(
+            "{check}'s latency does not show the delay behind the first hop: {latency:?}"
+        )),
+    }
 }
 
 /// Print the table and keep it in target/tmp/fault-matrix.md, which
