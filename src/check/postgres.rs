@@ -336,9 +336,10 @@ impl PostgresSpec {
         Ok(())
     }
 
-    /// A query or COPY that failed: a stall (timeout) is looked into, on a
-    /// fresh session, for a path MTU black hole; any failure abandons the
-    /// session without waiting for a server that may never answer.
+    /// A query or COPY that failed: after a server's error the session is
+    /// dropped as before (its connection task says Terminate on its own,
+    /// unawaited); a stall (timeout) abandons it outright and is looked into
+    /// on a fresh session for a path MTU black hole.
     async fn stalled(
         &self,
         probe: &mut Probe<'_>,
@@ -346,10 +347,11 @@ impl PostgresSpec {
         session: Session,
         failure: Failure,
     ) -> Failure {
-        session.driver.abort();
         if failure.reason != Reason::Timeout {
+            drop(session);
             return failure;
         }
+        session.driver.abort();
         let Ok(fresh) = self.connect_and_open(probe, addrs).await else {
             return failure;
         };
