@@ -2,8 +2,11 @@
 //! the data plane works and is no wider than intended: DNS answers the
 //! private address, HAProxy accepts, PostgreSQL completes full sessions with
 //! the right role and extensions, Redis / Valkey answers AUTH and PING, the
-//! internal HTTP services answer, and paths that must stay closed do.
-//! Every failure carries a fixed [`outcome::Reason`] and a hint.
+//! internal HTTP services answer, and paths that must stay closed do; on
+//! request also what applications do through the proxies (a COPY round
+//! trip, prepared statements across transactions, many sessions at once)
+//! and every address behind a name. Every failure carries a fixed
+//! [`outcome::Reason`] and a hint.
 //!
 //! # Layout
 //!
@@ -20,8 +23,10 @@
 //!   HTTP client (reqwest).
 //! - [`ecs`]: the task identity (cluster, task, AZ, subnet) from ECS task
 //!   metadata v4.
-//! - [`check`]: one module per check kind (its suite keys, spec and run), and
-//!   the [`check::Probe`] that times each phase under the check's deadline.
+//! - [`check`]: one module per check kind (its suite keys, spec and run),
+//!   the [`check::Probe`] that times each phase under the check's deadline,
+//!   [`check::crowd`] (sessions held open at once) and
+//!   [`check::every_address`] (one run per resolved address).
 //! - [`drill`]: the failover drill: writes, reads and an open session
 //!   measured through HAProxy while a Patroni switchover happens.
 //! - [`suite`]: a validated suite: what runs.
