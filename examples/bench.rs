@@ -79,26 +79,16 @@ const COPY_BYTES: usize = 16 * 1024 * 1024;
 /// Runs of the slower, heavier benchmarks.
 const HEAVY_RUNS: usize = 10;
 
-/// `vpc-probe check` of one check, which must pass; `RUNS` wall times.
+/// `vpc-probe check` of one check, which must pass; wall times.
 fn probe_runs(rig: &rig::Rig, binary: &str, name: &str, check: &str) -> Vec<f64> {
     let suite = rig.suite(name, check);
-    (0..HEAVY_RUNS)
-        .map(|_| {
-            let started = Instant::now();
-            let output = Command::new(binary)
-                .args(["check", "--format", "json", "--suite"])
-                .arg(&suite)
-                .output()
-                .expect("run vpc-probe");
-            let seconds = started.elapsed().as_secs_f64();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stdout)
-            );
-            seconds
-        })
-        .collect()
+    command_runs(|| {
+        let mut probe = Command::new(binary);
+        probe
+            .args(["check", "--format", "json", "--suite"])
+            .arg(&suite);
+        probe
+    })
 }
 
 /// `command` `HEAVY_RUNS` times, each required to succeed; wall times.
@@ -106,11 +96,12 @@ fn command_runs(mut command: impl FnMut() -> Command) -> Vec<f64> {
     (0..HEAVY_RUNS)
         .map(|_| {
             let started = Instant::now();
-            let output = command().output().expect("run the baseline tool");
+            let output = command().output().expect("run the benchmarked command");
             let seconds = started.elapsed().as_secs_f64();
             assert!(
                 output.status.success(),
-                "{}",
+                "{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
             );
             seconds

@@ -395,11 +395,16 @@ pub struct Cycles {
 impl Cycles {
     /// (min, median, max) of the cycle times, if any cycle ran.
     pub fn spread(&self) -> Option<(f64, f64, f64)> {
-        let mut sorted = self.seconds.clone();
-        sorted.sort_by(f64::total_cmp);
-        let (first, last) = (sorted.first()?, sorted.last()?);
-        Some((*first, sorted[sorted.len() / 2], *last))
+        spread(&self.seconds)
     }
+}
+
+/// (min, median, max) of `samples`, if there are any.
+pub fn spread(samples: &[f64]) -> Option<(f64, f64, f64)> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (first, last) = (sorted.first()?, sorted.last()?);
+    Some((*first, sorted[sorted.len() / 2], *last))
 }
 
 /// The result of running one check once.

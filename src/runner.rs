@@ -161,10 +161,7 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
     let elapsed = clock.elapsed();
     let result = result
         .and_then(|()| within_budget(check.max_duration, elapsed, &probe.phases))
-        .map_err(|failure| Failure {
-            detail: scrubber.scrub(&failure.detail),
-            ..failure
-        });
+        .map_err(|failure| scrubbed(failure, scrubber));
     tracing::debug!(check = %check.name, ok = result.is_ok(), "check finished");
     Outcome {
         name: check.name.clone(),
@@ -183,13 +180,18 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
             .addresses
             .into_iter()
             .map(|one| AddressResult {
-                result: one.result.map_err(|failure| Failure {
-                    detail: scrubber.scrub(&failure.detail),
-                    ..failure
-                }),
+                result: one.result.map_err(|failure| scrubbed(failure, scrubber)),
                 ..one
             })
             .collect(),
+    }
+}
+
+/// The failure with every secret removed from its detail.
+fn scrubbed(failure: Failure, scrubber: &Scrubber) -> Failure {
+    Failure {
+        detail: scrubber.scrub(&failure.detail),
+        ..failure
     }
 }
 

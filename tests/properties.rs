@@ -9,7 +9,8 @@ use vpc_probe::secret::{Scrubber, Secret};
 
 const PASSWORD: &str = "Pw-Secret-Value-9931";
 
-/// A valid suite with one check of every kind.
+/// A valid suite with one check of every kind. Only ever parsed: its
+/// private addresses are never probed.
 fn valid_suite() -> String {
     format!(
         "[suite]\nname = \"props\"\ntimeout = \"2s\"\n\n\

@@ -4,7 +4,7 @@
 //! application's concurrency before cutover does.
 
 use super::Probe;
-use crate::outcome::{Failure, Fault, Phase, Reason};
+use crate::outcome::{spread, Failure, Fault, Phase, Reason};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -73,28 +73,41 @@ impl Crowd {
 
     /// "min / median / max" of the connect times, in milliseconds.
     pub fn spread(&self) -> String {
-        let mut times = self.connect.clone();
-        times.sort();
-        let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-        format!(
-            "min {:.1} ms, median {:.1} ms, max {:.1} ms",
-            ms(times.first()),
-            ms(times.get(times.len() / 2)),
-            ms(times.last())
-        )
+        let millis: Vec<f64> = self
+            .connect
+            .iter()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        let (min, median, max) = spread(&millis).unwrap_or_default();
+        format!("min {min:.1} ms, median {median:.1} ms, max {max:.1} ms")
     }
+}
+
+/// Run the crowd and note it in `probe`: its wall time in the query
+/// phase, the summary as `observed.concurrency`; the verdict is the check's.
+pub async fn run<'p, S, O, OF, F, FF>(
+    probe: &mut Probe<'p>,
+    sessions: u32,
+    open: O,
+    finish: F,
+) -> Result<(), Failure>
+where
+    O: Fn(Probe<'p>) -> OF,
+    OF: Future<Output = (Probe<'p>, Result<S, Failure>)>,
+    F: Fn(Probe<'p>, S) -> FF,
+    FF: Future<Output = Result<(), Failure>>,
+{
+    let crowd = at_once(probe, sessions, open, finish).await;
+    probe.add_time(Phase::Query, crowd.wall);
+    probe.observe("concurrency", crowd.summary(sessions));
+    crowd.verdict(sessions)
 }
 
 /// Run `sessions` copies of a two-step session at once: `open` (up to a
 /// ready session) for all, then, once every one has opened or failed,
 /// `finish` for each. Each runs under its own sibling probe, so its
 /// phases are its own; every wait ends at the check's deadline.
-pub async fn at_once<'p, S, O, OF, F, FF>(
-    probe: &Probe<'p>,
-    sessions: u32,
-    open: O,
-    finish: F,
-) -> Crowd
+async fn at_once<'p, S, O, OF, F, FF>(probe: &Probe<'p>, sessions: u32, open: O, finish: F) -> Crowd
 where
     O: Fn(Probe<'p>) -> OF,
     OF: Future<Output = (Probe<'p>, Result<S, Failure>)>,

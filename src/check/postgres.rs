@@ -442,10 +442,7 @@ impl PostgresSpec {
             let closed = sibling.phase(Phase::Close, close(session)).await;
             queried.and(closed).map(drop)
         };
-        let crowd = crowd::at_once(probe, sessions, open, finish).await;
-        probe.add_time(Phase::Query, crowd.wall);
-        probe.observe("concurrency", crowd.summary(sessions));
-        crowd.verdict(sessions)
+        crowd::run(probe, sessions, open, finish).await
     }
 
     /// One open / auth / query / close cycle; the first also checks role and

@@ -226,10 +226,7 @@ impl RedisSpec {
             close(session.connection, session.driver);
             pinged
         };
-        let crowd = crowd::at_once(probe, sessions, open, finish).await;
-        probe.add_time(Phase::Query, crowd.wall);
-        probe.observe("concurrency", crowd.summary(sessions));
-        crowd.verdict(sessions)
+        crowd::run(probe, sessions, open, finish).await
     }
 
     /// Prove AUTH is enforced when asked, then AUTH and SELECT.

@@ -70,7 +70,7 @@ pub struct Topology {
     haproxy_socket: PathBuf,
     hosts_file: PathBuf,
     dnsmasq: u32,
-    cluster: Option<Cluster>,
+    cluster: Cluster,
 }
 
 static TOPOLOGY: OnceLock<Option<Topology>> = OnceLock::new();
@@ -90,6 +90,27 @@ pub fn topology() -> Option<&'static Topology> {
         .as_ref()
 }
 
+/// The Patroni cluster in the database VPC (namespace `database`): etcd,
+/// two nodes on the Patroni addresses and HAProxy on the HAProxy pair.
+fn start_patroni(database: String, stats_socket: PathBuf) -> Result<Cluster, String> {
+    Cluster::start(Options {
+        nodes: 2,
+        shutdown_sessions: true,
+        site: Site::Namespace(Placement {
+            namespace: database,
+            nodes: vec![PATRONI_PRIMARY, PATRONI_REPLICA],
+            haproxy: vec![HAPROXY, HAPROXY_B],
+            network: "10.0.0.0/8",
+            stats_socket,
+        }),
+    })
+}
+
+/// The name scripts/topology gives namespace `suffix` of topology `prefix`.
+fn namespace_name(prefix: &str, suffix: &str) -> String {
+    format!("{prefix}-{suffix}")
+}
+
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/topology")
 }
@@ -101,20 +122,20 @@ impl Topology {
         process::at_exit(&[script().to_str().unwrap_or_default(), "down", &prefix]);
         let mut up = Command::new(script());
         process::run(up.args(["up", &prefix]), "scripts/topology up")?;
-        let mut topology = Topology {
-            haproxy_socket: root.join("haproxy.sock"),
-            hosts_file: root.join("hosts"),
-            prefix,
-            root,
-            dnsmasq: 0,
-            cluster: None,
-        };
-        let cluster = topology.start_patroni()?;
+        let haproxy_socket = root.join("haproxy.sock");
+        let cluster = start_patroni(namespace_name(&prefix, "d"), haproxy_socket.clone())?;
         // The topology lives to the end of the process, where statics are
         // not dropped: its cluster's directories go with the scratch dirs.
         process::remove_at_exit(cluster.dir.path());
         process::remove_at_exit(cluster.etcd_dir.path());
-        topology.cluster = Some(cluster);
+        let mut topology = Topology {
+            haproxy_socket,
+            hosts_file: root.join("hosts"),
+            prefix,
+            root,
+            dnsmasq: 0,
+            cluster,
+        };
         topology.start_redis()?;
         topology.start_dnsmasq()?;
         topology.start_in_namespaces()?;
@@ -123,7 +144,7 @@ impl Topology {
 
     /// The full name of namespace `suffix` (a, b, r, d).
     pub fn namespace(&self, suffix: &str) -> String {
-        format!("{}-{suffix}", self.prefix)
+        namespace_name(&self.prefix, suffix)
     }
 
     /// `command` run inside namespace `suffix`.
@@ -157,26 +178,9 @@ impl Topology {
         Ok(())
     }
 
-    /// The Patroni cluster in the database VPC: etcd, two nodes on the
-    /// Patroni addresses and HAProxy on the HAProxy address, all inside
-    /// namespace `d`.
-    fn start_patroni(&self) -> Result<Cluster, String> {
-        Cluster::start(Options {
-            nodes: 2,
-            shutdown_sessions: true,
-            site: Site::Namespace(Placement {
-                namespace: self.namespace("d"),
-                nodes: vec![PATRONI_PRIMARY, PATRONI_REPLICA],
-                haproxy: vec![HAPROXY, HAPROXY_B],
-                network: "10.0.0.0/8",
-                stats_socket: self.haproxy_socket.clone(),
-            }),
-        })
-    }
-
     /// The Patroni cluster behind HAProxy.
     pub fn cluster(&self) -> &Cluster {
-        self.cluster.as_ref().expect("the topology has its cluster")
+        &self.cluster
     }
 
     /// The names of the nodes Patroni's REST API calls (primary, replica) now.
