@@ -19,7 +19,7 @@ pub mod schema;
 pub mod tls;
 pub mod topology;
 
-use process::{free_port, wait_for, Daemon};
+use process::{free_port, Daemon};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -229,7 +229,7 @@ impl Rig {
 }
 
 fn psql(socket_dir: &Path, port: u16, database: &str, sql: &str) -> Result<String, String> {
-    let mut command = process::as_postgres(Command::new(pg_bin("psql")));
+    let mut command = process::as_postgres(Command::new(pg_bin("psql")), socket_dir);
     command
         .args([
             "-X",
@@ -249,7 +249,7 @@ fn psql(socket_dir: &Path, port: u16, database: &str, sql: &str) -> Result<Strin
 
 /// A new cluster in `data`: trust over the socket, SCRAM over TCP.
 fn initdb(data: &Path) -> Result<(), String> {
-    let mut command = process::as_postgres(Command::new(pg_bin("initdb")));
+    let mut command = process::as_postgres(Command::new(pg_bin("initdb")), data);
     command
         .args(["-U", "postgres", "-E", "UTF8"])
         .args(["--auth-local=trust", "--auth-host=scram-sha-256", "-D"])
@@ -273,7 +273,7 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
     std::fs::write(data.join("pg_hba.conf"), reject + &hba).map_err(|e| e.to_string())?;
     make_certificate(&data)?;
     let port = free_port()?;
-    let mut command = process::as_postgres(Command::new(pg_bin("postgres")));
+    let mut command = process::as_postgres(Command::new(pg_bin("postgres")), &data);
     command
         .arg("-D")
         .arg(&data)
@@ -295,14 +295,12 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
         ])
         .arg("-c")
         .arg(format!("unix_socket_directories={}", data.display()));
-    daemons.push(Daemon::spawn(
-        "postgres",
-        command,
-        &root.join("postgres.log"),
-    )?);
-    wait_for("postgres", Duration::from_secs(60), || {
+    let daemon = Daemon::spawn("postgres", command, &root.join("postgres.log"))?;
+    let ready = daemon.wait_ready("postgres", Duration::from_secs(60), || {
         psql(&data, port, "postgres", "SELECT 1").is_ok()
-    })?;
+    });
+    daemons.push(daemon);
+    ready?;
     let roles = format!(
         "CREATE ROLE {PG_USER} LOGIN PASSWORD '{PG_PASSWORD}'; \
          CREATE ROLE {PG_REJECTED_USER} LOGIN PASSWORD '{PG_PASSWORD}'; \
@@ -324,7 +322,7 @@ fn start_postgres(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String>
 /// A self-signed certificate for 127.0.0.1 / localhost, so PostgreSQL
 /// speaks TLS (PgBouncer does not: the rig has both cases).
 fn make_certificate(data: &Path) -> Result<(), String> {
-    let mut command = process::as_postgres(Command::new("openssl"));
+    let mut command = process::as_postgres(Command::new("openssl"), data);
     command
         .args([
             "req",
@@ -373,7 +371,7 @@ fn start_pgbouncer(
     )
     .map_err(|e| e.to_string())?;
     process::give_to_postgres(&dir)?;
-    let mut command = process::as_postgres(Command::new("pgbouncer"));
+    let mut command = process::as_postgres(Command::new("pgbouncer"), &dir);
     command.arg(dir.join("pgbouncer.ini"));
     let log = root.join(format!("{name}.stderr"));
     process::serve_on(name, command, &log, port, daemons)
@@ -397,14 +395,12 @@ fn start_haproxy(
     std::fs::write(&path, config).map_err(|e| e.to_string())?;
     let mut command = Command::new("haproxy");
     command.arg("-db").arg("-f").arg(&path);
-    daemons.push(Daemon::spawn(
-        "haproxy",
-        command,
-        &root.join("haproxy.log"),
-    )?);
-    wait_for("haproxy", Duration::from_secs(30), || {
+    let daemon = Daemon::spawn("haproxy", command, &root.join("haproxy.log"))?;
+    let ready = daemon.wait_ready("haproxy", Duration::from_secs(30), || {
         process::accepts(front) && process::accepts(dead)
-    })?;
+    });
+    daemons.push(daemon);
+    ready?;
     Ok((front, dead))
 }
 
@@ -464,14 +460,12 @@ fn start_valkey(root: &Path, daemons: &mut Vec<Daemon>) -> Result<u16, String> {
     command
         .args(["--requirepass", VALKEY_PASSWORD, "--dir"])
         .arg(root);
-    daemons.push(Daemon::spawn(
-        "valkey-server",
-        command,
-        &root.join("valkey.log"),
-    )?);
-    wait_for("valkey-server", Duration::from_secs(30), || {
+    let daemon = Daemon::spawn("valkey-server", command, &root.join("valkey.log"))?;
+    let ready = daemon.wait_ready("valkey-server", Duration::from_secs(30), || {
         process::accepts(port)
-    })?;
+    });
+    daemons.push(daemon);
+    ready?;
     Ok(port)
 }
 
@@ -509,14 +503,12 @@ fn start_dnsmasq(
     command.arg(format!("--cname={REDIS_ALIAS_NAME},{ELASTICACHE_NAME}"));
     // Names outside the local zone have no upstream: dnsmasq answers REFUSED.
     let _ = closed;
-    daemons.push(Daemon::spawn(
-        "dnsmasq",
-        command,
-        &root.join("dnsmasq.log"),
-    )?);
+    let daemon = Daemon::spawn("dnsmasq", command, &root.join("dnsmasq.log"))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for("dnsmasq", Duration::from_secs(30), || {
+    let ready = daemon.wait_ready("dnsmasq", Duration::from_secs(30), || {
         process::dns_answers(addr)
-    })?;
+    });
+    daemons.push(daemon);
+    ready?;
     Ok(addr)
 }

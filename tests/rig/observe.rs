@@ -140,11 +140,13 @@ pub fn start_pushgateway() -> u16 {
             "--persistence.file={}",
             root.join("pushgateway.data").display()
         ));
-    Daemon::spawn("pushgateway", command, &root.join("pushgateway.log")).expect("pushgateway");
-    wait_for("pushgateway", Duration::from_secs(15), || {
-        process::accepts(port)
-    })
-    .expect("pushgateway listening");
+    let daemon =
+        Daemon::spawn("pushgateway", command, &root.join("pushgateway.log")).expect("pushgateway");
+    daemon
+        .wait_ready("pushgateway", Duration::from_secs(15), || {
+            process::accepts(port)
+        })
+        .unwrap_or_else(|err| panic!("{err}"));
     port
 }
 
@@ -173,10 +175,12 @@ pub fn start_prometheus(target: &str) -> u16 {
             root.join("data").display()
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    Daemon::spawn("prometheus", command, &root.join("prometheus.log")).expect("prometheus");
-    wait_for("prometheus", Duration::from_secs(30), || {
-        get(port, "/-/ready").is_some_and(|(status, _)| status == 200)
-    })
-    .expect("prometheus ready");
+    let daemon =
+        Daemon::spawn("prometheus", command, &root.join("prometheus.log")).expect("prometheus");
+    daemon
+        .wait_ready("prometheus", Duration::from_secs(30), || {
+            get(port, "/-/ready").is_some_and(|(status, _)| status == 200)
+        })
+        .unwrap_or_else(|err| panic!("{err}"));
     port
 }

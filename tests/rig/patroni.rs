@@ -81,10 +81,11 @@ impl Site {
         }
     }
 
-    /// `program` run where the cluster lives, as the `postgres` user.
-    fn as_postgres(&self, program: &str) -> Command {
+    /// `program` run where the cluster lives, as the `postgres` user, in
+    /// `workdir` (a directory of its own it can enter).
+    fn as_postgres(&self, program: &str, workdir: &Path) -> Command {
         match self {
-            Site::Loopback => process::as_postgres(Command::new(program)),
+            Site::Loopback => process::as_postgres(Command::new(program), workdir),
             Site::Namespace(_) => {
                 // `ip netns exec` needs root: drop to postgres after it.
                 let mut command = self.command("setpriv");
@@ -95,6 +96,8 @@ impl Site {
                     "--",
                     program,
                 ]);
+                // `ip netns exec` and setpriv keep the working directory.
+                command.current_dir(workdir);
                 command
             }
         }
@@ -209,9 +212,12 @@ impl Cluster {
             nodes.push(start_node(site, dir.path(), index, etcd, &bootstrap)?);
             if index == 1 {
                 // The first node bootstraps; the others clone from it.
-                wait_for("the first Patroni node", Duration::from_secs(60), || {
-                    api_status(site, &nodes[0], "/primary") == Some(200)
-                })?;
+                let first = &nodes[0];
+                first.patroni.wait_ready(
+                    "the first Patroni node",
+                    Duration::from_secs(60),
+                    || api_status(site, first, "/primary") == Some(200),
+                )?;
             }
         }
         let (haproxy, rw, ro) = start_haproxy(dir.path(), &nodes, &options, &mut daemons)?;
@@ -254,8 +260,14 @@ impl Cluster {
         })
     }
 
-    /// The end of every node's Patroni log, for a failure message.
+    /// The end of every node's Patroni log and of HAProxy's, for a failure
+    /// message.
     fn logs(&self) -> String {
+        let haproxy = self
+            .daemons
+            .iter()
+            .filter(|daemon| daemon.name == "haproxy")
+            .map(|daemon| daemon.failure("--- haproxy"));
         self.nodes
             .iter()
             .map(|node| {
@@ -271,6 +283,7 @@ impl Cluster {
                     lines[lines.len().saturating_sub(15)..].join("\n")
                 )
             })
+            .chain(haproxy)
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -442,12 +455,13 @@ fn start_etcd(
             "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
         ))
         .arg(format!("--initial-cluster=etcd0=http://127.0.0.1:{peer}"));
-    daemons.push(Daemon::spawn("etcd", etcd, &dir.join("etcd.log"))?);
+    let daemon = Daemon::spawn("etcd", etcd, &dir.join("etcd.log"))?;
     let health = format!("http://127.0.0.1:{client}/health");
-    wait_for("etcd", Duration::from_secs(30), || {
+    let ready = daemon.wait_ready("etcd", Duration::from_secs(30), || {
         http_status(site, &health) == Some(200)
-    })?;
-    Ok(client)
+    });
+    daemons.push(daemon);
+    ready.map(|()| client)
 }
 
 /// Patroni's `post_bootstrap`: the probe's role and its database.
@@ -535,7 +549,7 @@ postgresql:
     );
     std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
     process::give_to_postgres(dir)?;
-    let mut patroni = site.as_postgres("patroni");
+    let mut patroni = site.as_postgres("patroni", &home);
     // Patroni reads PATRONI_* variables as configuration: a clean environment.
     patroni
         .env_clear()

@@ -84,7 +84,12 @@ pub fn scratch_dir(prefix: &str) -> Result<PathBuf, String> {
 pub struct Daemon {
     pub name: &'static str,
     pub pid: u32,
+    /// Where its stdout and stderr go: quoted when it is not ready in time.
+    pub log: PathBuf,
 }
+
+/// How many lines of a daemon's log a readiness failure quotes.
+const LOG_TAIL_LINES: usize = 25;
 
 impl Daemon {
     pub fn spawn(name: &'static str, mut command: Command, log: &Path) -> Result<Daemon, String> {
@@ -110,7 +115,71 @@ impl Daemon {
         Ok(Daemon {
             name,
             pid: child.id(),
+            log: log.to_path_buf(),
         })
+    }
+
+    /// Poll `ready` until it holds or `limit` passes; a failure (the limit
+    /// passed, or the daemon exited first) quotes the end of its own log,
+    /// so a readiness timeout never comes without its cause.
+    pub fn wait_ready(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if ready() {
+                return Ok(());
+            }
+            if !self.alive() {
+                return Err(
+                    self.failure(&format!("{what}: {} exited before it was ready", self.name))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(self.failure(&format!("{what} was not ready within {limit:?}")))
+    }
+
+    /// `headline`, then the last lines of this daemon's log.
+    pub fn failure(&self, headline: &str) -> String {
+        format!(
+            "{headline}\n--- the last lines of {} ({}):\n{}",
+            self.name,
+            self.log.display(),
+            log_tail(&self.log, LOG_TAIL_LINES)
+        )
+    }
+
+    /// Whether the process still runs (an exited child stays a zombie
+    /// until the exit cleanup reaps it, so its pid is never reused before).
+    fn alive(&self) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return false;
+        };
+        // The state follows the parenthesised command name: `pid (comm) S ...`.
+        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        !matches!(
+            state.and_then(|rest| rest.chars().next()),
+            Some('Z' | 'X') | None
+        )
+    }
+}
+
+/// The last `lines` lines of the file at `path`, or why it cannot be read.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            if all.is_empty() {
+                return "(the log is empty)".into();
+            }
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(err) => format!("(cannot read it: {err})"),
     }
 }
 
@@ -123,13 +192,18 @@ pub fn serve_on(
     port: u16,
     daemons: &mut Vec<Daemon>,
 ) -> Result<u16, String> {
-    daemons.push(Daemon::spawn(name, command, log)?);
-    wait_for(name, Duration::from_secs(30), || accepts(port))?;
-    Ok(port)
+    let daemon = Daemon::spawn(name, command, log)?;
+    let waited = daemon.wait_ready(name, Duration::from_secs(30), || accepts(port));
+    daemons.push(daemon);
+    waited.map(|()| port)
 }
 
-/// Run as the `postgres` user when we are root (initdb and PgBouncer refuse root).
-pub fn as_postgres(mut command: Command) -> Command {
+/// Run as the `postgres` user when we are root (initdb and PgBouncer refuse
+/// root), in `workdir`: a directory of its own it can enter, never the
+/// inherited working directory (the clone, which may sit under a mode-700
+/// home that `postgres` cannot enter).
+pub fn as_postgres(mut command: Command, workdir: &Path) -> Command {
+    command.current_dir(workdir);
     if let Some((uid, gid)) = postgres_ids() {
         command.uid(uid).gid(gid);
         command.env("HOME", "/var/lib/postgresql");
@@ -137,7 +211,7 @@ pub fn as_postgres(mut command: Command) -> Command {
     command
 }
 
-fn postgres_ids() -> Option<(u32, u32)> {
+pub fn postgres_ids() -> Option<(u32, u32)> {
     if unsafe { libc::geteuid() } != 0 {
         return None;
     }

@@ -217,14 +217,12 @@ fn start_haproxy(
     std::fs::write(&path, config).map_err(|e| e.to_string())?;
     let mut command = Command::new("haproxy");
     command.arg("-db").arg("-f").arg(&path);
-    daemons.push(Daemon::spawn(
-        "haproxy-tls",
-        command,
-        &root.join("haproxy-tls.log"),
-    )?);
-    wait_for("haproxy-tls", Duration::from_secs(30), || {
+    let daemon = Daemon::spawn("haproxy-tls", command, &root.join("haproxy-tls.log"))?;
+    let ready = daemon.wait_ready("haproxy-tls", Duration::from_secs(30), || {
         ports.iter().all(|port| process::accepts(*port))
-    })?;
+    });
+    daemons.push(daemon);
+    ready?;
     Ok(ports)
 }
 

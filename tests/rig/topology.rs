@@ -69,7 +69,7 @@ pub struct Topology {
     pub root: PathBuf,
     haproxy_socket: PathBuf,
     hosts_file: PathBuf,
-    dnsmasq: u32,
+    dnsmasq: Option<Daemon>,
     cluster: Cluster,
 }
 
@@ -133,7 +133,7 @@ impl Topology {
             hosts_file: root.join("hosts"),
             prefix,
             root,
-            dnsmasq: 0,
+            dnsmasq: None,
             cluster,
         };
         topology.start_redis()?;
@@ -171,11 +171,10 @@ impl Topology {
         suffix: &str,
         program: &str,
         args: &[&str],
-    ) -> Result<(), String> {
+    ) -> Result<Daemon, String> {
         let mut command = self.command(suffix, program);
         command.args(args);
-        Daemon::spawn(name, command, &self.root.join(log))?;
-        Ok(())
+        Daemon::spawn(name, command, &self.root.join(log))
     }
 
     /// The Patroni cluster behind HAProxy.
@@ -220,13 +219,20 @@ impl Topology {
         );
         let path = dir.join("redis.conf");
         std::fs::write(&path, config).map_err(|e| e.to_string())?;
-        self.daemon(
+        let daemon = self.daemon(
             "redis-server",
             "redis.log",
             "d",
             "redis-server",
             &[path.to_str().unwrap_or_default()],
-        )
+        )?;
+        let address: SocketAddr = format!("{REDIS}:6379").parse().map_err(|_| "address")?;
+        daemon.wait_ready("redis-server", Duration::from_secs(30), || {
+            self.in_namespace("d", move || {
+                std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
+            })
+            .unwrap_or(false)
+        })
     }
 
     /// The private hosted zone as the healthy topology has it.
@@ -256,8 +262,15 @@ impl Topology {
             &hosts,
         ]);
         let daemon = Daemon::spawn("dnsmasq", command, &self.root.join("dnsmasq.log"))?;
-        self.dnsmasq = daemon.pid;
-        Ok(())
+        // Not by SIGHUP (set_zone's way): before dnsmasq installs its
+        // handler, a SIGHUP would end it.
+        let resolver: SocketAddr = format!("{RESOLVER}:53").parse().map_err(|_| "address")?;
+        let ready = daemon.wait_ready("dnsmasq", Duration::from_secs(30), || {
+            self.in_namespace("r", move || process::dns_answers(resolver))
+                .unwrap_or(false)
+        });
+        self.dnsmasq = Some(daemon);
+        ready
     }
 
     /// Replace the private zone's records (`/etc/hosts` lines) and have the
@@ -269,9 +282,11 @@ impl Topology {
         let marker = format!("zone-{version}.vpc-probe.glimpse.internal");
         let text = format!("{records}\n127.0.0.1 {marker}\n");
         std::fs::write(&self.hosts_file, text).map_err(|e| e.to_string())?;
-        unsafe { libc::kill(self.dnsmasq as libc::pid_t, libc::SIGHUP) };
+        let dnsmasq = self.dnsmasq.as_ref().ok_or("dnsmasq is not running")?;
+        // SAFETY: kill(2) on the resolver this topology started.
+        unsafe { libc::kill(dnsmasq.pid as libc::pid_t, libc::SIGHUP) };
         let resolver: SocketAddr = format!("{RESOLVER}:53").parse().map_err(|_| "address")?;
-        process::wait_for(
+        dnsmasq.wait_ready(
             "the resolver to read the new zone",
             Duration::from_secs(10),
             || {
