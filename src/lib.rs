@@ -18,7 +18,8 @@
 //!   outcomes, and the one table of hints.
 //! - [`expand`]: `${ENV}` expansion and the value types suite keys use.
 //! - [`secret`]: secrets that never print, and the scrubber.
-//! - [`net`]: the resolver, TCP connect, TLS, the [`net::wire::Wire`] stream
+//! - [`net`]: the resolver (lookups of one name in flight shared by every
+//!   check, [`net::lookups`]), TCP connect, TLS, the [`net::wire::Wire`] stream
 //!   that remembers what a server said first, URL parts, and the plumbing
 //!   HTTP client (reqwest).
 //! - [`ecs`]: the task identity (cluster, task, AZ, subnet) from ECS task
@@ -31,7 +32,8 @@
 //!   measured through HAProxy while a Patroni switchover happens.
 //! - [`suite`]: a validated suite: what runs.
 //! - [`config`]: suite files: TOML, spans, validation, `file:line:key` errors.
-//! - [`runner`]: runs a suite's checks concurrently, isolating panics.
+//! - [`runner`]: runs a suite's checks concurrently, one task each,
+//!   isolating panics.
 //! - [`report`]: the typed report document (JSON and its schema), text,
 //!   JUnit XML, and the comparison of runs from several subnets.
 //! - [`publish`]: Prometheus exposition, Pushgateway, CloudWatch EMF.

@@ -6,9 +6,9 @@ use crate::net::Net;
 use crate::outcome::{AddressResult, Failure, Fault, Outcome, Phase, Reason};
 use crate::secret::Scrubber;
 use crate::suite::{Check, Suite};
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
 
@@ -61,6 +61,11 @@ pub async fn run(
 /// Run `checks` until they finish or `stop` completes (SIGTERM from ECS):
 /// then the checks still running are cut, each reported `interrupted` in
 /// the phase it was in, so a gate still gets the report of what finished.
+///
+/// Each check is one task in one JoinSet, its future built straight into
+/// the task: one copy per check, sized for its own kind (see
+/// [`CheckSpec::run`](crate::check::CheckSpec::run)), never a second copy
+/// waiting in a stream for its turn to be spawned.
 pub async fn run_until(
     suite: &Suite,
     checks: &[&Check],
@@ -71,38 +76,40 @@ pub async fn run_until(
     let clock = Instant::now();
     let net = Net::new(suite.resolver, suite.longest_timeout())?;
     let in_flight: Vec<InFlight> = checks.iter().map(|_| InFlight::default()).collect();
-    let mut running: FuturesUnordered<_> = checks
-        .iter()
-        .zip(&in_flight)
-        .enumerate()
-        .map(|(index, (check, in_flight))| {
-            let (net, in_flight) = (net.clone(), in_flight.clone());
-            let (task_check, scrubber) = ((*check).clone(), suite.scrubber.clone());
-            async move {
-                let watched = in_flight.clone();
-                let outcome = isolated(check, &suite.scrubber, watched, async move {
-                    run_check(&net, &task_check, &scrubber, in_flight).await
-                })
-                .await;
-                (index, outcome)
-            }
-        })
-        .collect();
+    let mut tasks = JoinSet::new();
+    let mut index_of = HashMap::with_capacity(checks.len());
+    for (index, check) in checks.iter().enumerate() {
+        let task = tasks.spawn(owned_check(
+            net.clone(),
+            Arc::new((*check).clone()),
+            suite.scrubber.clone(),
+            in_flight[index].clone(),
+        ));
+        index_of.insert(task.id(), index);
+    }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; checks.len()];
     let mut stop = std::pin::pin!(stop);
     loop {
         tokio::select! {
-            next = running.next() => match next {
-                Some((index, outcome)) => {
-                    progress(&outcome);
-                    outcomes[index] = Some(outcome);
-                }
-                None => break,
+            next = tasks.join_next_with_id() => {
+                let Some(joined) = next else { break };
+                let id = joined.as_ref().map_or_else(|err| err.id(), |(id, _)| *id);
+                let index = index_of[&id];
+                let outcome = settled(
+                    checks[index],
+                    &suite.scrubber,
+                    &in_flight[index],
+                    clock.elapsed(),
+                    joined.map(|(_, outcome)| outcome),
+                );
+                progress(&outcome);
+                outcomes[index] = Some(outcome);
             },
             () = &mut stop => break,
         }
     }
-    drop(running);
+    // Dropping the set aborts the checks still running.
+    drop(tasks);
     let cut = |index: usize| {
         interrupted(
             checks[index],
@@ -128,29 +135,58 @@ pub async fn run_until(
 /// (or a `serve` loop). The task lives in a JoinSet, so dropping this
 /// future (a reload, a shutdown) aborts the check in flight too.
 pub async fn run_isolated(net: &Net, check: &Check, scrubber: &Scrubber) -> Outcome {
-    let (task_net, task_check, task_scrubber) = (net.clone(), check.clone(), scrubber.clone());
     let in_flight = InFlight::default();
-    let watched = in_flight.clone();
-    isolated(check, scrubber, watched, async move {
-        run_check(&task_net, &task_check, &task_scrubber, in_flight).await
-    })
-    .await
+    let task = owned_check(
+        net.clone(),
+        Arc::new(check.clone()),
+        scrubber.clone(),
+        in_flight.clone(),
+    );
+    isolated(check, scrubber, in_flight, task).await
 }
 
 /// Run `run` as a task; a panic becomes a failed outcome in the phase
 /// `in_flight` last entered, after the time it had run.
-async fn isolated<Fut>(check: &Check, scrubber: &Scrubber, in_flight: InFlight, run: Fut) -> Outcome
+fn isolated<'a, Fut>(
+    check: &'a Check,
+    scrubber: &'a Scrubber,
+    in_flight: InFlight,
+    run: Fut,
+) -> impl Future<Output = Outcome> + use<'a, Fut>
 where
     Fut: Future<Output = Outcome> + Send + 'static,
 {
     let clock = Instant::now();
     let mut one = JoinSet::new();
+    // Spawned here, not at the first poll: the returned future holds only
+    // the set, never a copy of `run`.
     one.spawn(run);
-    match one.join_next().await {
-        Some(Ok(outcome)) => outcome,
-        Some(Err(err)) => crashed(check, scrubber, &err, in_flight.phase(), clock.elapsed()),
-        None => unreachable!("one task was spawned"),
+    async move {
+        let joined = one.join_next().await.expect("one task was spawned");
+        settled(check, scrubber, &in_flight, clock.elapsed(), joined)
     }
+}
+
+/// A finished task's outcome; a task that panicked becomes a failed
+/// outcome in the phase it was in.
+fn settled(
+    check: &Check,
+    scrubber: &Scrubber,
+    in_flight: &InFlight,
+    ran: Duration,
+    joined: Result<Outcome, tokio::task::JoinError>,
+) -> Outcome {
+    joined.unwrap_or_else(|err| crashed(check, scrubber, &err, in_flight.phase(), ran))
+}
+
+/// [`run_check`] owning what it needs, as a task does.
+async fn owned_check(
+    net: Net,
+    check: Arc<Check>,
+    scrubber: Scrubber,
+    in_flight: InFlight,
+) -> Outcome {
+    run_check(&net, &check, &scrubber, in_flight).await
 }
 
 /// Run one check and scrub its secrets from everything it reports.
@@ -266,6 +302,75 @@ fn crashed(
         )),
         duration,
         ..unfinished(check, scrubber)
+    }
+}
+
+/// How large one check's future may grow, in bytes, in the test profile
+/// (a debug build; release futures are smaller). One task per check holds
+/// [`owned_check`]'s future; the kind's own future is boxed beside it.
+/// Peak memory per check follows these, so a test fails when they grow.
+#[cfg(test)]
+mod future_sizes {
+    use super::*;
+    use crate::check::InFlight;
+
+    /// The task's own future, the same for every kind (360 B when this
+    /// bound was set; 6,040 B with the resolver and the check held inline).
+    const TASK: usize = 512;
+
+    /// The kind's boxed future, from `spec.run`: about a third above its
+    /// size when the bound was set (tcp 1,264 B, dns 440, http 4,368,
+    /// redis 4,528, postgres 9,392; dns 608 once lookups were shared).
+    fn kind_bound(kind: crate::outcome::Kind) -> usize {
+        use crate::outcome::Kind;
+        match kind {
+            Kind::Tcp => 1700,
+            Kind::Dns => 800,
+            Kind::Http => 6 * 1024,
+            Kind::Redis => 6 * 1024,
+            Kind::Postgres => 12 * 1024,
+        }
+    }
+
+    /// The sizes of the two futures one check of `body` makes.
+    fn sizes(body: &str) -> (crate::outcome::Kind, usize, usize) {
+        let text = format!("[[check]]\nname = \"x\"\n{body}\n");
+        let suite = crate::config::parse(&text, "sizes.toml", "sizes").expect("suite");
+        let check = suite.checks[0].clone();
+        let net = Net::new(Some("127.0.0.1:9".parse().unwrap()), Duration::from_secs(1)).unwrap();
+        let task = owned_check(
+            net.clone(),
+            Arc::new(check.clone()),
+            Scrubber::default(),
+            InFlight::default(),
+        );
+        let task_size = std::mem::size_of_val(&task);
+        let mut probe = Probe::new(&net, Duration::from_secs(1), InFlight::default());
+        let kind_future = check.spec.run(&mut probe);
+        // The concrete size behind the box, read through its vtable.
+        let kind_size = std::mem::size_of_val(&*kind_future);
+        (check.spec.kind(), task_size, kind_size)
+    }
+
+    macro_rules! bounded {
+        ($($name:ident: $body:expr;)*) => {$(
+            #[tokio::test]
+            async fn $name() {
+                let (kind, task, own) = sizes($body);
+                eprintln!("{kind:?}: task future {task} B, kind future {own} B");
+                assert!(task <= TASK, "{kind:?}: the task's future is {task} B, over {TASK} B");
+                let bound = kind_bound(kind);
+                assert!(own <= bound, "{kind:?}: its future is {own} B, over {bound} B");
+            }
+        )*};
+    }
+
+    bounded! {
+        tcp: "kind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9";
+        dns: "kind = \"dns\"\nhost = \"db.internal\"";
+        http: "kind = \"http\"\nurl = \"http://127.0.0.1:9/\"";
+        redis: "kind = \"redis\"\nurl = \"redis://127.0.0.1:9\"";
+        postgres: "kind = \"postgres\"\nurl = \"postgres://probe@127.0.0.1:9/app\"";
     }
 }
 

@@ -18,6 +18,7 @@ use crate::net::{self, tls, BoxedStream, Net};
 pub use crate::outcome::Kind;
 use crate::outcome::{AddressResult, Cycles, Failure, Fault, Phase, Reason};
 pub use every_address::Addresses;
+use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -71,22 +72,32 @@ impl CheckSpec {
         }
     }
 
-    /// Run the check against the first address, or each one in turn.
-    pub async fn run_at(&self, probe: &mut Probe<'_>, addresses: Addresses) -> Result<(), Failure> {
+    /// Run the check against the first address, or each one in turn;
+    /// boxed like [`CheckSpec::run`], so the caller holds a pointer.
+    pub fn run_at<'a>(
+        &'a self,
+        probe: &'a mut Probe<'_>,
+        addresses: Addresses,
+    ) -> BoxFuture<'a, Result<(), Failure>> {
         match (addresses, self.host()) {
-            (Addresses::All, Some(host)) => every_address::run(self, host, probe).await,
-            _ => self.run(probe).await,
+            (Addresses::All, Some(host)) => Box::pin(every_address::run(self, host, probe)),
+            _ => self.run(probe),
         }
     }
 
     /// Run the check once; phases and observations land in `probe`.
-    pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
+    ///
+    /// Each kind's future is boxed on its own: un-boxed, the `match` would
+    /// make every check's future as large as the largest kind's (postgres,
+    /// kilobytes), tcp and dns included. The guard is the size test in
+    /// runner.rs.
+    pub fn run<'a>(&'a self, probe: &'a mut Probe<'_>) -> BoxFuture<'a, Result<(), Failure>> {
         match self {
-            CheckSpec::Dns(spec) => spec.run(probe).await,
-            CheckSpec::Tcp(spec) => spec.run(probe).await,
-            CheckSpec::Postgres(spec) => spec.run(probe).await,
-            CheckSpec::Redis(spec) => spec.run(probe).await,
-            CheckSpec::Http(spec) => spec.run(probe).await,
+            CheckSpec::Dns(spec) => Box::pin(spec.run(probe)),
+            CheckSpec::Tcp(spec) => Box::pin(spec.run(probe)),
+            CheckSpec::Postgres(spec) => Box::pin(spec.run(probe)),
+            CheckSpec::Redis(spec) => Box::pin(spec.run(probe)),
+            CheckSpec::Http(spec) => Box::pin(spec.run(probe)),
         }
     }
 }

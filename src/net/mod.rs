@@ -1,8 +1,10 @@
 //! The shared network steps every check kind uses: resolving names through
-//! the suite's resolver, connecting TCP, and classifying what went wrong.
+//! the suite's resolver (one lookup per name in flight, [`lookups`]),
+//! connecting TCP, and classifying what went wrong.
 
 pub mod fetch;
 pub mod frames;
+pub mod lookups;
 pub mod tls;
 pub mod url_parts;
 pub mod wire;
@@ -17,6 +19,7 @@ use hickory_resolver::proto::ProtoErrorKind;
 use hickory_resolver::{ResolveError, TokioResolver};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -28,9 +31,13 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for 
 pub type BoxedStream = Box<dyn Duplex>;
 
 /// One resolver for every name in a suite, so all checks see the same DNS.
+/// Shared behind an `Arc`: every check's task holds a `Net`, and the
+/// resolver itself is hundreds of bytes.
 #[derive(Clone)]
 pub struct Net {
-    resolver: TokioResolver,
+    resolver: Arc<TokioResolver>,
+    /// Checks resolving one name at once share one lookup.
+    lookups: lookups::Lookups,
 }
 
 impl Net {
@@ -58,7 +65,10 @@ impl Net {
             TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
                 .with_options(opts)
                 .build();
-        Ok(Net { resolver })
+        Ok(Net {
+            resolver: Arc::new(resolver),
+            lookups: lookups::Lookups::default(),
+        })
     }
 
     /// Addresses for `host`; an IP literal is returned as is, without DNS.
@@ -67,22 +77,32 @@ impl Net {
         if let Ok(ip) = literal.parse::<IpAddr>() {
             return Ok(vec![ip]);
         }
-        let lookup = self
-            .resolver
-            .lookup_ip(host)
+        let resolver = self.resolver.clone();
+        let owned = host.to_string();
+        self.lookups
+            .resolve(host, move || Box::pin(lookup(resolver, owned)))
             .await
-            .map_err(|err| classify_resolve(host, &err))?;
-        let mut addrs: Vec<IpAddr> = lookup.iter().collect();
-        addrs.sort_by_key(|ip| (ip.is_ipv6(), *ip));
-        addrs.dedup();
-        if addrs.is_empty() {
-            return Err(Fault::new(
-                Reason::DnsNxdomain,
-                format!("{host}: no address records"),
-            ));
-        }
-        Ok(addrs)
     }
+}
+
+/// One query of `host`'s addresses, sorted (IPv4 first) and deduplicated.
+/// Its state is kilobytes: boxed by [`lookups::Lookups`], held only while
+/// it runs and once per name, never inside every check's future.
+async fn lookup(resolver: Arc<TokioResolver>, host: String) -> lookups::Answer {
+    let lookup = resolver
+        .lookup_ip(host.as_str())
+        .await
+        .map_err(|err| classify_resolve(&host, &err))?;
+    let mut addrs: Vec<IpAddr> = lookup.iter().collect();
+    addrs.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(Fault::new(
+            Reason::DnsNxdomain,
+            format!("{host}: no address records"),
+        ));
+    }
+    Ok(addrs)
 }
 
 /// Classify a resolver error from its protocol error kind and response code.
