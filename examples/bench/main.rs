@@ -12,8 +12,11 @@
 //!    `psql \copy` of the same bytes in and out on the same path.
 //! 5. `concurrency = 100` against `pgbench -C -c 100 -t 1` (a new
 //!    connection per client, one `SELECT 1` each) on the same PgBouncer.
+//! 6. Peak memory of a 1,000-check one-shot run and of each kind alone
+//!    (memory.rs); `scripts/bench memory` runs only this one.
 
-#[path = "../tests/rig/mod.rs"]
+mod memory;
+#[path = "../../tests/rig/mod.rs"]
 mod rig;
 
 use std::collections::BTreeMap;
@@ -29,6 +32,11 @@ fn main() {
     let rig = rig::rig();
     let binary =
         std::env::var("VPC_PROBE_BIN").unwrap_or_else(|_| "target/release/vpc-probe".into());
+    let memory_only = std::env::args().nth(1).is_some_and(|arg| arg == "memory");
+    if memory_only {
+        memory::run(rig, &binary);
+        return;
+    }
     let mut wall = Vec::new();
     let mut cycles = Vec::new();
     for _ in 0..RUNS {
@@ -72,6 +80,8 @@ fn main() {
     }
     copy_against_psql(rig, &binary);
     concurrency_against_pgbench(rig, &binary);
+    println!();
+    memory::run(rig, &binary);
 }
 
 /// Bytes each COPY benchmark moves in, and again out.
