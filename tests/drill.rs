@@ -163,6 +163,12 @@ fn planned_switchover_and_a_change_that_never_comes() {
     );
     let png = cluster.dir.path().join("switchover.png");
     rig::chromium::screenshot(&html, &png).expect("headless Chromium renders the page");
+    // At normal widths nothing sticks out of the page: the summary wraps,
+    // the timeline scales, tables scroll inside their own box.
+    for width in [1280, 1024, 800] {
+        let sticking_out = rig::chromium::overflow(&html, width).expect("measured in Chromium");
+        assert!(sticking_out.is_empty(), "at {width}px: {sticking_out:?}");
+    }
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("drill-switchover.png");
     std::fs::copy(&png, keep).unwrap();
 }

@@ -33,7 +33,9 @@ pub fn render(report: &DrillReport) -> String {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>drill {name}: {verdict}</title>\
          <style>body{{font:14px system-ui,sans-serif;margin:24px;color:#222}}h1{{font-size:20px}}\
          .pass{{color:#2e7d32}}.fail{{color:#c62828}}table{{border-collapse:collapse;margin:12px 0}}\
-         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}pre{{background:#f5f5f5;padding:8px}}</style>\
+         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}\
+         table{{display:block;max-width:100%;overflow-x:auto}}svg{{max-width:100%;height:auto}}\
+         pre{{background:#f5f5f5;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere;max-width:100%;box-sizing:border-box}}</style>\
          </head><body><h1>drill {name} ({kind}): <span class=\"{class}\">{verdict}</span></h1>",
         name = escape(&report.drill),
         kind = escape(&report.kind),
@@ -63,7 +65,7 @@ fn svg(report: &DrillReport) -> String {
     let x = |seconds: f64| LEFT + (WIDTH - LEFT - RIGHT) * seconds / end;
     let height = 200.0;
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" role=\"img\" aria-label=\"timeline\">"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"timeline\">"
     );
     if let Some(gap) = report.write_gap {
         let _ = write!(
