@@ -41,6 +41,22 @@
 //! - [`cli`] and [`app`]: the command line and what each subcommand does,
 //!   with the exit code contract.
 
+/// A table of cases as one named `#[test]` per row, so a failing row never
+/// hides the rest and `cargo test -- --list` shows every row:
+/// `cases! { check_fn { row_name: input => expected; ... } }`.
+#[cfg(test)]
+#[macro_export]
+macro_rules! cases {
+    ($check:ident { $($name:ident: $input:expr => $want:expr;)* }) => {
+        $(
+            #[test]
+            fn $name() {
+                $check($input, $want)
+            }
+        )*
+    };
+}
+
 pub mod app;
 pub mod check;
 pub mod cli;

@@ -67,6 +67,14 @@ impl Heard {
         }
     }
 
+    /// What a server that sent `bytes` left behind, as a classifier's
+    /// test gives it.
+    pub fn of(bytes: &[u8]) -> Heard {
+        let heard = Heard::default();
+        heard.record(bytes);
+        heard
+    }
+
     fn record(&self, fresh: &[u8]) {
         if let Ok(mut prefix) = self.prefix.lock() {
             let room = PREFIX.saturating_sub(prefix.len());

@@ -1,0 +1,109 @@
+//! Opening a session (startup, TLS, authentication, each timed) and
+//! closing it: terminated and awaited, so no server session is left behind.
+
+use super::classify::{classify, Step};
+use super::tls::{timed_tls, TlsState};
+use super::{PostgresSpec, Session, SslMode};
+use crate::check::Probe;
+use crate::net::frames::Frames;
+use crate::net::wire::{Heard, Wire};
+use crate::outcome::{Failure, Fault, Phase, Reason};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, NoTls};
+
+impl PostgresSpec {
+    /// Startup, TLS and authentication; TLS time is split out of auth.
+    pub(super) async fn open(
+        &self,
+        probe: &mut Probe<'_>,
+        stream: TcpStream,
+    ) -> Result<Session, Failure> {
+        let (wire, heard) = Wire::new(stream);
+        let tls_state = Arc::new(Mutex::new(TlsState::default()));
+        let opened = probe
+            .phase(Phase::Auth, self.startup(wire, &heard, &tls_state))
+            .await;
+        let state = *tls_state.lock().expect("tls state lock");
+        match state.spent {
+            Some(spent) => {
+                probe.move_time(Phase::Auth, Phase::Tls, spent);
+                probe.observe("tls", if state.failed { "failed" } else { "on" });
+            }
+            None => probe.observe("tls", "off"),
+        }
+        let (client, driver) = opened?;
+        Ok(Session {
+            client,
+            driver,
+            heard,
+        })
+    }
+
+    pub(super) async fn startup(
+        &self,
+        wire: Wire<TcpStream>,
+        heard: &Heard,
+        tls_state: &Arc<Mutex<TlsState>>,
+    ) -> Result<(Client, Driver), Fault> {
+        let config = self.config();
+        let opened = match &self.tls {
+            Some(tls) => {
+                let name = tls.name(&self.host);
+                let connect =
+                    timed_tls::<Frames<Wire<TcpStream>>>(&tls.config, name, tls_state.clone())?;
+                let opened = config
+                    .connect_raw(Frames::after_ssl_request(wire), connect)
+                    .await;
+                opened.map(|(client, connection)| (client, tokio::spawn(connection)))
+            }
+            None => {
+                let opened = config.connect_raw(Frames::messages(wire), NoTls).await;
+                opened.map(|(client, connection)| (client, tokio::spawn(connection)))
+            }
+        };
+        let tls_failed = tls_state.lock().expect("tls state lock").failed;
+        let tls_failed = tls_failed.then(|| {
+            self.tls
+                .as_ref()
+                .map_or(self.host.as_str(), |t| t.name(&self.host))
+        });
+        opened.map_err(|err| classify(&err, heard, self.sslmode, Step::Startup, tls_failed))
+    }
+
+    fn config(&self) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .user(&self.user)
+            .dbname(&self.dbname)
+            .host(&self.host)
+            .port(self.port)
+            .application_name(&self.application_name)
+            .ssl_mode(match self.sslmode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+            });
+        if let Some(password) = &self.password {
+            config.password(password.expose());
+        }
+        config
+    }
+}
+
+/// Terminate the session and wait until the server has closed it, so a
+/// probe never leaves server sessions behind.
+pub(super) async fn close(session: Session) -> Result<(), Fault> {
+    drop(session.client);
+    match session.driver.await {
+        Ok(_) => Ok(()),
+        Err(err) => Err(Fault::new(
+            Reason::ProtocolError,
+            format!("connection task failed: {err}"),
+        )),
+    }
+}
+
+/// The task that drives a session's connection until the server closes it.
+pub(super) type Driver = JoinHandle<Result<(), tokio_postgres::Error>>;
