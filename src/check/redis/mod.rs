@@ -1,93 +1,24 @@
 //! `kind = "redis"`: Redis / Valkey / ElastiCache: TLS (`rediss://`), AUTH
 //! (password or ACL user), PING, and optionally the replication role.
 
-use super::crowd::{self, MAX_CONCURRENCY};
-use super::keys::{self, Problem};
+mod classify;
+mod keys;
+
+pub use keys::Keys;
+
+use super::crowd;
 use super::{OpenedFacts, Probe};
-use crate::expand::Env;
 use crate::net::tls::TlsSetup;
-use crate::net::url_parts::{host_port, percent_decode};
-use crate::net::wire::Spoke;
+use crate::net::url_parts::host_port;
 use crate::net::BoxedStream;
 use crate::outcome::{Failure, Fault, Phase, Reason};
-use crate::secret::{Scrubber, Secret};
+use crate::secret::Secret;
+use classify::{classify, server_error};
 use redis::aio::MultiplexedConnection;
-use redis::{ErrorKind, ProtocolVersion, RedisConnectionInfo, RedisError, Value};
-use serde::Deserialize;
-use std::path::PathBuf;
+use redis::{ProtocolVersion, RedisConnectionInfo, RedisError, Value};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
-
-/// The suite keys of `kind = "redis"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Keys {
-    url: Env<url::Url>,
-    username: Option<Env<String>>,
-    password: Option<Secret>,
-    password_file: Option<Env<PathBuf>>,
-    expect_role: Option<Env<String>>,
-    ca_file: Option<Env<PathBuf>>,
-    #[serde(default)]
-    tls_skip_verify: bool,
-    tls_server_name: Option<Env<String>>,
-    #[serde(default)]
-    expect_auth_required: bool,
-    concurrency: Option<u32>,
-}
-
-impl Keys {
-    pub fn build(self, scrubber: &mut Scrubber) -> Result<RedisSpec, Problem> {
-        let Env(url) = &self.url;
-        let scheme = keys::scheme(url, &["redis", "rediss"])?;
-        let (host, port) = keys::host_and_port(url, 6379)?;
-        let password = keys::password(url, self.password, self.password_file, scrubber)?;
-        let from_url = Some(percent_decode(url.username())).filter(|u| !u.is_empty());
-        if from_url.is_some() && self.username.is_some() {
-            return Err(Problem::at(
-                "username",
-                "give the user once: in the URL or `username`",
-            ));
-        }
-        let username = from_url.or(self.username.map(|Env(u)| u));
-        let db = match url.path().trim_start_matches('/') {
-            "" => 0,
-            path => path
-                .parse()
-                .map_err(|_| Problem::at("url", "the path must be a database number, e.g. /0"))?,
-        };
-        let tls = keys::tls_setup(
-            scheme == "rediss",
-            keys::verify(self.tls_skip_verify),
-            self.ca_file.as_ref(),
-            self.tls_server_name,
-        )?;
-        if self.expect_auth_required && password.is_none() {
-            return Err(Problem::at(
-                "expect_auth_required",
-                "needs a password (or password_file) to authenticate after proving AUTH is enforced",
-            ));
-        }
-        let expect_role = match self.expect_role.as_ref().map(|Env(r)| r.as_str()) {
-            None => None,
-            Some("master" | "primary") => Some(RedisRole::Master),
-            Some("replica" | "slave") => Some(RedisRole::Replica),
-            Some(_) => return Err(Problem::at("expect_role", "must be master or replica")),
-        };
-        Ok(RedisSpec {
-            host,
-            port,
-            tls,
-            username,
-            password,
-            db,
-            expect_role,
-            expect_auth_required: self.expect_auth_required,
-            concurrency: keys::concurrency(self.concurrency, MAX_CONCURRENCY)?,
-        })
-    }
-}
 
 /// The replication role the server must report (`ROLE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,70 +335,4 @@ async fn unasked(stream: &mut BoxedStream) -> Option<Fault> {
 fn close(connection: MultiplexedConnection, driver: JoinHandle<()>) {
     drop(connection);
     driver.abort();
-}
-
-/// Bytes a RESP2/RESP3 reply may start with.
-const RESP_TYPES: &[u8] = b"+-:$*_,#!=(|~>%";
-
-/// Classify a Redis error: the server's own error code first (its words
-/// reach the detail), then what the bytes above TLS showed.
-fn classify(err: &RedisError, facts: &OpenedFacts) -> Fault {
-    if let Some(code) = err.code() {
-        return server_error(code, &err.to_string(), err.detail().unwrap_or_default());
-    }
-    let io = crate::net::io_kind(err);
-    if io == Some(std::io::ErrorKind::InvalidData) {
-        return Fault::new(Reason::ProtocolError, format!("not a Redis answer: {err}"));
-    }
-    let reason = match facts.heard.spoke(RESP_TYPES) {
-        Spoke::Other(byte) => {
-            return Fault::new(
-                Reason::ProtocolError,
-                format!(
-                    "not a Redis server: it answered {} (first byte {byte:#04x})",
-                    facts.heard.shown()
-                ),
-            )
-        }
-        Spoke::Nothing if err.is_io_error() || err.is_connection_dropped() => Reason::ClosedByPeer,
-        _ if io.is_some_and(crate::net::is_hang_up) => Reason::ClosedByPeer,
-        Spoke::Protocol if err.is_connection_dropped() => Reason::ClosedByPeer,
-        _ if err.kind() == ErrorKind::AuthenticationFailed => Reason::AuthFailed,
-        _ => Reason::UnexpectedResponse,
-    };
-    let detail = match reason {
-        Reason::ClosedByPeer if facts.heard.bytes() == 0 => {
-            format!("the server closed the connection without a word: {err}")
-        }
-        _ => err.to_string(),
-    };
-    Fault::new(reason, detail)
-}
-
-/// A RESP error reply, by its code; the detail is the server's own words.
-fn server_error(code: &str, said: &str, words: &str) -> Fault {
-    let said = format!("server said: {said}");
-    match code {
-        "NOAUTH" => Fault::new(
-            Reason::AuthFailed,
-            format!("{said} (the server requires AUTH and the check sent none: set password or password_file)"),
-        ),
-        "WRONGPASS" => Fault::new(
-            Reason::AuthFailed,
-            format!("{said} (a wrong password or token, an unknown user, or a user that is disabled: ACL `off`, or an RBAC user not active)"),
-        ),
-        "NOPERM" => Fault::new(Reason::PermissionDenied, said),
-        "ERR" if words.contains("max number of clients reached") => Fault::new(
-            Reason::TooManyConnections,
-            format!("{said} (the server's maxclients)"),
-        ),
-        "ERR" if words.contains("without any password configured") => Fault::new(
-            Reason::AuthFailed,
-            format!("{said} (the server has no password for the default user, but the check sends one: drop it from the check, or enable AUTH on the server)"),
-        ),
-        "ERR" if words.contains("DB index is out of range") || words.contains("SELECT is not allowed in cluster mode") => {
-            Fault::new(Reason::UnexpectedResponse, format!("{said} (use database 0 in the URL)"))
-        }
-        _ => Fault::new(Reason::UnexpectedResponse, said),
-    }
 }

@@ -1,0 +1,81 @@
+//! The suite keys of `kind = "redis"` and the rules that build a
+//! [`RedisSpec`] from them.
+
+use super::{RedisRole, RedisSpec};
+use crate::check::crowd::MAX_CONCURRENCY;
+use crate::check::keys::{self as shared, Problem};
+use crate::expand::Env;
+use crate::net::url_parts::percent_decode;
+use crate::secret::{Scrubber, Secret};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// The suite keys of `kind = "redis"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    url: Env<url::Url>,
+    username: Option<Env<String>>,
+    password: Option<Secret>,
+    password_file: Option<Env<PathBuf>>,
+    expect_role: Option<Env<String>>,
+    ca_file: Option<Env<PathBuf>>,
+    #[serde(default)]
+    tls_skip_verify: bool,
+    tls_server_name: Option<Env<String>>,
+    #[serde(default)]
+    expect_auth_required: bool,
+    concurrency: Option<u32>,
+}
+
+impl Keys {
+    pub fn build(self, scrubber: &mut Scrubber) -> Result<RedisSpec, Problem> {
+        let Env(url) = &self.url;
+        let scheme = shared::scheme(url, &["redis", "rediss"])?;
+        let (host, port) = shared::host_and_port(url, 6379)?;
+        let password = shared::password(url, self.password, self.password_file, scrubber)?;
+        let from_url = Some(percent_decode(url.username())).filter(|u| !u.is_empty());
+        if from_url.is_some() && self.username.is_some() {
+            return Err(Problem::at(
+                "username",
+                "give the user once: in the URL or `username`",
+            ));
+        }
+        let username = from_url.or(self.username.map(|Env(u)| u));
+        let db = match url.path().trim_start_matches('/') {
+            "" => 0,
+            path => path
+                .parse()
+                .map_err(|_| Problem::at("url", "the path must be a database number, e.g. /0"))?,
+        };
+        let tls = shared::tls_setup(
+            scheme == "rediss",
+            shared::verify(self.tls_skip_verify),
+            self.ca_file.as_ref(),
+            self.tls_server_name,
+        )?;
+        if self.expect_auth_required && password.is_none() {
+            return Err(Problem::at(
+                "expect_auth_required",
+                "needs a password (or password_file) to authenticate after proving AUTH is enforced",
+            ));
+        }
+        let expect_role = match self.expect_role.as_ref().map(|Env(r)| r.as_str()) {
+            None => None,
+            Some("master" | "primary") => Some(RedisRole::Master),
+            Some("replica" | "slave") => Some(RedisRole::Replica),
+            Some(_) => return Err(Problem::at("expect_role", "must be master or replica")),
+        };
+        Ok(RedisSpec {
+            host,
+            port,
+            tls,
+            username,
+            password,
+            db,
+            expect_role,
+            expect_auth_required: self.expect_auth_required,
+            concurrency: shared::concurrency(self.concurrency, MAX_CONCURRENCY)?,
+        })
+    }
+}
