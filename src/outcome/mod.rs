@@ -1,0 +1,255 @@
+//! What a check found: its classified failure reason, the phase it failed in,
+//! and the per-phase timings; plus the closed label sets (kinds, reasons,
+//! phases) and the fixed table of hints the report prints.
+
+mod reason;
+
+pub use reason::Reason;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The kinds a suite may name in `kind = "..."`; the label is the same word.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum Kind {
+    Dns,
+    Tcp,
+    Postgres,
+    Redis,
+    Http,
+}
+
+impl Kind {
+    /// The `kind` label, and the name used in suite files.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// A step of a check, each timed and each under the check's deadline.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Phase {
+    Resolve,
+    Connect,
+    Tls,
+    Auth,
+    Query,
+    Request,
+    Body,
+    Close,
+}
+
+impl Phase {
+    /// The label value used in JSON and metrics.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The reason a deadline expiring in this phase stands for.
+    pub fn deadline_reason(self) -> Reason {
+        match self {
+            Phase::Resolve => Reason::DnsTimeout,
+            Phase::Connect => Reason::ConnectTimeout,
+            Phase::Tls
+            | Phase::Auth
+            | Phase::Query
+            | Phase::Request
+            | Phase::Body
+            | Phase::Close => Reason::Timeout,
+        }
+    }
+}
+
+/// A classified error before the phase that saw it is attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub reason: Reason,
+    pub detail: String,
+    /// The protocol's own error code when the server sent one (a
+    /// SQLSTATE), for callers that count finer than reasons (the drill).
+    pub code: Option<String>,
+}
+
+impl Fault {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Fault {
+            reason,
+            detail: detail.into(),
+            code: None,
+        }
+    }
+
+    /// The same fault, carrying the server's error code.
+    pub fn with_code(self, code: impl Into<String>) -> Self {
+        Fault {
+            code: Some(code.into()),
+            ..self
+        }
+    }
+}
+
+/// A check's failure: why, where, and what was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub reason: Reason,
+    pub phase: Phase,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(phase: Phase, fault: Fault) -> Self {
+        Failure {
+            reason: fault.reason,
+            phase,
+            detail: fault.detail,
+        }
+    }
+}
+
+/// One resolved address's own result, when a check probes every address
+/// behind its name (`addresses = "all"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressResult {
+    pub address: std::net::IpAddr,
+    pub result: Result<(), Failure>,
+    pub duration: Duration,
+}
+
+/// Timings of repeated PostgreSQL open/auth/query/close cycles.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Cycles {
+    pub ok: u32,
+    pub failed: u32,
+    /// Seconds per completed or failed cycle, in run order.
+    pub seconds: Vec<f64>,
+}
+
+impl Cycles {
+    /// (min, median, max) of the cycle times, if any cycle ran.
+    pub fn spread(&self) -> Option<(f64, f64, f64)> {
+        spread(&self.seconds)
+    }
+}
+
+/// (min, median, max) of `samples`, if there are any.
+pub fn spread(samples: &[f64]) -> Option<(f64, f64, f64)> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (first, last) = (sorted.first()?, sorted.last()?);
+    Some((*first, sorted[sorted.len() / 2], *last))
+}
+
+/// The result of running one check once.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub kind: Kind,
+    /// What was probed, with any secret removed.
+    pub target: String,
+    pub result: Result<(), Failure>,
+    pub duration: Duration,
+    /// Total time spent in each phase (summed over cycles).
+    pub phases: BTreeMap<Phase, Duration>,
+    /// Facts seen on the way, e.g. resolved addresses, server role, TLS version.
+    pub observed: BTreeMap<&'static str, String>,
+    pub cycles: Option<Cycles>,
+    /// Each address's result with `addresses = "all"`; empty otherwise.
+    pub addresses: Vec<AddressResult>,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        self.result.as_ref().err()
+    }
+}
+
+/// An outcome for unit tests of what is made from outcomes.
+#[cfg(test)]
+pub(crate) mod sample {
+    use super::*;
+
+    pub(crate) fn outcome(name: &str, reason: Option<Reason>) -> Outcome {
+        Outcome {
+            name: name.to_string(),
+            kind: Kind::Tcp,
+            target: "127.0.0.1:1".to_string(),
+            result: match reason {
+                None => Ok(()),
+                Some(reason) => Err(Failure::new(Phase::Connect, Fault::new(reason, "x"))),
+            },
+            duration: Duration::from_millis(5),
+            phases: BTreeMap::new(),
+            observed: BTreeMap::new(),
+            cycles: None,
+            addresses: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_labels_are_their_json_names() {
+        for phase in <Phase as strum::IntoEnumIterator>::iter() {
+            assert_eq!(serde_json::to_value(phase).unwrap(), phase.as_str());
+        }
+    }
+
+    #[test]
+    fn deadline_in_resolve_or_connect_names_the_layer() {
+        assert_eq!(Phase::Resolve.deadline_reason(), Reason::DnsTimeout);
+        assert_eq!(Phase::Connect.deadline_reason(), Reason::ConnectTimeout);
+        assert_eq!(Phase::Query.deadline_reason(), Reason::Timeout);
+    }
+
+    #[test]
+    fn cycle_spread_is_min_median_max() {
+        let cycles = Cycles {
+            ok: 3,
+            failed: 0,
+            seconds: vec![0.3, 0.1, 0.2],
+        };
+        assert_eq!(cycles.spread(), Some((0.1, 0.2, 0.3)));
+        assert_eq!(Cycles::default().spread(), None);
+    }
+}
