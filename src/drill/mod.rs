@@ -8,10 +8,14 @@
 //! Layout: `keys` (the `[[drill]]` suite keys), `record` (the measuring
 //! loops), `report` (figures, budgets, JSON and text), `html` (the page).
 
+mod figures;
 pub mod html;
 pub mod keys;
 pub mod record;
 pub mod report;
+mod text;
+pub mod trigger;
+mod verdict;
 
 use crate::check::postgres::PostgresSpec;
 use crate::net::Net;
@@ -136,7 +140,7 @@ async fn change_window(
     let deadline = Instant::now() + ctx.spec.wait_for_change;
     let command = ctx.spec.trigger.clone();
     let mut running = (!command.is_empty())
-        .then(|| tokio::spawn(report::run_trigger(command, ctx.spec.wait_for_change)));
+        .then(|| tokio::spawn(trigger::run_trigger(command, ctx.spec.wait_for_change)));
     let mut trigger = None;
     loop {
         if let Some(handle) = running.as_mut().filter(|handle| handle.is_finished()) {
@@ -229,7 +233,7 @@ async fn read_back(ctx: &Ctx) -> Option<std::collections::BTreeMap<u64, u64>> {
             rows
         });
         if let Ok(Some(messages)) = asked.await {
-            return Some(report::counts(&messages));
+            return Some(record::counts(&messages));
         }
         tokio::time::sleep(ctx.spec.interval).await;
     }

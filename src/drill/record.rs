@@ -7,6 +7,7 @@ use super::DrillSpec;
 use crate::check::postgres::Session;
 use crate::net::Net;
 use crate::outcome::Fault;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -220,6 +221,20 @@ pub fn identity(messages: &[SimpleQueryMessage]) -> Identity {
         ),
         timeline: column(messages, 2).map(str::to_string),
     }
+}
+/// `seq` → times present, from the read-back's rows.
+pub fn counts(messages: &[SimpleQueryMessage]) -> BTreeMap<u64, u64> {
+    messages
+        .iter()
+        .filter_map(|message| match message {
+            SimpleQueryMessage::Row(row) => {
+                let seq = row.try_get(0).ok().flatten()?.parse().ok()?;
+                let count = row.try_get(1).ok().flatten()?.parse().ok()?;
+                Some((seq, count))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// One read on the read-only port on a fresh connection.

@@ -1,0 +1,71 @@
+//! The budgets a drill is judged by, and whether each held.
+
+use super::report::{Budget, DrillReport};
+use super::{DrillSpec, Expect, SessionFate};
+
+pub(super) fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> Vec<Budget> {
+    let b = &spec.budgets;
+    let budget = |name: &str, limit: String, value: String, pass: bool| Budget {
+        name: name.into(),
+        limit,
+        value,
+        pass,
+    };
+    let expect = match spec.expect {
+        Expect::PrimaryChange => "primary-change",
+        Expect::NoChange => "no-change",
+    };
+    let happened = if changed {
+        "primary-change"
+    } else {
+        "no-change"
+    };
+    let mut list = vec![
+        budget("expect", expect.into(), happened.into(), expect == happened),
+        budget(
+            "max_write_gap",
+            format!("{}s", b.max_write_gap.as_secs_f64()),
+            format!("{}s", report.write_gap_seconds),
+            report.write_gap_seconds <= b.max_write_gap.as_secs_f64(),
+        ),
+    ];
+    let lost = report.data.as_ref().map(|d| d.lost);
+    list.push(budget(
+        "max_lost_writes",
+        b.max_lost_writes.to_string(),
+        lost.map_or("unknown (no read-back)".into(), |l| l.to_string()),
+        lost.is_some_and(|l| l <= b.max_lost_writes),
+    ));
+    list.push(budget(
+        "max_misrouted_writes",
+        b.max_misrouted_writes.to_string(),
+        report.misrouted_writes.to_string(),
+        report.misrouted_writes <= b.max_misrouted_writes,
+    ));
+    if let (Some(limit), Some(ro)) = (b.max_ro_gap, &report.read_only) {
+        list.push(budget(
+            "max_ro_gap",
+            format!("{}s", limit.as_secs_f64()),
+            format!("{}s", ro.longest_gap_seconds),
+            ro.longest_gap_seconds <= limit.as_secs_f64(),
+        ));
+    }
+    let fate = report.open_session.fate.as_str();
+    let session_ok = match b.open_session {
+        SessionFate::Cut => fate == "cut",
+        SessionFate::Survive => fate == "survived",
+        SessionFate::Any => fate == "cut" || fate == "survived",
+    };
+    let wanted = match b.open_session {
+        SessionFate::Cut => "cut",
+        SessionFate::Survive => "survive",
+        SessionFate::Any => "cut or survive",
+    };
+    list.push(budget(
+        "open_session",
+        wanted.into(),
+        fate.into(),
+        session_ok,
+    ));
+    list
+}
