@@ -1,0 +1,168 @@
+//! ARCHITECTURE.md kept true: its import table says which modules each
+//! top-level module may use; this test reads every `crate::` path in src
+//! (outside comments and test modules) and fails when the code and the
+//! table disagree, either way.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The table: module -> the modules it imports, from the fenced block
+/// after "Import table" in ARCHITECTURE.md. `app -> everything above`
+/// comes back as `None`.
+fn documented() -> BTreeMap<String, Option<BTreeSet<String>>> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("ARCHITECTURE.md")).unwrap();
+    let after = text
+        .split("Import table")
+        .nth(1)
+        .expect("ARCHITECTURE.md has an import table");
+    let block = after
+        .split("```")
+        .nth(1)
+        .expect("the table is a fenced block");
+    block
+        .lines()
+        .filter_map(|line| line.split_once("->"))
+        .map(|(module, uses)| {
+            let uses = uses.trim();
+            let set = match uses {
+                "everything above" => None,
+                "(nothing)" => Some(BTreeSet::new()),
+                _ => Some(uses.split_whitespace().map(str::to_string).collect()),
+            };
+            (module.trim().to_string(), set)
+        })
+        .collect()
+}
+
+/// Every .rs file under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The top-level module a file belongs to (`src/check/postgres/mod.rs` is
+/// `check`); `None` for lib.rs and main.rs.
+fn module_of(path: &Path) -> Option<String> {
+    let relative = path.strip_prefix(Path::new(ROOT).join("src")).ok()?;
+    let first = relative.components().next()?.as_os_str().to_str()?;
+    let name = first.trim_end_matches(".rs");
+    (name != "lib" && name != "main").then(|| name.to_string())
+}
+
+/// The code of a file without comments and without its test modules.
+fn code(text: &str) -> String {
+    let mut kept = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_start();
+        let test_module = trimmed == "#[cfg(test)]"
+            && lines.peek().is_some_and(|next| {
+                next.trim_start().starts_with("mod ")
+                    || next.trim_start().starts_with("pub(crate) mod ")
+            });
+        if test_module {
+            break;
+        }
+        if trimmed.starts_with("//") {
+            continue;
+        }
+        kept.push(line.split(" // ").next().unwrap_or(line));
+    }
+    kept.join("\n")
+}
+
+/// The modules `code` names as `crate::<module>`.
+fn imported(code: &str) -> BTreeSet<String> {
+    code.match_indices("crate::")
+        .filter(|(at, _)| !code[..*at].ends_with("$"))
+        .filter_map(|(at, _)| {
+            let rest = &code[at + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
+}
+
+/// What the code imports, per top-level module (its own name left out).
+fn actual() -> BTreeMap<String, BTreeSet<String>> {
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in sources(&Path::new(ROOT).join("src")) {
+        let Some(module) = module_of(&path) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut uses = imported(&code(&text));
+        uses.remove(&module);
+        found.entry(module).or_default().extend(uses);
+    }
+    found
+}
+
+#[test]
+fn the_import_table_in_architecture_md_is_what_the_code_imports() {
+    let table = documented();
+    let code = actual();
+    let mut wrong = Vec::new();
+    for (module, uses) in &code {
+        match table.get(module) {
+            None => wrong.push(format!("{module}: not in the table")),
+            Some(None) => {}
+            Some(Some(listed)) if listed != uses => wrong.push(format!(
+                "{module}: the code imports {uses:?}, the table lists {listed:?}"
+            )),
+            Some(Some(_)) => {}
+        }
+    }
+    for module in table.keys() {
+        if !code.contains_key(module) {
+            wrong.push(format!("{module}: in the table, but no such module in src"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "ARCHITECTURE.md's import table:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn dependencies_run_one_way() {
+    // The table's order is the layering: a module imports only modules
+    // listed above it, so there are no cycles.
+    let text = std::fs::read_to_string(Path::new(ROOT).join("ARCHITECTURE.md")).unwrap();
+    let block = text
+        .split("Import table")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .nth(1)
+        .unwrap();
+    let order: Vec<String> = block
+        .lines()
+        .filter_map(|line| line.split_once("->"))
+        .map(|(module, _)| module.trim().to_string())
+        .collect();
+    let code = actual();
+    for (position, module) in order.iter().enumerate() {
+        for used in code.get(module).into_iter().flatten() {
+            let above = order[..position].contains(used);
+            assert!(
+                above,
+                "{module} imports {used}, which is not listed above it"
+            );
+        }
+    }
+}
