@@ -1,5 +1,12 @@
 //! What each subcommand does, mapped to the exit code contract:
-//! 0 all passed, 1 a check failed, 2 the suite or command line is wrong.
+//! 0 all passed, 1 a check failed, 2 the suite or command line is wrong
+//! ([`Exit`], whose line `main` alone prints). Diagnostics go through
+//! tracing; results to stdout through `say!`.
+
+mod exit;
+
+use exit::settle;
+pub use exit::Exit;
 
 use crate::cli::{
     CheckArgs, Cli, Command, DrillArgs, Format, HealthcheckArgs, LogFormat, ServeArgs, SuiteArg,
@@ -29,10 +36,6 @@ macro_rules! say {
     }};
 }
 
-pub const EXIT_PASS: u8 = 0;
-pub const EXIT_FAIL: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-
 pub fn main(cli: Cli) -> ExitCode {
     let default_level = match cli.command {
         Command::Serve(_) => "info",
@@ -42,7 +45,7 @@ pub fn main(cli: Cli) -> ExitCode {
         cli.log_format,
         cli.log_level.as_deref().unwrap_or(default_level),
     );
-    let code = match cli.command {
+    let exit = match cli.command {
         Command::Check(args) => check(args),
         Command::Serve(args) => serve(args),
         Command::Drill(args) => drill(&args),
@@ -52,7 +55,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Explain { reason } => explain(reason),
         Command::Compare { reports } => compare(&reports),
     };
-    ExitCode::from(code)
+    exit.finish()
 }
 
 fn init_logging(format: LogFormat, level: &str) {
@@ -68,35 +71,30 @@ fn init_logging(format: LogFormat, level: &str) {
     }
 }
 
-fn load(args: &SuiteArg) -> Result<Suite, u8> {
-    config::load(&args.suite).map_err(|err| {
-        eprintln!("error: {err}");
-        EXIT_USAGE
-    })
+fn load(args: &SuiteArg) -> Result<Suite, Exit> {
+    config::load(&args.suite).map_err(Exit::usage)
 }
 
-fn validate(args: &SuiteArg) -> u8 {
-    match load(args) {
-        Ok(suite) => {
-            let drills = match suite.drills.len() {
-                0 => String::new(),
-                n => format!(", {n} drills"),
-            };
-            say!(
-                "{}: suite {} is valid ({} checks{drills})",
-                args.suite.display(),
-                suite.name,
-                suite.checks.len()
-            );
-            EXIT_PASS
-        }
-        Err(code) => code,
-    }
+fn validate(args: &SuiteArg) -> Exit {
+    settle(load(args).map(|suite| {
+        let drills = match suite.drills.len() {
+            0 => String::new(),
+            n => format!(", {n} drills"),
+        };
+        say!(
+            "{}: suite {} is valid ({} checks{drills})",
+            args.suite.display(),
+            suite.name,
+            suite.checks.len()
+        );
+        Exit::Pass
+    }))
 }
 
-fn list(args: &SuiteArg) -> u8 {
-    let Ok(suite) = load(args) else {
-        return EXIT_USAGE;
+fn list(args: &SuiteArg) -> Exit {
+    let suite = match load(args) {
+        Ok(suite) => suite,
+        Err(exit) => return exit,
     };
     for check in &suite.checks {
         let target = suite.scrubber.scrub(&check.spec.target());
@@ -115,27 +113,18 @@ fn list(args: &SuiteArg) -> u8 {
             humantime::format_duration(drill.wait_for_change)
         );
     }
-    EXIT_PASS
+    Exit::Pass
 }
 
-fn compare(arguments: &[String]) -> u8 {
-    let mut reports = Vec::with_capacity(arguments.len());
-    for argument in arguments {
-        match read_report(argument) {
-            Ok(labelled) => reports.push(labelled),
-            Err(message) => {
-                eprintln!("error: {message}");
-                return EXIT_USAGE;
-            }
-        }
-    }
+fn compare(arguments: &[String]) -> Exit {
+    let reports: Result<Vec<_>, String> = arguments.iter().map(|a| read_report(a)).collect();
+    let reports = match reports {
+        Ok(reports) => reports,
+        Err(message) => return Exit::usage(message),
+    };
     let comparison = report::compare::Comparison::new(&reports);
     say!("{}", comparison.render().trim_end());
-    if comparison.success() {
-        EXIT_PASS
-    } else {
-        EXIT_FAIL
-    }
+    Exit::verdict(comparison.success())
 }
 
 /// `[LABEL=]FILE`: the parsed report and the label it is shown under.
@@ -152,7 +141,7 @@ fn read_report(argument: &str) -> Result<(String, RunReport), String> {
     Ok((label, report))
 }
 
-fn explain(reason: Option<Reason>) -> u8 {
+fn explain(reason: Option<Reason>) -> Exit {
     let reasons: Vec<Reason> = reason.map_or_else(|| Reason::all().collect(), |r| vec![r]);
     for reason in reasons {
         say!(
@@ -167,52 +156,39 @@ fn explain(reason: Option<Reason>) -> u8 {
         }
         say!();
     }
-    EXIT_PASS
+    Exit::Pass
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|err| {
-            eprintln!("error: cannot start the runtime: {err}");
-            EXIT_FAIL
-        })
+        .map_err(|err| Exit::error(format!("cannot start the runtime: {err}")))
 }
 
-fn check(args: CheckArgs) -> u8 {
-    let Ok(suite) = load(&args.suite) else {
-        return EXIT_USAGE;
-    };
+fn check(args: CheckArgs) -> Exit {
+    settle(checked(args))
+}
+
+fn checked(args: CheckArgs) -> Result<Exit, Exit> {
+    let suite = load(&args.suite)?;
     if suite.checks.is_empty() {
-        eprintln!(
-            "error: suite {} has no [[check]] (its drills run with `vpc-probe drill`)",
+        return Err(Exit::usage(format!(
+            "suite {} has no [[check]] (its drills run with `vpc-probe drill`)",
             suite.name
-        );
-        return EXIT_USAGE;
+        )));
     }
-    let checks = match runner::select(&suite, &args.only) {
-        Ok(checks) => checks,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return EXIT_USAGE;
-        }
-    };
+    let checks = runner::select(&suite, &args.only).map_err(Exit::usage)?;
     if let Some(path) = &args.junit {
         // A report that cannot be written is a usage error, found before
         // any check runs rather than after a gate's whole run.
-        if let Err(err) = std::fs::File::create(path) {
-            eprintln!("error: --junit {}: {err}", path.display());
-            return EXIT_USAGE;
-        }
+        std::fs::File::create(path)
+            .map_err(|err| Exit::usage(format!("--junit {}: {err}", path.display())))?;
     }
-    match runtime() {
-        Ok(runtime) => runtime.block_on(check_and_publish(&suite, &checks, &args)),
-        Err(code) => code,
-    }
+    Ok(runtime()?.block_on(check_and_publish(&suite, &checks, &args)))
 }
 
-async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &CheckArgs) -> u8 {
+async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &CheckArgs) -> Exit {
     let format = args.format;
     // Where the task runs is read while the checks run, not before them.
     let (identity, ran) = tokio::join!(
@@ -234,26 +210,18 @@ async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &Check
     );
     let report = match ran {
         Ok(report) => report,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            return EXIT_FAIL;
-        }
+        Err(err) => return Exit::error(format!("{err:#}")),
     };
     if let Err(err) = write_reports(&report, identity.as_ref(), args) {
         if !reader_went_away(&err) {
-            eprintln!("error: writing the report: {err:#}");
-            return EXIT_FAIL;
+            return Exit::error(format!("writing the report: {err:#}"));
         }
     }
     let pushed = match &args.push {
         Some(gateway) => push(gateway, &report, identity.as_ref()).await,
         None => true,
     };
-    if !report.success() || (args.push_required && !pushed) {
-        EXIT_FAIL
-    } else {
-        EXIT_PASS
-    }
+    Exit::verdict(report.success() && (pushed || !args.push_required))
 }
 
 /// SIGTERM (ECS stopping the task) or SIGINT; never completes if the
@@ -270,7 +238,7 @@ async fn stop_signal() {
         _ = terminate.recv() => {}
         _ = interrupt.recv() => {}
     }
-    eprintln!("stopping: the checks still running are reported as interrupted");
+    tracing::warn!("stopping: the checks still running are reported as interrupted");
 }
 
 /// Stdout closed by its reader (a pipe to `head`): not the probe's failure.
@@ -301,7 +269,7 @@ async fn push(gateway: &url::Url, report: &Report, identity: Option<&TaskIdentit
             true
         }
         Err(err) => {
-            eprintln!("warning: push to the Pushgateway failed: {err:#}");
+            tracing::warn!("push to the Pushgateway failed: {err:#}");
             false
         }
     }
@@ -329,14 +297,16 @@ fn write_reports(
     Ok(())
 }
 
-fn drill(args: &DrillArgs) -> u8 {
-    let Ok(suite) = load(&args.suite) else {
-        return EXIT_USAGE;
-    };
+fn drill(args: &DrillArgs) -> Exit {
+    settle(drilled(args))
+}
+
+fn drilled(args: &DrillArgs) -> Result<Exit, Exit> {
+    let suite = load(&args.suite)?;
     let Some(spec) = suite.drills.iter().find(|d| d.name == args.name) else {
         let known: Vec<&str> = suite.drills.iter().map(|d| d.name.as_str()).collect();
-        eprintln!(
-            "error: --drill {}: no such drill in suite {} (it has: {})",
+        return Err(Exit::usage(format!(
+            "--drill {}: no such drill in suite {} (it has: {})",
             args.name,
             suite.name,
             if known.is_empty() {
@@ -344,33 +314,19 @@ fn drill(args: &DrillArgs) -> u8 {
             } else {
                 known.join(", ")
             }
-        );
-        return EXIT_USAGE;
+        )));
     };
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    let net = match crate::net::Net::new(suite.resolver, spec.attempt_timeout) {
-        Ok(net) => net,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            return EXIT_FAIL;
-        }
-    };
+    let runtime = runtime()?;
+    let net = crate::net::Net::new(suite.resolver, spec.attempt_timeout)
+        .map_err(|err| Exit::error(format!("{err:#}")))?;
     let report = runtime.block_on(crate::drill::run(spec, net, &suite.scrubber));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     if let Err(err) = write_drill(&report, args) {
         if !reader_went_away(&err) {
-            eprintln!("error: writing the drill report: {err:#}");
-            return EXIT_FAIL;
+            return Err(Exit::error(format!("writing the drill report: {err:#}")));
         }
     }
-    if report.success {
-        EXIT_PASS
-    } else {
-        EXIT_FAIL
-    }
+    Ok(Exit::verdict(report.success))
 }
 
 fn write_drill(report: &crate::drill::report::DrillReport, args: &DrillArgs) -> anyhow::Result<()> {
@@ -388,42 +344,35 @@ fn write_drill(report: &crate::drill::report::DrillReport, args: &DrillArgs) -> 
     Ok(())
 }
 
-fn serve(args: ServeArgs) -> u8 {
-    let Ok(suite) = load(&args.suite) else {
-        return EXIT_USAGE;
-    };
+fn serve(args: ServeArgs) -> Exit {
+    settle(served(args))
+}
+
+fn served(args: ServeArgs) -> Result<Exit, Exit> {
+    let suite = load(&args.suite)?;
     let options = serve::Options {
         suite: args.suite.suite,
         listen: args.listen,
         interval: args.interval,
         loader: |path| Ok(config::load(path)?),
     };
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
+    let runtime = runtime()?;
     let served = runtime.block_on(serve::run(options, suite));
     // Checks abandoned at shutdown must not hold the process open.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    match served {
-        Ok(()) => EXIT_PASS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            EXIT_FAIL
-        }
-    }
+    served
+        .map(|()| Exit::Pass)
+        .map_err(|err| Exit::error(format!("{err:#}")))
 }
 
-fn healthcheck(args: &HealthcheckArgs) -> u8 {
+fn healthcheck(args: &HealthcheckArgs) -> Exit {
+    let unhealthy = |why: String| Exit::Fail(Some(format!("unhealthy: {why}")));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("unhealthy: cannot start the runtime: {err}");
-            return EXIT_FAIL;
-        }
+        Err(err) => return unhealthy(format!("cannot start the runtime: {err}")),
     };
     let answer = runtime.block_on(fetch::send(
         http::Method::GET,
@@ -432,15 +381,11 @@ fn healthcheck(args: &HealthcheckArgs) -> u8 {
         args.timeout,
     ));
     match answer {
-        Ok(response) if response.status.is_success() => EXIT_PASS,
+        Ok(response) if response.status.is_success() => Exit::Pass,
         Ok(response) => {
             let body = String::from_utf8_lossy(&response.body);
-            eprintln!("unhealthy: HTTP {}: {}", response.status, body.trim());
-            EXIT_FAIL
+            unhealthy(format!("HTTP {}: {}", response.status, body.trim()))
         }
-        Err(err) => {
-            eprintln!("unhealthy: {err:#}");
-            EXIT_FAIL
-        }
+        Err(err) => unhealthy(format!("{err:#}")),
     }
 }
