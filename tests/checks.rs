@@ -337,31 +337,86 @@ fn fault_checks(rig: &Rig) -> Vec<(&'static str, &'static str, String)> {
     ]
 }
 
-#[test]
-fn every_fault_gets_exactly_its_reason() {
+/// One fault row of [`fault_checks`], run as a suite of its own: the check
+/// fails with exactly its reason and carries a hint.
+fn fault_row(name: &str) {
     let rig = rig();
-    let matrix = fault_checks(rig);
-    let body: String = matrix
-        .iter()
-        .map(|(name, _, toml)| format!("[[check]]\nname = \"{name}\"\n{toml}\n\n"))
-        .collect();
-    let run = check_json(&rig.suite("faults", &body), &[]);
+    let (_, expected, toml) = fault_checks(rig)
+        .into_iter()
+        .find(|(row, _, _)| *row == name)
+        .unwrap_or_else(|| panic!("no fault row {name}"));
+    let body = format!("[[check]]\nname = \"{name}\"\n{toml}\n");
+    let run = check_json(&rig.suite(&format!("fault-{name}"), &body), &[]);
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
-    let mut wrong = Vec::new();
-    for (name, expected, _) in &matrix {
-        let check = run.check(name);
-        if check["reason"] != *expected || check["success"] != false {
-            wrong.push(format!(
-                "{name}: expected {expected}, got {} ({})",
-                check["reason"], check["detail"]
-            ));
+    let check = run.check(name);
+    assert_eq!(check["success"], false, "{name}: {check}");
+    assert_eq!(check["reason"], expected, "{name}: {}", check["detail"]);
+    assert!(
+        check["hint"].as_str().is_some_and(|h| !h.is_empty()),
+        "{name} has no hint"
+    );
+}
+
+/// One `#[test]` per fault row, named after it (`-` as `_`), so a failing
+/// row never hides the rest and `cargo test -- --list` shows the matrix.
+macro_rules! fault_rows {
+    ($($row:ident),* $(,)?) => {
+        mod fault {
+            $(
+                #[test]
+                fn $row() {
+                    super::fault_row(&stringify!($row).replace('_', "-"));
+                }
+            )*
         }
-        assert!(
-            check["hint"].as_str().is_some_and(|h| !h.is_empty()),
-            "{name} has no hint"
-        );
-    }
-    assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+
+        /// The rows that have a test of their own.
+        const FAULT_ROWS: &[&str] = &[$(stringify!($row)),*];
+    };
+}
+
+fault_rows!(
+    dns_nxdomain,
+    postgres_too_slow,
+    dns_public,
+    dns_servfail,
+    dns_unexpected,
+    tcp_refused,
+    tcp_too_wide,
+    pg_wrong_password,
+    pg_wrong_password_pgbouncer,
+    pg_hba_reject,
+    pg_replica_expected,
+    pg_timescaledb,
+    pg_no_backend,
+    pg_http_on_port,
+    pg_silent,
+    pg_tls_not_offered,
+    pg_tls_unverified,
+    redis_wrong_password,
+    redis_no_auth,
+    valkey_wrong_password,
+    redis_acl_wrong,
+    redis_replica_expected,
+    redis_no_backend,
+    redis_http_on_port,
+    redis_silent,
+    http_503,
+    http_missing_keys,
+    http_no_backend,
+    http_on_ssh_port,
+    pg_on_ssh_port,
+    http_silent,
+);
+
+#[test]
+fn every_fault_row_has_a_test_of_its_own() {
+    let rows: Vec<String> = fault_checks(rig())
+        .iter()
+        .map(|(name, _, _)| name.replace('-', "_"))
+        .collect();
+    let tested: Vec<String> = FAULT_ROWS.iter().map(|row| row.to_string()).collect();
+    assert_eq!(rows, tested, "add the new row to fault_rows!");
 }
 
 #[test]
