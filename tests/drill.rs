@@ -12,6 +12,12 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
+/// A cluster for one test; a failure shows the daemons' own log lines as
+/// they are, not escaped.
+fn start(options: Options) -> Cluster {
+    Cluster::start(options).unwrap_or_else(|err| panic!("a Patroni cluster: {err}"))
+}
+
 /// Run `vpc-probe drill` on a one-drill suite; (exit code, JSON report).
 fn drill(cluster: &Cluster, name: &str, keys: &str) -> (i32, Value, String) {
     let suite = cluster.dir.path().join(format!("{name}.toml"));
@@ -94,7 +100,7 @@ fn missing_from_table(cluster: &Cluster, run_id: &str, seqs: &[u64]) -> u64 {
 
 #[test]
 fn planned_switchover_and_a_change_that_never_comes() {
-    let cluster = Cluster::start(Options::default()).expect("a Patroni cluster");
+    let cluster = start(Options::default());
     let before = cluster.primary().expect("a primary").name.clone();
 
     // No change within wait_for_change: exit 1, and the expect budget says why.
@@ -175,7 +181,7 @@ fn planned_switchover_and_a_change_that_never_comes() {
 
 #[test]
 fn unplanned_failover_when_the_primary_node_dies() {
-    let cluster = Cluster::start(Options::default()).expect("a Patroni cluster");
+    let cluster = start(Options::default());
     let kill = cluster.primary_signal_script("KILL").unwrap();
     // Patroni's /primary can answer 200 a moment before PostgreSQL has left
     // recovery, so HAProxy may hand the new primary a write or two it still
@@ -217,7 +223,7 @@ fn a_frozen_primary_leaves_sessions_hanging_without_shutdown_sessions() {
         shutdown_sessions: false,
         ..Options::default()
     };
-    let cluster = Cluster::start(options).expect("a Patroni cluster");
+    let cluster = start(options);
     let freeze = cluster.primary_signal_script("STOP").unwrap();
     let keys = format!(
         "trigger = [{:?}]\nwait_for_change = \"60s\"\nsettle = \"2s\"\nmax_write_gap = \"40s\"\nopen_session = \"cut\"",
@@ -238,7 +244,7 @@ fn a_frozen_primary_leaves_sessions_hanging_without_shutdown_sessions() {
 
 #[test]
 fn acknowledged_writes_lost_on_purpose_are_counted() {
-    let cluster = Cluster::start(Options::default()).expect("a Patroni cluster");
+    let cluster = start(Options::default());
     // Replication frozen on the primary, then the primary killed: what it
     // acknowledged since exists nowhere else. With a large
     // maximum_lag_on_failover, Patroni promotes the replica anyway.

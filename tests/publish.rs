@@ -13,6 +13,8 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use strum::IntoEnumIterator;
+use vpc_probe::outcome::{Kind, Phase, Reason};
 
 /// Four passing checks and two failing ones, each with a known reason.
 fn mixed_checks(rig: &Rig) -> String {
@@ -199,47 +201,17 @@ fn labels_are_bounded_names_never_error_text() {
         .chain(FAILING.iter().map(|f| &f.0))
         .copied()
         .collect();
-    let reasons: BTreeSet<&str> = [
-        "none",
-        "connect_refused",
-        "auth_failed",
-        "connect_timeout",
-        "dns_nxdomain",
-        "dns_timeout",
-        "dns_servfail",
-        "dns_public_address",
-        "dns_unexpected_address",
-        "connect_unreachable",
-        "tls_error",
-        "wrong_role",
-        "missing_extension",
-        "closed_by_peer",
-        "protocol_error",
-        "unexpected_response",
-        "timeout",
-        "too_slow",
-        "unexpectedly_reachable",
-        "tls_required",
-        "permission_denied",
-    ]
-    .into();
+    // The closed sets, from the enums themselves.
+    let reasons: BTreeSet<&str> = Reason::all().map(Reason::as_str).chain(["none"]).collect();
+    let kinds: BTreeSet<&str> = Kind::iter().map(Kind::as_str).collect();
+    let phases: BTreeSet<&str> = Phase::iter().map(Phase::as_str).chain(["none"]).collect();
     for line in metrics.lines().filter(|l| !l.starts_with('#')) {
         for (label, value) in labels(line) {
             match label.as_str() {
                 "check" => assert!(checks.contains(value.as_str()), "{line}"),
-                "kind" => assert!(
-                    ["dns", "tcp", "postgres", "redis", "http"].contains(&value.as_str()),
-                    "{line}"
-                ),
+                "kind" => assert!(kinds.contains(value.as_str()), "{line}"),
                 "reason" => assert!(reasons.contains(value.as_str()), "{line}"),
-                "phase" => assert!(
-                    [
-                        "none", "resolve", "connect", "tls", "auth", "query", "request", "body",
-                        "close"
-                    ]
-                    .contains(&value.as_str()),
-                    "{line}"
-                ),
+                "phase" => assert!(phases.contains(value.as_str()), "{line}"),
                 "result" => assert!(
                     ["ok", "failed", "success", "failure"].contains(&value.as_str()),
                     "{line}"

@@ -340,7 +340,7 @@ fn postgres_tls_rows() {
 fn redis_cluster_mode() {
     let rig = rig();
     let dir = tempfile::tempdir().expect("temp dir");
-    let cluster = Cluster::start(dir.path()).expect("a Redis Cluster");
+    let cluster = Cluster::start(dir.path()).unwrap_or_else(|err| panic!("a Redis Cluster: {err}"));
     let body = |port: u16| {
         redis(
             format!("redis://127.0.0.1:{port}"),

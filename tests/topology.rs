@@ -1,10 +1,10 @@
 //! The fault matrix with real packets: the two-VPC topology of
 //! `scripts/topology` (ECS subnets A and B, a router playing the VPC router,
 //! resolver and peering connection, a database VPC with a real Patroni
-//! cluster behind HAProxy, Redis and anisette). Each fault is applied to
-//! the healthy topology, the probe runs from the subnets, the fault is
-//! removed and both subnets must be healthy again before the next row.
-//! Prints the table: fault, expected, got. A switchover drill runs from
+//! cluster behind HAProxy, Redis and anisette). Each fault is a test of
+//! its own (`fault::<id>`): applied to the healthy topology, the probe runs
+//! from the subnets, the fault is removed and both subnets must be healthy
+//! again before the next row. Prints the table: fault, expected, got. A switchover drill runs from
 //! subnet A through the same path. Needs root; fails under CI=true without.
 
 mod rig;
@@ -139,6 +139,8 @@ fn exec(namespace: &'static str, command: &str) -> Change {
 }
 
 struct Fault {
+    /// Its test's name (see `fault_rows!`).
+    id: &'static str,
     name: &'static str,
     apply: Vec<Change>,
     revert: Vec<Change>,
@@ -182,6 +184,7 @@ fn faults() -> Vec<Fault> {
     use Subnet::{A, B};
     vec![
         Fault {
+            id: "dns_public_ip",
             name: "DNS answers a public IP for the HAProxy name (peering DNS resolution off)",
             apply: vec![Change::Zone(healthy_zone.replace(
                 &format!("{HAPROXY} {HAPROXY_NAME}"),
@@ -194,6 +197,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "zone_missing_the_name",
             name: "private hosted zone missing the name",
             apply: vec![Change::Zone(
                 healthy_zone.replace(&format!("{HAPROXY} {HAPROXY_NAME}\n"), ""),
@@ -205,6 +209,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "resolver_unreachable_from_a",
             name: "resolver unreachable from subnet A (NACL drops port 53)",
             apply: vec![exec("r", &format!("iptables -I {resolver_a}"))],
             revert: vec![exec("r", &format!("iptables -D {resolver_a}"))],
@@ -217,6 +222,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "route_missing_from_b",
             name: "peering route missing from subnet B's route table only",
             apply: vec![exec("b", "ip route del 10.0.0.0/16")],
             revert: vec![exec("b", "ip route add 10.0.0.0/16 via 10.20.2.1")],
@@ -229,6 +235,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "sg_drops_haproxy",
             name: "security group drops 5432 to HAProxy (DROP)",
             apply: vec![exec("d", &format!("iptables -I {sg_haproxy} -j DROP"))],
             revert: vec![exec("d", &format!("iptables -D {sg_haproxy} -j DROP"))],
@@ -241,6 +248,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "haproxy_stopped",
             name: "HAProxy stopped (REJECT with reset)",
             apply: vec![exec(
                 "d",
@@ -256,6 +264,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "haproxy_without_backends",
             name: "HAProxy up, every read-write backend down",
             apply: vec![Change::HaProxy("set server primary/{primary} state maint")],
             revert: vec![Change::HaProxy("set server primary/{primary} state ready")],
@@ -269,6 +278,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "sg_too_wide_patroni_node",
             name: "security group too wide: a Patroni node reachable directly",
             apply: vec![exec("d", &format!("iptables -D {patroni_sg}"))],
             revert: vec![exec("d", &format!("iptables -A {patroni_sg}"))],
@@ -281,6 +291,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "sg_too_wide_patroni_api",
             name: "security group too wide: a Patroni REST API reachable directly",
             apply: vec![exec("d", &format!("iptables -D {patroni_api_sg}"))],
             revert: vec![exec("d", &format!("iptables -A {patroni_api_sg}"))],
@@ -292,6 +303,7 @@ fn faults() -> Vec<Fault> {
         Fault {
             // HAProxy's /primary check keeps the replica out of the
             // read-write port; a wrong check does not (here: none at all).
+            id: "rw_port_on_the_replica",
             name: "read-write port routed to the replica (its health check off)",
             apply: vec![
                 Change::HaProxy("disable health primary/{replica}"),
@@ -308,6 +320,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "wrong_password",
             name: "wrong password (the secret in Secrets Manager is stale)",
             apply: vec![Change::Env(PG_PASSWORD_VAR, "stale-Secret-1")],
             revert: vec![],
@@ -320,6 +333,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "slow_path",
             name: "path 200 ms slower than the latency budget (delaying proxy on the peering)",
             apply: vec![exec("r", &format!("iptables -t nat -A {slow}"))],
             revert: vec![exec("r", &format!("iptables -t nat -D {slow}"))],
@@ -329,6 +343,7 @@ fn faults() -> Vec<Fault> {
             hops: Some("postgres-rw"),
         },
         Fault {
+            id: "nacl_drops_returns",
             name: "network ACL of subnet A drops return traffic (ephemeral ports)",
             apply: vec![exec("r", &format!("iptables -I {nacl_a}"))],
             revert: vec![exec("r", &format!("iptables -D {nacl_a}"))],
@@ -341,6 +356,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "peering_deleted",
             name: "peering connection deleted (its route is a blackhole in the VPC route table)",
             apply: vec![exec("r", "ip route replace blackhole 10.0.0.0/16")],
             revert: vec![exec("r", "ip route replace 10.0.0.0/16 via 10.0.0.10 mtu 1500")],
@@ -354,6 +370,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "haproxy_pair_one_unreachable",
             name: "HAProxy pair: the name answers two addresses, one unreachable from subnet A",
             apply: vec![
                 Change::Zone(pair_zone),
@@ -373,6 +390,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "mtu_discovery_works",
             name: "MTU 9001 subnets, 1500 peering, ICMP fragmentation-needed allowed (path MTU discovery works)",
             apply: forget_path_mtus(),
             revert: vec![],
@@ -385,6 +403,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "mtu_black_hole",
             name: "MTU 9001 subnets, 1500 peering, a NACL drops ICMP fragmentation-needed",
             apply: [
                 vec![exec("r", &format!("iptables -I {no_frag_needed}"))],
@@ -402,6 +421,7 @@ fn faults() -> Vec<Fault> {
             hops: None,
         },
         Fault {
+            id: "redis_sg_missing",
             name: "Redis security group missing 6379",
             apply: vec![exec("d", &format!("iptables -I {redis_sg}"))],
             revert: vec![exec("d", &format!("iptables -D {redis_sg}"))],
@@ -479,7 +499,7 @@ fn wait_healthy(
 }
 
 #[test]
-fn every_fault_is_named_from_the_subnet_that_sees_it() {
+fn the_healthy_topology_passes_from_both_subnets() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let Some(topology) = topology::topology() else {
         return;
@@ -494,66 +514,134 @@ fn every_fault_is_named_from_the_subnet_that_sees_it() {
             .unwrap_or_default();
         println!("healthy {check} from subnet A: {seconds:.3} s");
     }
+}
+
+/// One fault of [`faults`]: applied to the healthy topology, probed from
+/// both subnets, removed; the topology must be healthy again after it.
+fn fault_row(id: &str) {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(topology) = topology::topology() else {
+        return;
+    };
+    let fault = faults()
+        .into_iter()
+        .find(|fault| fault.id == id)
+        .unwrap_or_else(|| panic!("no fault row {id}"));
+    let suite = suite(topology);
+    wait_healthy(topology, &suite, Duration::from_secs(30))
+        .unwrap_or_else(|runs| panic!("the topology is not healthy before {id}:\n{runs}"));
     let mut rows = Vec::new();
     let mut mismatches = Vec::new();
-    for fault in faults() {
-        let mut envs = vec![(PG_PASSWORD_VAR, PG_PASSWORD)];
-        apply(topology, &fault.apply, &mut envs);
-        let runs = [Subnet::A, Subnet::B].map(|subnet| topology.probe(subnet, &suite, &envs));
-        for (subnet, check, expected) in &fault.expect {
-            let run = &runs[usize::from(*subnet == Subnet::B)];
-            let got = got(run, check);
-            if got != *expected {
-                mismatches.push(format!(
-                    "{}: {check} from {}: expected {expected}, got {got}\n{}",
-                    fault.name,
-                    subnet.label(),
-                    run.stdout
-                ));
-            }
-            let seconds = run.check(check)["duration_seconds"]
-                .as_f64()
-                .unwrap_or_default();
-            rows.push((
+    let mut envs = vec![(PG_PASSWORD_VAR, PG_PASSWORD)];
+    apply(topology, &fault.apply, &mut envs);
+    let runs = [Subnet::A, Subnet::B].map(|subnet| topology.probe(subnet, &suite, &envs));
+    for (subnet, check, expected) in &fault.expect {
+        let run = &runs[usize::from(*subnet == Subnet::B)];
+        let got = got(run, check);
+        if got != *expected {
+            mismatches.push(format!(
+                "{}: {check} from {}: expected {expected}, got {got}\n{}",
                 fault.name,
-                format!("{check} from {}", subnet.label()),
-                expected.to_string(),
-                got,
-                seconds,
+                subnet.label(),
+                run.stdout
             ));
         }
-        if let Some((check, words)) = fault.names {
-            let detail = runs[0].check(check)["detail"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if !detail.contains(words) {
-                mismatches.push(format!(
-                    "{}: {check}'s detail lacks {words:?}: {detail}",
-                    fault.name
-                ));
-            }
-        }
-        if let Some(check) = fault.hops {
-            if let Err(message) = delay_behind_first_hop(&runs[0], check) {
-                mismatches.push(format!("{}: {message}", fault.name));
-            }
-        }
-        if let Some((check, subnet)) = fault.compare {
-            if let Err(message) = compare_names(topology, &runs, check, subnet) {
-                mismatches.push(format!("{}: {message}", fault.name));
-            }
-        }
-        apply(topology, &fault.revert, &mut Vec::new());
-        if let Err(runs) = wait_healthy(topology, &suite, Duration::from_secs(15)) {
+        let seconds = run.check(check)["duration_seconds"]
+            .as_f64()
+            .unwrap_or_default();
+        rows.push(Row {
+            fault: fault.name,
+            check: format!("{check} from {}", subnet.label()),
+            expected: expected.to_string(),
+            got,
+            seconds,
+        });
+    }
+    mismatches.extend(also_seen(topology, &fault, &runs));
+    apply(topology, &fault.revert, &mut Vec::new());
+    if let Err(runs) = wait_healthy(topology, &suite, Duration::from_secs(15)) {
+        mismatches.push(format!(
+            "{}: not healthy after the fault was removed:\n{runs}",
+            fault.name
+        ));
+    }
+    record_rows(id, rows);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+/// What a row asks beyond each check's reason: words in a detail, the
+/// delay behind the first hop, `compare` naming the failing subnet.
+fn also_seen(topology: &Topology, fault: &Fault, runs: &[rig::probe::Run; 2]) -> Vec<String> {
+    let mut mismatches = Vec::new();
+    if let Some((check, words)) = fault.names {
+        let detail = runs[0].check(check)["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !detail.contains(words) {
             mismatches.push(format!(
-                "{}: not healthy after the fault was removed:\n{runs}",
+                "{}: {check}'s detail lacks {words:?}: {detail}",
                 fault.name
             ));
         }
     }
-    print_table(&rows);
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+    if let Some(check) = fault.hops {
+        if let Err(message) = delay_behind_first_hop(&runs[0], check) {
+            mismatches.push(format!("{}: {message}", fault.name));
+        }
+    }
+    if let Some((check, subnet)) = fault.compare {
+        if let Err(message) = compare_names(topology, runs, check, subnet) {
+            mismatches.push(format!("{}: {message}", fault.name));
+        }
+    }
+    mismatches
+}
+
+/// One `#[test]` per fault, named by its id, so a failing row never hides
+/// the rest and `cargo test -- --list` shows the matrix. The rows share
+/// the one topology, one at a time (TURN).
+macro_rules! fault_rows {
+    ($($row:ident),* $(,)?) => {
+        mod fault {
+            $(
+                #[test]
+                fn $row() {
+                    super::fault_row(stringify!($row));
+                }
+            )*
+        }
+
+        /// The rows that have a test of their own.
+        const FAULT_ROWS: &[&str] = &[$(stringify!($row)),*];
+    };
+}
+
+fault_rows!(
+    dns_public_ip,
+    zone_missing_the_name,
+    resolver_unreachable_from_a,
+    route_missing_from_b,
+    sg_drops_haproxy,
+    haproxy_stopped,
+    haproxy_without_backends,
+    sg_too_wide_patroni_node,
+    sg_too_wide_patroni_api,
+    rw_port_on_the_replica,
+    wrong_password,
+    slow_path,
+    nacl_drops_returns,
+    peering_deleted,
+    haproxy_pair_one_unreachable,
+    mtu_discovery_works,
+    mtu_black_hole,
+    redis_sg_missing,
+);
+
+#[test]
+fn every_fault_row_has_a_test_of_its_own() {
+    let rows: Vec<&str> = faults().iter().map(|fault| fault.id).collect();
+    assert_eq!(rows, FAULT_ROWS, "add the new row to fault_rows!");
 }
 
 /// A planned switchover seen from subnet A through the HAProxy name, as the
@@ -652,15 +740,36 @@ fn delay_behind_first_hop(run: &rig::probe::Run, check: &str) -> Result<(), Stri
     }
 }
 
-/// Print the table and keep it in target/tmp/fault-matrix.md, which
-/// scripts/test shows after the tests (cargo captures test output).
-fn print_table(rows: &[(&str, String, String, String, f64)]) {
+/// One line of the printed matrix.
+struct Row {
+    fault: &'static str,
+    check: String,
+    expected: String,
+    got: String,
+    seconds: f64,
+}
+
+/// The rows seen so far, by fault id, kept in the order of [`faults`].
+static TABLE: Mutex<Vec<(&'static str, Vec<Row>)>> = Mutex::new(Vec::new());
+
+/// Add a fault's rows to the table, print it and keep it in
+/// target/tmp/fault-matrix.md, which scripts/test shows after the tests
+/// (cargo captures test output).
+fn record_rows(id: &str, rows: Vec<Row>) {
+    let order: Vec<&'static str> = faults().iter().map(|fault| fault.id).collect();
+    let mut seen = TABLE.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(id) = order.iter().find(|known| **known == id) else {
+        return;
+    };
+    seen.push((id, rows));
+    seen.sort_by_key(|(id, _)| order.iter().position(|known| known == id));
     let mut table =
         String::from("| fault | check, from | expected | got | time |\n|---|---|---|---|---|\n");
-    for (fault, check, expected, got, seconds) in rows {
-        let mark = if expected == got { "" } else { " ✗" };
+    for row in seen.iter().flat_map(|(_, rows)| rows) {
+        let mark = if row.expected == row.got { "" } else { " ✗" };
         table.push_str(&format!(
-            "| {fault} | {check} | `{expected}` | `{got}`{mark} | {seconds:.3} s |\n"
+            "| {} | {} | `{}` | `{}`{mark} | {:.3} s |\n",
+            row.fault, row.check, row.expected, row.got, row.seconds
         ));
     }
     println!("\n{table}");

@@ -73,21 +73,26 @@ pub struct Topology {
     cluster: Cluster,
 }
 
-static TOPOLOGY: OnceLock<Option<Topology>> = OnceLock::new();
+static TOPOLOGY: OnceLock<Option<Result<Topology, String>>> = OnceLock::new();
 
 /// Versions of the private zone, so a reload can be seen to have happened.
 static ZONE_VERSION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 /// The shared topology, built on first use; `None` when not root.
 pub fn topology() -> Option<&'static Topology> {
-    TOPOLOGY
-        .get_or_init(|| {
-            if unsafe { libc::geteuid() } != 0 && process::may_skip("the topology needs root") {
-                return None;
-            }
-            Some(Topology::build().unwrap_or_else(|err| panic!("building the topology: {err}")))
-        })
-        .as_ref()
+    let built = TOPOLOGY.get_or_init(|| {
+        if unsafe { libc::geteuid() } != 0 && process::may_skip("the topology needs root") {
+            return None;
+        }
+        // Kept, not panicked on here: each row that asks fails with the
+        // same cause, instead of building the topology again.
+        Some(Topology::build())
+    });
+    match built {
+        None => None,
+        Some(Ok(topology)) => Some(topology),
+        Some(Err(err)) => panic!("building the topology: {err}"),
+    }
 }
 
 /// The Patroni cluster in the database VPC (namespace `database`): etcd,
