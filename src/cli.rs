@@ -1,5 +1,5 @@
-//! The command line: `check`, `serve`, `healthcheck`, `validate`, `list`,
-//! `explain`, `compare`.
+//! The command line: `check`, `serve`, `drill`, `healthcheck`, `validate`,
+//! `list`, `explain`, `compare`.
 
 use crate::outcome::Reason;
 use clap::{Args, Parser, Subcommand, ValueEnum};

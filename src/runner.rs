@@ -3,7 +3,7 @@
 
 use crate::check::{InFlight, Probe};
 use crate::net::Net;
-use crate::outcome::{AddressResult, Failure, Fault, Outcome, Phase, Reason};
+use crate::outcome::{AddressResult, Failure, Fault, Outcome, Phase, Reason, ServerIdentity};
 use crate::secret::Scrubber;
 use crate::suite::{Check, Suite};
 use std::collections::{BTreeMap, HashMap};
@@ -196,7 +196,7 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
     let result = check.spec.run_at(&mut probe, check.addresses).await;
     let elapsed = clock.elapsed();
     let result = result
-        .and_then(|()| within_budget(check.max_duration, elapsed, &probe.phases))
+        .and_then(|()| within_max_duration(check.max_duration, elapsed, &probe.phases))
         .map_err(|failure| scrubbed(failure, scrubber));
     tracing::debug!(check = %check.name, ok = result.is_ok(), "check finished");
     Outcome {
@@ -220,6 +220,11 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
                 ..one
             })
             .collect(),
+        server: probe.server.map(|identity| ServerIdentity {
+            server: scrubber.scrub(&identity.server),
+            role: scrubber.scrub(&identity.role),
+            timeline: identity.timeline.map(|t| scrubber.scrub(&t)),
+        }),
     }
 }
 
@@ -233,7 +238,7 @@ fn scrubbed(failure: Failure, scrubber: &Scrubber) -> Failure {
 
 /// A run that passed but overran its latency budget is `too_slow`,
 /// attributed to the phase that took longest.
-fn within_budget(
+fn within_max_duration(
     budget: Option<Duration>,
     elapsed: Duration,
     phases: &BTreeMap<Phase, Duration>,
@@ -283,6 +288,7 @@ fn unfinished(check: &Check, scrubber: &Scrubber) -> Outcome {
         observed: Default::default(),
         cycles: None,
         addresses: Vec::new(),
+        server: None,
     }
 }
 
@@ -385,14 +391,14 @@ mod tests {
             (Phase::Auth, Duration::from_millis(400)),
         ]);
         let budget = Some(Duration::from_millis(300));
-        let failure = within_budget(budget, Duration::from_millis(420), &phases).unwrap_err();
+        let failure = within_max_duration(budget, Duration::from_millis(420), &phases).unwrap_err();
         assert_eq!(
             (failure.reason, failure.phase),
             (Reason::TooSlow, Phase::Auth)
         );
         assert!(failure.detail.contains("420 ms") && failure.detail.contains("300 ms"));
-        assert!(within_budget(budget, Duration::from_millis(200), &phases).is_ok());
-        assert!(within_budget(None, Duration::from_secs(9), &phases).is_ok());
+        assert!(within_max_duration(budget, Duration::from_millis(200), &phases).is_ok());
+        assert!(within_max_duration(None, Duration::from_secs(9), &phases).is_ok());
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 //! application's concurrency before cutover does.
 
 use super::Probe;
-use crate::outcome::{spread, Failure, Fault, Phase, Reason};
+use crate::outcome::{min_median_max, Failure, Fault, Phase, Reason};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -61,24 +61,24 @@ impl Crowd {
         Err(Failure::new(first.phase, Fault::new(first.reason, detail)))
     }
 
-    /// One line for the report: how many passed, how long, the spread.
+    /// One line for the report: how many passed, how long, min / median / max.
     pub fn summary(&self, sessions: u32) -> String {
         format!(
             "{}/{sessions} sessions at once ok in {:.3} s; connect {}",
             self.ok,
             self.wall.as_secs_f64(),
-            self.spread()
+            self.timings()
         )
     }
 
     /// "min / median / max" of the connect times, in milliseconds.
-    pub fn spread(&self) -> String {
+    pub fn timings(&self) -> String {
         let millis: Vec<f64> = self
             .connect
             .iter()
             .map(|d| d.as_secs_f64() * 1000.0)
             .collect();
-        let (min, median, max) = spread(&millis).unwrap_or_default();
+        let (min, median, max) = min_median_max(&millis).unwrap_or_default();
         format!("min {min:.1} ms, median {median:.1} ms, max {max:.1} ms")
     }
 }
@@ -256,11 +256,11 @@ mod tests {
     }
 
     #[test]
-    fn the_spread_is_min_median_max() {
+    fn the_timings_are_min_median_max() {
         let crowd = Crowd {
             connect: [3, 1, 2].map(Duration::from_millis).to_vec(),
             ..Crowd::default()
         };
-        assert_eq!(crowd.spread(), "min 1.0 ms, median 2.0 ms, max 3.0 ms");
+        assert_eq!(crowd.timings(), "min 1.0 ms, median 2.0 ms, max 3.0 ms");
     }
 }

@@ -75,6 +75,7 @@ fn merge(probe: &mut Probe<'_>, runs: Vec<(AddressResult, Probe<'_>)>) -> Result
                 probe.observed.entry(key).or_insert(value);
             }
             probe.cycles = pinned.cycles;
+            probe.server = pinned.server;
         }
         probe.addresses.push(one);
     }

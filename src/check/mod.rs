@@ -16,7 +16,7 @@ use crate::net::tls::TlsSetup;
 use crate::net::wire::{Heard, Spoke, Wire};
 use crate::net::{self, tls, BoxedStream, Net};
 pub use crate::outcome::Kind;
-use crate::outcome::{AddressResult, Cycles, Failure, Fault, Phase, Reason};
+use crate::outcome::{AddressResult, Cycles, Failure, Fault, Phase, Reason, ServerIdentity};
 pub use every_address::Addresses;
 use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
@@ -123,28 +123,31 @@ impl InFlight {
 pub struct Probe<'a> {
     net: &'a Net,
     deadline: Instant,
-    budget: Duration,
+    timeout: Duration,
     in_flight: InFlight,
     pub phases: BTreeMap<Phase, Duration>,
     pub observed: BTreeMap<&'static str, String>,
     pub cycles: Option<Cycles>,
     /// Each address's result with `addresses = "all"`.
     pub addresses: Vec<AddressResult>,
+    /// The database server that answered, when the kind can tell.
+    pub server: Option<ServerIdentity>,
     /// The one address this probe connects to, already resolved.
     pin: Option<IpAddr>,
 }
 
 impl<'a> Probe<'a> {
-    pub fn new(net: &'a Net, budget: Duration, in_flight: InFlight) -> Self {
+    pub fn new(net: &'a Net, timeout: Duration, in_flight: InFlight) -> Self {
         Probe {
             net,
-            deadline: Instant::now() + budget,
-            budget,
+            deadline: Instant::now() + timeout,
+            timeout,
             in_flight,
             phases: BTreeMap::new(),
             observed: BTreeMap::new(),
             cycles: None,
             addresses: Vec::new(),
+            server: None,
             pin: None,
         }
     }
@@ -180,12 +183,12 @@ impl<'a> Probe<'a> {
                     match reserve {
                         Duration::ZERO => format!(
                             "no answer within the check's {} deadline",
-                            humantime::format_duration(self.budget)
+                            humantime::format_duration(self.timeout)
                         ),
                         _ => format!(
                             "no answer within {} (the check's {} deadline less the time kept to find out why)",
-                            humantime::format_duration(self.budget.saturating_sub(reserve)),
-                            humantime::format_duration(self.budget)
+                            humantime::format_duration(self.timeout.saturating_sub(reserve)),
+                            humantime::format_duration(self.timeout)
                         ),
                     },
                 ),
@@ -212,12 +215,13 @@ impl<'a> Probe<'a> {
         Probe {
             net: self.net,
             deadline: self.deadline,
-            budget: self.budget,
+            timeout: self.timeout,
             in_flight: InFlight::default(),
             phases: BTreeMap::new(),
             observed: BTreeMap::new(),
             cycles: None,
             addresses: Vec::new(),
+            server: None,
             pin: self.pin,
         }
     }
@@ -230,9 +234,9 @@ impl<'a> Probe<'a> {
         }
     }
 
-    /// The check's whole budget.
-    pub fn budget(&self) -> Duration {
-        self.budget
+    /// The check's whole time: its timeout, from start to deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// True once the deadline has passed: further cycles would only time out.

@@ -5,7 +5,7 @@
 use super::record::{Attempt, Ctx, Fate, Identity, Read, SessionEnd};
 use super::report::{
     secs, AttemptRow, Data, DrillReport, Event, Latency, OpenSession, Primary, ReadOnly, ReadRow,
-    Span, Spread, Trigger, Writes,
+    SessionEnded, Span, Spread, Trigger, WriteFate, Writes,
 };
 use super::verdict::budgets;
 use super::DrillSpec;
@@ -47,7 +47,7 @@ impl DrillReport {
             failure_examples: BTreeMap::new(),
             misrouted_writes: 0,
             open_session: OpenSession {
-                fate: "never_opened".into(),
+                fate: SessionEnded::NeverOpened,
                 after_seconds: None,
                 how: None,
             },
@@ -181,13 +181,17 @@ fn widest_gap(
 
 fn open_session(end: &SessionEnd) -> OpenSession {
     let (fate, after, how) = match end {
-        SessionEnd::Survived => ("survived", None, None),
-        SessionEnd::Cut { at, label } => ("cut", Some(secs(*at)), Some(label.to_string())),
-        SessionEnd::Hung { at } => ("hung", Some(secs(*at)), None),
-        SessionEnd::NeverOpened { label } => ("never_opened", None, Some(label.to_string())),
+        SessionEnd::Survived => (SessionEnded::Survived, None, None),
+        SessionEnd::Cut { at, label } => {
+            (SessionEnded::Cut, Some(secs(*at)), Some(label.to_string()))
+        }
+        SessionEnd::Hung { at } => (SessionEnded::Hung, Some(secs(*at)), None),
+        SessionEnd::NeverOpened { label } => {
+            (SessionEnded::NeverOpened, None, Some(label.to_string()))
+        }
     };
     OpenSession {
-        fate: fate.into(),
+        fate,
         after_seconds: after,
         how,
     }
@@ -225,20 +229,20 @@ fn read_row(read: &Read) -> ReadRow {
 
 fn attempt_row(attempt: &Attempt) -> AttemptRow {
     let (fate, detail) = match &attempt.fate {
-        Fate::Ok(identity) => ("ok", identity.server.clone()),
+        Fate::Ok(identity) => (WriteFate::Ok, identity.server.clone()),
         Fate::Failed {
             label,
             misrouted: true,
             ..
-        } => ("misrouted", label.to_string()),
-        Fate::Failed { label, .. } => ("failed", label.to_string()),
-        Fate::Uncertain { label, .. } => ("uncertain", label.to_string()),
+        } => (WriteFate::Misrouted, label.to_string()),
+        Fate::Failed { label, .. } => (WriteFate::Failed, label.to_string()),
+        Fate::Uncertain { label, .. } => (WriteFate::Uncertain, label.to_string()),
     };
     AttemptRow {
         seq: attempt.seq,
         at_seconds: secs(attempt.started),
         done_seconds: secs(attempt.finished),
-        fate: fate.into(),
+        fate,
         detail,
     }
 }

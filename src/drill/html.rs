@@ -2,7 +2,7 @@
 //! timeline drawn as an SVG (writes and reads over time, the trigger and
 //! the change marked, the write gap shaded) and the figures beside it.
 
-use super::report::DrillReport;
+use super::report::{DrillReport, WriteFate};
 use std::fmt::Write;
 
 const WIDTH: f64 = 960.0;
@@ -17,13 +17,37 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn colour(fate: &str) -> &'static str {
+const GREEN: &str = "#2e7d32";
+const PURPLE: &str = "#6a1b9a";
+const AMBER: &str = "#f9a825";
+const RED: &str = "#c62828";
+
+/// A write's colour on the timeline.
+fn write_colour(fate: WriteFate) -> &'static str {
     match fate {
-        "ok" | "replica" => "#2e7d32",
-        "misrouted" | "primary" => "#6a1b9a",
-        "uncertain" => "#f9a825",
-        _ => "#c62828",
+        WriteFate::Ok => GREEN,
+        WriteFate::Misrouted => PURPLE,
+        WriteFate::Uncertain => AMBER,
+        WriteFate::Failed => RED,
     }
+}
+
+/// A read's colour: a replica answered, a primary did (misrouted), or
+/// the read failed (its reason).
+fn read_colour(answer: &str) -> &'static str {
+    match answer {
+        "replica" => GREEN,
+        "primary" => PURPLE,
+        _ => RED,
+    }
+}
+
+/// One attempt's mark on a lane of the timeline, its title on hover.
+fn tick(x: f64, y: u32, colour: &str, title: &str) -> String {
+    format!(
+        "<rect x=\"{x:.1}\" y=\"{y}\" width=\"2\" height=\"28\" fill=\"{colour}\"><title>{}</title></rect>",
+        escape(title)
+    )
 }
 
 /// The whole page.
@@ -81,24 +105,18 @@ fn svg(report: &DrillReport) -> String {
         "<text x=\"8\" y=\"62\">writes</text><text x=\"8\" y=\"122\">reads (ro)</text>"
     );
     for attempt in &report.attempts {
-        let _ = write!(
-            svg,
-            "<rect x=\"{:.1}\" y=\"45\" width=\"2\" height=\"28\" fill=\"{}\"><title>#{} {} {}</title></rect>",
-            x(attempt.at_seconds),
-            colour(&attempt.fate),
+        let title = format!(
+            "#{} {} {}",
             attempt.seq,
-            escape(&attempt.fate),
-            escape(&attempt.detail)
+            attempt.fate.as_str(),
+            attempt.detail
         );
+        let colour = write_colour(attempt.fate);
+        svg += &tick(x(attempt.at_seconds), 45, colour, &title);
     }
     for read in &report.reads {
-        let _ = write!(
-            svg,
-            "<rect x=\"{:.1}\" y=\"105\" width=\"2\" height=\"28\" fill=\"{}\"><title>{}</title></rect>",
-            x(read.at_seconds),
-            colour(&read.answer),
-            escape(&read.answer)
-        );
+        let colour = read_colour(&read.answer);
+        svg += &tick(x(read.at_seconds), 105, colour, &read.answer);
     }
     for event in &report.timeline {
         let _ = write!(

@@ -103,11 +103,13 @@ pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport
         start: Instant::now(),
         run_id: format!("{:016x}", fastrand::u64(..)),
         log: Default::default(),
+        closing: Default::default(),
     });
     let before = match setup(&ctx).await {
         Ok(identity) => identity,
         Err(fault) => {
-            return DrillReport::unusable(spec, started, &ctx, scrubber.scrub(&fault.detail))
+            ctx.closed().await;
+            return DrillReport::unusable(spec, started, &ctx, scrubber.scrub(&fault.detail));
         }
     };
     let (stop, stopped) = watch::channel(false);
@@ -126,6 +128,7 @@ pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport
     let _ = stop.send(true);
     while loops.join_next().await.is_some() {}
     let rows = read_back(&ctx).await;
+    ctx.closed().await;
     DrillReport::new(&ctx, started, before, trigger, rows, scrubber)
 }
 
@@ -213,7 +216,7 @@ async fn setup(ctx: &Ctx) -> Result<Identity, Fault> {
             break;
         }
     }
-    tokio::spawn(session.close());
+    ctx.close_later(session);
     answer
 }
 
@@ -229,7 +232,7 @@ async fn read_back(ctx: &Ctx) -> Option<std::collections::BTreeMap<u64, u64>> {
         let asked = tokio::time::timeout(ctx.spec.attempt_timeout * 5, async {
             let session = ctx.spec.rw.session(&ctx.net).await.ok()?;
             let rows = session.client.simple_query(&sql).await.ok();
-            tokio::spawn(session.close());
+            ctx.close_later(session);
             rows
         });
         if let Ok(Some(messages)) = asked.await {

@@ -4,6 +4,7 @@
 //! and one session opened before the change that keeps asking `SELECT 1`.
 
 use super::DrillSpec;
+use crate::check::postgres::rows::{cell, Answer};
 use crate::check::postgres::Session;
 use crate::net::Net;
 use crate::outcome::Fault;
@@ -93,6 +94,9 @@ pub struct Ctx {
     pub start: Instant,
     pub run_id: String,
     pub log: Mutex<Log>,
+    /// Sessions closing off the clock of the attempt that used them, each
+    /// bounded by `attempt_timeout`; awaited by [`Ctx::closed`].
+    pub closing: Mutex<JoinSet<()>>,
 }
 
 impl Ctx {
@@ -104,6 +108,24 @@ impl Ctx {
         self.log
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Close `session` without holding up the caller's timing; the close
+    /// is bounded and awaited before the drill ends ([`Ctx::closed`]).
+    pub fn close_later(&self, session: Session) {
+        let limit = self.spec.attempt_timeout;
+        let mut closing = self.closing.lock().unwrap_or_else(|p| p.into_inner());
+        closing.spawn(async move {
+            let _ = tokio::time::timeout(limit, session.close()).await;
+        });
+    }
+
+    /// Wait until every session handed to [`Ctx::close_later`] has closed
+    /// (or its bounded close gave up).
+    pub async fn closed(&self) {
+        let mut closing =
+            std::mem::take(&mut *self.closing.lock().unwrap_or_else(|p| p.into_inner()));
+        while closing.join_next().await.is_some() {}
     }
 
     /// The first acknowledged write from another server than `before`.
@@ -160,7 +182,7 @@ async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
             Ok(messages) => Ok(identity(&messages)),
             Err(err) => Err(write_error(&err, &session, &ctx)),
         };
-        tokio::spawn(session.close());
+        ctx.close_later(session);
         fate
     };
     let fate = match tokio::time::timeout(ctx.spec.attempt_timeout, work).await {
@@ -203,36 +225,26 @@ fn write_error(err: &tokio_postgres::Error, session: &Session, ctx: &Ctx) -> Fat
     }
 }
 
-/// Column `index` of the first row of a query's answer, if it has one.
-pub fn column(messages: &[SimpleQueryMessage], index: usize) -> Option<&str> {
-    messages.iter().find_map(|message| match message {
-        SimpleQueryMessage::Row(row) => row.try_get(index).ok().flatten(),
-        _ => None,
-    })
-}
-
 /// The identity from the first row of an answer to [`IDENTITY`].
 pub fn identity(messages: &[SimpleQueryMessage]) -> Identity {
+    let answer = Answer::new(messages);
     Identity {
         server: format!(
             "{}:{}",
-            column(messages, 0).unwrap_or("?"),
-            column(messages, 1).unwrap_or("?")
+            answer.first(0).unwrap_or("?"),
+            answer.first(1).unwrap_or("?")
         ),
-        timeline: column(messages, 2).map(str::to_string),
+        timeline: answer.first(2).map(str::to_string),
     }
 }
 /// `seq` → times present, from the read-back's rows.
 pub fn counts(messages: &[SimpleQueryMessage]) -> BTreeMap<u64, u64> {
-    messages
-        .iter()
-        .filter_map(|message| match message {
-            SimpleQueryMessage::Row(row) => {
-                let seq = row.try_get(0).ok().flatten()?.parse().ok()?;
-                let count = row.try_get(1).ok().flatten()?.parse().ok()?;
-                Some((seq, count))
-            }
-            _ => None,
+    Answer::new(messages)
+        .rows()
+        .filter_map(|row| {
+            let seq = cell(row, 0)?.parse().ok()?;
+            let count = cell(row, 1)?.parse().ok()?;
+            Some((seq, count))
         })
         .collect()
 }
@@ -250,10 +262,10 @@ async fn read_once(ctx: Arc<Ctx>) -> Read {
             .simple_query("SELECT pg_is_in_recovery()::text")
             .await;
         let result = match answer {
-            Ok(messages) => Ok(column(&messages, 0) == Some("true")),
+            Ok(messages) => Ok(Answer::new(&messages).first(0) == Some("true")),
             Err(err) => Err(label(&session.fault(&err, ro.sslmode))),
         };
-        tokio::spawn(session.close());
+        ctx.close_later(session);
         result
     };
     let (in_recovery, label) = match tokio::time::timeout(ctx.spec.attempt_timeout, work).await {
@@ -362,5 +374,5 @@ pub async fn hold_session(
         }
     };
     ctx.log().session = end;
-    tokio::spawn(session.close());
+    ctx.close_later(session);
 }

@@ -88,10 +88,53 @@ pub struct Writes {
     pub uncertain: u64,
 }
 
+/// What happened to one write, as the report spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
+pub enum WriteFate {
+    /// Acknowledged by a primary.
+    Ok,
+    /// Refused by a server in recovery: HAProxy sent it to the wrong node.
+    Misrouted,
+    /// Not acknowledged, and known not to have been written.
+    Failed,
+    /// Sent, then the reply was lost: it may or may not have been written.
+    Uncertain,
+}
+
+/// What became of the session opened before the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
+pub enum SessionEnded {
+    /// Still answering at the end.
+    Survived,
+    /// Ended by the server or a proxy.
+    Cut,
+    /// Stopped answering without being ended.
+    Hung,
+    /// Could not be opened in the first place.
+    NeverOpened,
+}
+
+impl WriteFate {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl SessionEnded {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct OpenSession {
-    /// cut | survived | hung | never_opened
-    pub fate: String,
+    pub fate: SessionEnded,
     pub after_seconds: Option<f64>,
     /// How it was cut, when it was.
     pub how: Option<String>,
@@ -150,8 +193,7 @@ pub struct AttemptRow {
     pub seq: u64,
     pub at_seconds: f64,
     pub done_seconds: f64,
-    /// ok | failed | uncertain | misrouted
-    pub fate: String,
+    pub fate: WriteFate,
     /// The acknowledging server, or the failure's reason.
     pub detail: String,
 }
@@ -173,5 +215,22 @@ impl Primary {
             server: identity.server.clone(),
             timeline: identity.timeline.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::IntoEnumIterator;
+
+    #[test]
+    fn fates_are_spelled_in_json_as_in_text() {
+        for fate in WriteFate::iter() {
+            assert_eq!(serde_json::to_value(fate).unwrap(), fate.as_str());
+        }
+        for ended in SessionEnded::iter() {
+            assert_eq!(serde_json::to_value(ended).unwrap(), ended.as_str());
+        }
+        assert_eq!(SessionEnded::NeverOpened.as_str(), "never_opened");
     }
 }

@@ -1,6 +1,6 @@
 //! The summary an SRE can paste into the change ticket.
 
-use super::report::{DrillReport, Primary, Spread};
+use super::report::{DrillReport, Primary, Spread, WriteFate};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -72,7 +72,7 @@ impl DrillReport {
         let _ = writeln!(
             out,
             "  open session: {}{}{}",
-            s.fate,
+            s.fate.as_str(),
             s.after_seconds
                 .map(|a| format!(" at {a:.2} s"))
                 .unwrap_or_default(),
@@ -137,11 +137,11 @@ impl DrillReport {
     fn strip(&self) -> String {
         let mut lines: BTreeMap<u64, String> = BTreeMap::new();
         for attempt in &self.attempts {
-            let mark = match attempt.fate.as_str() {
-                "ok" => '+',
-                "misrouted" => 'm',
-                "uncertain" => '?',
-                _ => 'x',
+            let mark = match attempt.fate {
+                WriteFate::Ok => '+',
+                WriteFate::Misrouted => 'm',
+                WriteFate::Uncertain => '?',
+                WriteFate::Failed => 'x',
             };
             lines
                 .entry(attempt.at_seconds as u64)

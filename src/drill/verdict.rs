@@ -1,6 +1,6 @@
 //! The budgets a drill is judged by, and whether each held.
 
-use super::report::{Budget, DrillReport};
+use super::report::{Budget, DrillReport, SessionEnded};
 use super::{DrillSpec, Expect, SessionFate};
 
 pub(super) fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> Vec<Budget> {
@@ -50,11 +50,11 @@ pub(super) fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> 
             ro.longest_gap_seconds <= limit.as_secs_f64(),
         ));
     }
-    let fate = report.open_session.fate.as_str();
+    let fate = report.open_session.fate;
     let session_ok = match b.open_session {
-        SessionFate::Cut => fate == "cut",
-        SessionFate::Survive => fate == "survived",
-        SessionFate::Any => fate == "cut" || fate == "survived",
+        SessionFate::Cut => fate == SessionEnded::Cut,
+        SessionFate::Survive => fate == SessionEnded::Survived,
+        SessionFate::Any => matches!(fate, SessionEnded::Cut | SessionEnded::Survived),
     };
     let wanted = match b.open_session {
         SessionFate::Cut => "cut",
@@ -64,7 +64,7 @@ pub(super) fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> 
     list.push(budget(
         "open_session",
         wanted.into(),
-        fate.into(),
+        fate.as_str().into(),
         session_ok,
     ));
     list

@@ -111,8 +111,10 @@ pub struct Wire<S> {
 }
 
 impl<S> Wire<S> {
+    /// A wire capped at [`MAX_ANSWER`]: every connection's reads are
+    /// bounded unless its kind asks for more with [`Wire::with_limit`].
     pub fn new(inner: S) -> (Self, Arc<Heard>) {
-        Self::with_limit(inner, u64::MAX)
+        Self::with_limit(inner, MAX_ANSWER)
     }
 
     /// A wire that fails reads once the server has sent more than `limit` bytes.
@@ -201,6 +203,19 @@ mod tests {
         let err = wire.read_to_end(&mut sink).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(sink.len() <= 164, "{}", sink.len());
+    }
+
+    /// ARCHITECTURE.md: "Reads are bounded": a wire made the plain way is
+    /// capped, so no caller can forget the cap.
+    #[tokio::test]
+    async fn a_plain_wire_is_capped_at_max_answer() {
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let (mut wire, heard) = Wire::new(client);
+        tokio::spawn(async move { while server.write_all(&[b'x'; 64 * 1024]).await.is_ok() {} });
+        let mut sink = Vec::new();
+        let err = wire.read_to_end(&mut sink).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(heard.bytes() <= MAX_ANSWER + 64 * 1024, "{}", heard.bytes());
     }
 
     #[tokio::test]

@@ -12,22 +12,10 @@ use std::time::Duration;
 
 /// The kinds a suite may name in `kind = "..."`; the label is the same word.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    strum::EnumIter,
-    strum::IntoStaticStr,
-    strum::Display,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::EnumIter, strum::IntoStaticStr, strum::Display)]
 #[strum(serialize_all = "lowercase")]
 pub enum Kind {
     Dns,
@@ -46,21 +34,10 @@ impl Kind {
 
 /// A step of a check, each timed and each under the check's deadline.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    strum::EnumIter,
-    strum::IntoStaticStr,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::EnumIter, strum::IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
 pub enum Phase {
     Resolve,
@@ -160,13 +137,13 @@ pub struct Cycles {
 
 impl Cycles {
     /// (min, median, max) of the cycle times, if any cycle ran.
-    pub fn spread(&self) -> Option<(f64, f64, f64)> {
-        spread(&self.seconds)
+    pub fn min_median_max(&self) -> Option<(f64, f64, f64)> {
+        min_median_max(&self.seconds)
     }
 }
 
 /// (min, median, max) of `samples`, if there are any.
-pub fn spread(samples: &[f64]) -> Option<(f64, f64, f64)> {
+pub fn min_median_max(samples: &[f64]) -> Option<(f64, f64, f64)> {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     let (first, last) = (sorted.first()?, sorted.last()?);
@@ -189,6 +166,20 @@ pub struct Outcome {
     pub cycles: Option<Cycles>,
     /// Each address's result with `addresses = "all"`; empty otherwise.
     pub addresses: Vec<AddressResult>,
+    /// The database server behind the port, when the kind can tell.
+    pub server: Option<ServerIdentity>,
+}
+
+/// Which server answered behind a proxy, as the server itself says: what
+/// `vpc_probe_postgres_server_info` shows, so a new series marks a failover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerIdentity {
+    /// `address:port` from the server's own view (`inet_server_addr()`).
+    pub server: String,
+    /// `primary` or `replica`.
+    pub role: String,
+    /// The WAL timeline, on a primary.
+    pub timeline: Option<String>,
 }
 
 impl Outcome {
@@ -220,6 +211,7 @@ pub(crate) mod sample {
             observed: BTreeMap::new(),
             cycles: None,
             addresses: Vec::new(),
+            server: None,
         }
     }
 }
@@ -243,13 +235,13 @@ mod tests {
     }
 
     #[test]
-    fn cycle_spread_is_min_median_max() {
+    fn cycle_timings_are_min_median_max() {
         let cycles = Cycles {
             ok: 3,
             failed: 0,
             seconds: vec![0.3, 0.1, 0.2],
         };
-        assert_eq!(cycles.spread(), Some((0.1, 0.2, 0.3)));
-        assert_eq!(Cycles::default().spread(), None);
+        assert_eq!(cycles.min_median_max(), Some((0.1, 0.2, 0.3)));
+        assert_eq!(Cycles::default().min_median_max(), None);
     }
 }

@@ -9,21 +9,10 @@ use std::fmt;
 
 /// Why a check failed: a closed, payload-free set, so it can be a metric label.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    clap::ValueEnum,
-    strum::EnumIter,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[derive(clap::ValueEnum, strum::EnumIter)]
 #[value(rename_all = "snake_case")]
 pub enum Reason {
     DnsNxdomain,

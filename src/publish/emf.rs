@@ -78,25 +78,30 @@ const RUN_METRICS: &[(&str, &str)] = &[
     ("FailedChecks", "Count"),
 ];
 
+/// `snake_case` as `PascalCase`, the way EMF members are named.
+fn pascal_case(label: &str) -> String {
+    label
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or(String::new(), |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
+}
+
 /// Members every document carries: the suite and where the task ran.
 /// Only the availability zone is a dimension; the rest are properties
 /// that Logs Insights can query without creating metrics per task.
 fn context(suite: &str, identity: Option<&TaskIdentity>) -> Map<String, Value> {
     let mut members = Map::new();
     members.insert("Suite".into(), json!(suite));
-    if let Some(identity) = identity {
-        let named = [
-            ("AvailabilityZone", &identity.availability_zone),
-            ("Subnet", &identity.subnet),
-            ("Cluster", &identity.cluster),
-            ("TaskArn", &identity.task_arn),
-            ("PrivateIp", &identity.private_ip),
-        ];
-        for (name, value) in named {
-            if let Some(value) = value {
-                members.insert(name.into(), json!(value));
-            }
-        }
+    // Every known field of the task identity (its one list is
+    // `TaskIdentity::LABELS`), named the EMF way: availability_zone ->
+    // AvailabilityZone.
+    for (label, value) in identity.map(TaskIdentity::labels).unwrap_or_default() {
+        members.insert(pascal_case(label), json!(value));
     }
     members
 }
@@ -195,5 +200,12 @@ mod tests {
             "arn:aws:ecs:us-west-2:1:task/c/abc"
         );
         assert!(!sets.to_string().contains("TaskArn"));
+    }
+
+    #[test]
+    fn identity_labels_become_pascal_case_members() {
+        assert_eq!(pascal_case("availability_zone"), "AvailabilityZone");
+        assert_eq!(pascal_case("task_arn"), "TaskArn");
+        assert_eq!(pascal_case("private_ip"), "PrivateIp");
     }
 }

@@ -187,10 +187,10 @@ impl Families {
                 .with_label_values(&[check[0], check[1], reason.as_str()])
                 .inc_by(*count);
         }
-        if let Some(server) = outcome.observed.get("server") {
-            let observed = |key: &str| outcome.observed.get(key).map_or("", String::as_str);
+        if let Some(identity) = &outcome.server {
+            let timeline = identity.timeline.as_deref().unwrap_or("");
             self.server
-                .with_label_values(&[check[0], server, observed("role"), observed("timeline")])
+                .with_label_values(&[check[0], &identity.server, &identity.role, timeline])
                 .set(1.0);
         }
         for one in &outcome.addresses {
@@ -386,13 +386,11 @@ mod tests {
     #[test]
     fn the_server_behind_a_postgres_check_is_one_info_series() {
         let mut outcome = outcome("postgres-rw", None);
-        for (key, value) in [
-            ("server", "10.0.1.21:5432"),
-            ("role", "primary"),
-            ("timeline", "00000003"),
-        ] {
-            outcome.observed.insert(key, value.into());
-        }
+        outcome.server = Some(crate::outcome::ServerIdentity {
+            server: "10.0.1.21:5432".into(),
+            role: "primary".into(),
+            timeline: Some("00000003".into()),
+        });
         let mut ledger = Ledger::new(vec!["postgres-rw".into()]);
         ledger.record(outcome, SystemTime::now());
         let text = exposition_of(&ledger, None);

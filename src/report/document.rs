@@ -161,14 +161,14 @@ impl AddressReport {
 
 impl CycleReport {
     fn new(cycles: &Cycles) -> CycleReport {
-        let spread = cycles.spread();
+        let timings = cycles.min_median_max();
         CycleReport {
             ok: cycles.ok,
             failed: cycles.failed,
             seconds: cycles.seconds.clone(),
-            min_seconds: spread.map(|s| s.0),
-            median_seconds: spread.map(|s| s.1),
-            max_seconds: spread.map(|s| s.2),
+            min_seconds: timings.map(|s| s.0),
+            median_seconds: timings.map(|s| s.1),
+            max_seconds: timings.map(|s| s.2),
         }
     }
 }

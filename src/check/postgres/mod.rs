@@ -10,6 +10,7 @@ mod copy;
 mod keys;
 mod mtu;
 mod prepared;
+pub mod rows;
 mod server;
 mod session;
 mod tls;
@@ -18,7 +19,7 @@ use super::crowd;
 use super::Probe;
 use crate::net::tls::TlsSetup;
 use crate::net::url_parts::host_port;
-use crate::net::wire::{Heard, Wire};
+use crate::net::wire::{Heard, Wire, MAX_ANSWER};
 use crate::net::Net;
 use crate::outcome::{Cycles, Failure, Fault, Phase, Reason};
 use crate::secret::Secret;
@@ -95,12 +96,18 @@ impl PostgresSpec {
         format!("{}/{}", host_port(&self.host, self.port), self.dbname)
     }
 
+    /// The most one session may read: a health answer's cap, plus room
+    /// for a COPY's bytes coming back (with its framing) when asked.
+    fn read_limit(&self) -> u64 {
+        MAX_ANSWER + 2 * self.copy_bytes.unwrap_or(0)
+    }
+
     /// Resolve, connect and start a session in one untimed step, for
     /// callers that keep their own clock (the failover drill).
     pub async fn session(&self, net: &Net) -> Result<Session, Fault> {
         let addrs = net.resolve(&self.host).await?;
         let tcp = crate::net::connect(&addrs, self.port).await?;
-        let (wire, heard) = Wire::new(tcp);
+        let (wire, heard) = Wire::with_limit(tcp, self.read_limit());
         let tls_state = Arc::new(Mutex::new(TlsState::default()));
         let (client, driver) = self.startup(wire, &heard, &tls_state).await?;
         Ok(Session {
@@ -256,11 +263,16 @@ impl PostgresSpec {
                 prepared::across_transactions(client, &helper.client, classify),
             )
             .await;
-        let closed = (close(helper).await, close(session).await);
+        // Both sessions closed inside the close phase, under the deadline,
+        // whatever the finding was.
+        let closed = probe
+            .phase(Phase::Close, async {
+                let helper = close(helper).await;
+                close(session).await.and(helper)
+            })
+            .await;
         let finding = finding?;
-        probe
-            .phase(Phase::Close, async { closed.0.and(closed.1) })
-            .await?;
+        closed?;
         Ok(finding)
     }
 
@@ -323,9 +335,9 @@ impl PostgresSpec {
 }
 
 /// Time a query keeps back from its deadline to look into a stall: a
-/// quarter of the budget, at most MTU_RESERVE.
+/// quarter of the check's timeout, at most MTU_RESERVE.
 fn mtu_reserve(probe: &Probe<'_>) -> Duration {
-    (probe.budget() / 4).min(MTU_RESERVE)
+    (probe.timeout() / 4).min(MTU_RESERVE)
 }
 
 const MTU_RESERVE: Duration = Duration::from_secs(3);

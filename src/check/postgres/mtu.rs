@@ -36,8 +36,5 @@ pub async fn black_hole(client: &Client) -> Option<String> {
 async fn answer_of(client: &Client, size: usize) -> Option<usize> {
     let sql = format!("SELECT repeat('x', {size})");
     let messages = client.simple_query(&sql).await.ok()?;
-    messages.iter().find_map(|message| match message {
-        tokio_postgres::SimpleQueryMessage::Row(row) => row.try_get(0).ok().flatten().map(str::len),
-        _ => None,
-    })
+    super::rows::Answer::new(&messages).first(0).map(str::len)
 }

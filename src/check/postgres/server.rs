@@ -2,11 +2,11 @@
 //! the extensions the suite requires.
 
 use super::classify::{classify, Step};
+use super::rows::Answer;
 use super::{PostgresSpec, Role, Session};
 use crate::check::Probe;
-use crate::outcome::{Failure, Fault, Phase, Reason};
+use crate::outcome::{Failure, Fault, Phase, Reason, ServerIdentity};
 use std::collections::BTreeSet;
-use tokio_postgres::SimpleQueryMessage;
 
 impl PostgresSpec {
     /// The role behind the port and the required extensions.
@@ -29,13 +29,16 @@ impl PostgresSpec {
                 rows.map_err(|err| classify(&err, heard, self.sslmode, Step::Query, None))
             })
             .await?;
-        if let Some(server) = column_of_statement(&messages, 1, 0) {
-            probe.observe("server", server);
+        let answer = Answer::new(&messages);
+        let server = answer.statement(1).first(0).map(str::to_string);
+        let timeline = answer.statement(1).first(1).map(str::to_string);
+        if let Some(server) = &server {
+            probe.observe("server", server.clone());
         }
-        if let Some(timeline) = column_of_statement(&messages, 1, 1) {
-            probe.observe("timeline", timeline);
+        if let Some(timeline) = &timeline {
+            probe.observe("timeline", timeline.clone());
         }
-        let mut values = rows(&messages).into_iter();
+        let mut values = answer.column(0).map(str::to_string);
         let role = values.next().unwrap_or_default();
         values.next(); // the server, read above
         if role.is_empty() {
@@ -47,6 +50,11 @@ impl PostgresSpec {
         }
         let extensions: BTreeSet<String> = values.collect();
         probe.observe("role", role.clone());
+        probe.server = server.map(|server| ServerIdentity {
+            server,
+            role: role.clone(),
+            timeline,
+        });
         let wrong_role = match self.expect_role {
             Role::Any => false,
             Role::Primary => role != "primary",
@@ -82,33 +90,4 @@ impl PostgresSpec {
         }
         Ok(())
     }
-}
-
-/// Column `column` of the first row of statement `statement` (0-based)
-/// in a multi-statement simple query's answer.
-fn column_of_statement(
-    messages: &[SimpleQueryMessage],
-    statement: usize,
-    column: usize,
-) -> Option<String> {
-    messages
-        .split(|m| matches!(m, SimpleQueryMessage::CommandComplete(_)))
-        .nth(statement)?
-        .iter()
-        .find_map(|message| match message {
-            SimpleQueryMessage::Row(row) => row.try_get(column).ok().flatten().map(str::to_string),
-            _ => None,
-        })
-}
-
-/// The first column of every row, across statements.
-fn rows(messages: &[SimpleQueryMessage]) -> Vec<String> {
-    messages
-        .iter()
-        .filter_map(|message| match message {
-            // A hostile server may send a row without columns: `get` would panic.
-            SimpleQueryMessage::Row(row) => row.try_get(0).ok().flatten().map(str::to_string),
-            _ => None,
-        })
-        .collect()
 }

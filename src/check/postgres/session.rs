@@ -20,7 +20,7 @@ impl PostgresSpec {
         probe: &mut Probe<'_>,
         stream: TcpStream,
     ) -> Result<Session, Failure> {
-        let (wire, heard) = Wire::new(stream);
+        let (wire, heard) = Wire::with_limit(stream, self.read_limit());
         let tls_state = Arc::new(Mutex::new(TlsState::default()));
         let opened = probe
             .phase(Phase::Auth, self.startup(wire, &heard, &tls_state))
