@@ -410,6 +410,11 @@ fn sigterm_during_a_run_still_writes_what_finished() {
         line.contains("PASS quick"),
         "the quick check finished first"
     );
+    // Each check is its own task from the start, so the quick one can be
+    // reported before the slow one has even connected: give the slow one
+    // time to reach its request (a loopback connect takes microseconds;
+    // the silent server then holds the request for its 30 s).
+    std::thread::sleep(std::time::Duration::from_millis(500));
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let mut stdout = String::new();
     child
