@@ -273,6 +273,7 @@ fn render_times(checks: usize) -> Vec<f64> {
             observed: BTreeMap::new(),
             cycles: None,
             addresses: Vec::new(),
+            server: None,
         };
         ledger.record(outcome, SystemTime::now());
     }
