@@ -237,7 +237,11 @@ mod tests {
             (1, "pg-switchover")
         );
         assert_eq!(drill.interval, std::time::Duration::from_millis(50));
-        assert_eq!(drill.table, "vpc_probe_drill");
+        assert_eq!(
+            drill.target.kind(),
+            crate::drill::target::DrillKind::PostgresFailover
+        );
+        assert!(format!("{:?}", drill.target).contains("table: \"vpc_probe_drill\""));
         let cases = [
             (
                 format!("{DRILL}intervall = \"1s\"\n"),

@@ -29,7 +29,7 @@ impl DrillReport {
     fn empty(spec: &DrillSpec, started: SystemTime, ctx: &Ctx) -> DrillReport {
         DrillReport {
             drill: spec.name.clone(),
-            kind: "postgres-failover".into(),
+            kind: spec.target.kind().as_str().into(),
             success: false,
             error: None,
             run_id: ctx.run_id.clone(),
@@ -92,7 +92,7 @@ impl DrillReport {
         report.tally(&writes);
         report.gap(&writes);
         report.open_session = open_session(&log.session);
-        report.read_only = spec.ro.as_ref().map(|_| read_only(&log.reads));
+        report.read_only = spec.target.watches_reads().then(|| read_only(&log.reads));
         report.reads = log.reads.iter().map(read_row).collect();
         report.data = rows.map(|rows| data(&writes, &rows));
         report.latency = latency(&writes, change.as_ref().map(|(at, _)| *at));

@@ -1,6 +1,8 @@
 //! The suite keys of a `[[drill]]` table, declared once, and the rules
 //! that turn them into a [`DrillSpec`].
 
+use super::postgres::PostgresTarget;
+use super::target::{DrillKind, Target};
 use super::{Budgets, DrillSpec, Expect, SessionFate};
 use crate::check::keys::Problem;
 use crate::check::postgres::{self, PostgresSpec};
@@ -8,6 +10,7 @@ use crate::expand::Env;
 use crate::secret::{Scrubber, Secret};
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest a drill may wait for a change or settle: a change window, not a soak.
@@ -41,39 +44,10 @@ pub struct Keys {
     open_session: SessionFate,
 }
 
-/// The drill kinds; one so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DrillKind {
-    PostgresFailover,
-}
-
 impl Keys {
     pub fn build(self, name: String, scrubber: &mut Scrubber) -> Result<DrillSpec, Problem> {
-        let DrillKind::PostgresFailover = self.kind;
-        let password = self.password;
-        let rw = endpoint(
-            &self.url,
-            password.clone(),
-            &self.password_file,
-            &self.ca_file,
-            &self.tls_server_name,
-            scrubber,
-        )
-        .map_err(|p| rename(p, "url"))?;
-        let ro = match &self.ro_url {
-            Some(url) => Some(
-                endpoint(
-                    url,
-                    password,
-                    &self.password_file,
-                    &self.ca_file,
-                    &self.tls_server_name,
-                    scrubber,
-                )
-                .map_err(|p| rename(p, "ro_url"))?,
-            ),
-            None => None,
+        let target: Arc<dyn Target> = match self.kind {
+            DrillKind::PostgresFailover => Arc::new(self.postgres(scrubber)?),
         };
         let interval = duration(self.interval, "interval", Duration::from_millis(100))?;
         let attempt_timeout = duration(
@@ -93,9 +67,7 @@ impl Keys {
         }
         Ok(DrillSpec {
             name,
-            rw,
-            ro,
-            table: table(self.table)?,
+            target,
             interval,
             attempt_timeout,
             baseline: duration(self.baseline, "baseline", Duration::from_secs(3))?,
@@ -121,6 +93,40 @@ impl Keys {
                     .filter(|_| self.ro_url.is_some()),
                 open_session: self.open_session,
             },
+        })
+    }
+
+    /// The PostgreSQL kind's endpoints (built by the postgres check's own
+    /// rules) and its table.
+    fn postgres(&self, scrubber: &mut Scrubber) -> Result<PostgresTarget, Problem> {
+        let password = self.password.clone();
+        let rw = endpoint(
+            &self.url,
+            password.clone(),
+            &self.password_file,
+            &self.ca_file,
+            &self.tls_server_name,
+            scrubber,
+        )
+        .map_err(|p| rename(p, "url"))?;
+        let ro = match &self.ro_url {
+            Some(url) => Some(
+                endpoint(
+                    url,
+                    password,
+                    &self.password_file,
+                    &self.ca_file,
+                    &self.tls_server_name,
+                    scrubber,
+                )
+                .map_err(|p| rename(p, "ro_url"))?,
+            ),
+            None => None,
+        };
+        Ok(PostgresTarget {
+            rw,
+            ro,
+            table: table(self.table.clone())?,
         })
     }
 }

@@ -1,25 +1,27 @@
 //! `vpc-probe drill`: a failover rehearsal measured from the ECS side,
-//! through HAProxy only. While a Patroni switchover or failover happens (run
-//! by the drill's `trigger` or by an operator), the drill writes once per
-//! interval on a fresh connection, reads from the read-only port, and keeps
-//! one session opened before the change; then it reads back its own rows
-//! and judges the figures against the drill's budgets.
+//! through the proxy only. While a switchover or failover happens (run by
+//! the drill's `trigger` or by an operator), the drill writes once per
+//! interval on a fresh connection, reads from the read-only endpoint, and
+//! keeps one session opened before the change; then it reads back its own
+//! writes and judges the figures against the drill's budgets.
 //!
-//! Layout: `keys` (the `[[drill]]` suite keys), `record` (the measuring
-//! loops), `report` (figures, budgets, JSON and text), `html` (the page).
+//! Layout: `keys` (the `[[drill]]` suite keys), `target` (what a drill kind
+//! does: the seam), `postgres` (the PostgreSQL kind), `record` (the
+//! measuring loops, any kind), `trigger`, `figures`, `verdict` (budgets),
+//! `report` (the JSON schema), `text` and `html` (the renderers).
 
 mod figures;
 pub mod html;
 pub mod keys;
+pub mod postgres;
 pub mod record;
 pub mod report;
+pub mod target;
 mod text;
 pub mod trigger;
 mod verdict;
 
-use crate::check::postgres::PostgresSpec;
 use crate::net::Net;
-use crate::outcome::Fault;
 use crate::secret::Scrubber;
 use record::{Ctx, Identity};
 use report::{DrillReport, Trigger};
@@ -27,6 +29,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use target::Target;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -34,12 +37,8 @@ use tokio::time::Instant;
 #[derive(Debug, Clone)]
 pub struct DrillSpec {
     pub name: String,
-    /// The read-write port (HAProxy's primary frontend).
-    pub rw: PostgresSpec,
-    /// The read-only port, when the drill should watch it too.
-    pub ro: Option<PostgresSpec>,
-    /// Where writes go: created if missing, only this run's rows are read.
-    pub table: String,
+    /// What the drill's kind does against its service.
+    pub target: Arc<dyn Target>,
     pub interval: Duration,
     pub attempt_timeout: Duration,
     /// Measuring time before the trigger runs.
@@ -90,7 +89,7 @@ pub struct Budgets {
 impl DrillSpec {
     /// What is drilled, for `list`.
     pub fn target(&self) -> String {
-        self.rw.target()
+        self.target.describe()
     }
 }
 
@@ -105,7 +104,7 @@ pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport
         log: Default::default(),
         closing: Default::default(),
     });
-    let before = match setup(&ctx).await {
+    let before = match ctx.spec.target.setup(&ctx).await {
         Ok(identity) => identity,
         Err(fault) => {
             ctx.closed().await;
@@ -113,11 +112,11 @@ pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport
         }
     };
     let (stop, stopped) = watch::channel(false);
-    let held = ctx.spec.rw.session(&ctx.net).await;
+    let held = ctx.spec.target.hold(&ctx).await;
     let mut loops = tokio::task::JoinSet::new();
     loops.spawn(record::writes(ctx.clone(), stopped.clone()));
     loops.spawn(record::hold_session(ctx.clone(), held, stopped.clone()));
-    if spec.ro.is_some() {
+    if spec.target.watches_reads() {
         loops.spawn(record::reads(ctx.clone(), stopped));
     }
     tokio::time::sleep(spec.baseline).await;
@@ -127,7 +126,7 @@ pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport
     }
     let _ = stop.send(true);
     while loops.join_next().await.is_some() {}
-    let rows = read_back(&ctx).await;
+    let rows = ctx.spec.target.read_back(&ctx).await;
     ctx.closed().await;
     DrillReport::new(&ctx, started, before, trigger, rows, scrubber)
 }
@@ -177,68 +176,4 @@ async fn change_window(
         }
         tokio::time::sleep(ctx.spec.interval).await;
     }
-}
-
-/// Make sure the table exists and learn the primary before anything moves.
-async fn setup(ctx: &Ctx) -> Result<Identity, Fault> {
-    let session = ctx.spec.rw.session(&ctx.net).await.map_err(|fault| {
-        Fault::new(
-            fault.reason,
-            format!("connecting to the read-write port: {}", fault.detail),
-        )
-    })?;
-    let table = &ctx.spec.table;
-    let create = format!(
-        "DO $$ BEGIN IF to_regclass('{table}') IS NULL THEN \
-         CREATE TABLE {table} (run_id text NOT NULL, seq bigint NOT NULL, sent_at timestamptz NOT NULL); \
-         END IF; END $$"
-    );
-    let identify = format!("SELECT {}", record::IDENTITY);
-    let mut answer = Err(Fault::new(
-        crate::outcome::Reason::UnexpectedResponse,
-        "not asked",
-    ));
-    for (step, sql) in [
-        ("creating the drill table", create.as_str()),
-        ("identifying the primary", identify.as_str()),
-    ] {
-        answer = match session.client.simple_query(sql).await {
-            Ok(messages) => Ok(record::identity(&messages)),
-            Err(err) => {
-                let fault = session.fault(&err, ctx.spec.rw.sslmode);
-                Err(Fault::new(
-                    fault.reason,
-                    format!("{step}: {}", fault.detail),
-                ))
-            }
-        };
-        if answer.is_err() {
-            break;
-        }
-    }
-    ctx.close_later(session);
-    answer
-}
-
-/// This run's rows, `seq` → how many times it is present; `None` when the
-/// read-write port never answered the read-back within the settle time.
-async fn read_back(ctx: &Ctx) -> Option<std::collections::BTreeMap<u64, u64>> {
-    let sql = format!(
-        "SELECT seq::text, count(*)::text FROM {} WHERE run_id = '{}' GROUP BY seq",
-        ctx.spec.table, ctx.run_id
-    );
-    let deadline = Instant::now() + ctx.spec.settle.max(Duration::from_secs(5));
-    while Instant::now() < deadline {
-        let asked = tokio::time::timeout(ctx.spec.attempt_timeout * 5, async {
-            let session = ctx.spec.rw.session(&ctx.net).await.ok()?;
-            let rows = session.client.simple_query(&sql).await.ok();
-            ctx.close_later(session);
-            rows
-        });
-        if let Ok(Some(messages)) = asked.await {
-            return Some(record::counts(&messages));
-        }
-        tokio::time::sleep(ctx.spec.interval).await;
-    }
-    None
 }

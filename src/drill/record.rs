@@ -1,34 +1,28 @@
-//! What the drill measures while a change happens, through the given URLs
-//! only: one write attempt per interval on a fresh connection (as an
-//! application reconnecting), one read per interval on the read-only port,
-//! and one session opened before the change that keeps asking `SELECT 1`.
+//! What the drill measures while a change happens, whatever the kind:
+//! one write attempt per interval on a fresh connection (as an application
+//! reconnecting), one read per interval on the read-only endpoint, and one
+//! session opened before the change that is used every interval. What each
+//! attempt does is the kind's ([`super::target::Target`]); the timing, the
+//! bounds and the record are here.
 
+use super::target::Held;
 use super::DrillSpec;
-use crate::check::postgres::rows::{cell, Answer};
-use crate::check::postgres::Session;
 use crate::net::Net;
-use crate::outcome::Fault;
-use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::SimpleQueryMessage;
 
-/// Which server answered: `address:port` and the WAL timeline.
+/// Which server answered: its address (and port), and the kind's own
+/// generation mark (PostgreSQL's WAL timeline) when it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub server: String,
     pub timeline: Option<String>,
 }
-
-/// The SQL columns that name the server: address, port, timeline (the
-/// first 8 hex digits of the current WAL file, on a primary).
-pub const IDENTITY: &str = "host(inet_server_addr()), inet_server_port()::text, \
-     substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)";
 
 /// How one write attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,13 +104,13 @@ impl Ctx {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Close `session` without holding up the caller's timing; the close
+    /// Run a session's `close` without holding up the caller's timing; it
     /// is bounded and awaited before the drill ends ([`Ctx::closed`]).
-    pub fn close_later(&self, session: Session) {
+    pub fn close_later(&self, close: impl Future<Output = ()> + Send + 'static) {
         let limit = self.spec.attempt_timeout;
         let mut closing = self.closing.lock().unwrap_or_else(|p| p.into_inner());
         closing.spawn(async move {
-            let _ = tokio::time::timeout(limit, session.close()).await;
+            let _ = tokio::time::timeout(limit, close).await;
         });
     }
 
@@ -142,49 +136,11 @@ impl Ctx {
     }
 }
 
-/// A label for a failure: what a failover shows by its SQLSTATE
-/// (read-only transaction, shutdown, starting or stopping), else the reason.
-fn label(fault: &Fault) -> &'static str {
-    let code = fault.code.as_deref();
-    if code == Some(SqlState::READ_ONLY_SQL_TRANSACTION.code()) {
-        "read_only_transaction"
-    } else if code == Some(SqlState::ADMIN_SHUTDOWN.code()) {
-        "admin_shutdown"
-    } else if code == Some(SqlState::CANNOT_CONNECT_NOW.code()) {
-        "cannot_connect_now"
-    } else {
-        fault.reason.as_str()
-    }
-}
-
 /// One write on a fresh connection, bounded by the attempt timeout.
 async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
     let started = ctx.elapsed();
     let sent = AtomicBool::new(false);
-    let work = async {
-        let session = ctx
-            .spec
-            .rw
-            .session(&ctx.net)
-            .await
-            .map_err(|fault| Fate::Failed {
-                label: label(&fault),
-                misrouted: false,
-                detail: fault.detail,
-            })?;
-        let sql = format!(
-            "INSERT INTO {} (run_id, seq, sent_at) VALUES ('{}', {seq}, now()) RETURNING {IDENTITY}",
-            ctx.spec.table, ctx.run_id
-        );
-        sent.store(true, Ordering::SeqCst);
-        let answer = session.client.simple_query(&sql).await;
-        let fate = match answer {
-            Ok(messages) => Ok(identity(&messages)),
-            Err(err) => Err(write_error(&err, &session, &ctx)),
-        };
-        ctx.close_later(session);
-        fate
-    };
+    let work = ctx.spec.target.write(&ctx, seq, &sent);
     let fate = match tokio::time::timeout(ctx.spec.attempt_timeout, work).await {
         Ok(Ok(identity)) => Fate::Ok(identity),
         Ok(Err(fate)) => fate,
@@ -206,68 +162,10 @@ async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
     }
 }
 
-/// A server's refusal is a failure (25006 is a misrouted write); a lost
-/// connection after sending leaves the write uncertain.
-fn write_error(err: &tokio_postgres::Error, session: &Session, ctx: &Ctx) -> Fate {
-    let fault = session.fault(err, ctx.spec.rw.sslmode);
-    let label = label(&fault);
-    if err.as_db_error().is_some() {
-        Fate::Failed {
-            label,
-            misrouted: label == "read_only_transaction",
-            detail: fault.detail,
-        }
-    } else {
-        Fate::Uncertain {
-            label,
-            detail: fault.detail,
-        }
-    }
-}
-
-/// The identity from the first row of an answer to [`IDENTITY`].
-pub fn identity(messages: &[SimpleQueryMessage]) -> Identity {
-    let answer = Answer::new(messages);
-    Identity {
-        server: format!(
-            "{}:{}",
-            answer.first(0).unwrap_or("?"),
-            answer.first(1).unwrap_or("?")
-        ),
-        timeline: answer.first(2).map(str::to_string),
-    }
-}
-/// `seq` → times present, from the read-back's rows.
-pub fn counts(messages: &[SimpleQueryMessage]) -> BTreeMap<u64, u64> {
-    Answer::new(messages)
-        .rows()
-        .filter_map(|row| {
-            let seq = cell(row, 0)?.parse().ok()?;
-            let count = cell(row, 1)?.parse().ok()?;
-            Some((seq, count))
-        })
-        .collect()
-}
-
-/// One read on the read-only port on a fresh connection.
+/// One read on the read-only endpoint, bounded by the attempt timeout.
 async fn read_once(ctx: Arc<Ctx>) -> Read {
     let started = ctx.elapsed();
-    let Some(ro) = &ctx.spec.ro else {
-        unreachable!("reads run only with ro_url");
-    };
-    let work = async {
-        let session = ro.session(&ctx.net).await.map_err(|f| label(&f))?;
-        let answer = session
-            .client
-            .simple_query("SELECT pg_is_in_recovery()::text")
-            .await;
-        let result = match answer {
-            Ok(messages) => Ok(Answer::new(&messages).first(0) == Some("true")),
-            Err(err) => Err(label(&session.fault(&err, ro.sslmode))),
-        };
-        ctx.close_later(session);
-        result
-    };
+    let work = ctx.spec.target.read(&ctx);
     let (in_recovery, label) = match tokio::time::timeout(ctx.spec.attempt_timeout, work).await {
         Ok(Ok(in_recovery)) => (Some(in_recovery), "ok"),
         Ok(Err(label)) => (None, label),
@@ -335,19 +233,17 @@ pub async fn reads(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
     .await;
 }
 
-/// Hold a session opened before the change and ask `SELECT 1` on it every
-/// interval until it fails, hangs or the drill stops.
+/// Hold a session opened before the change and use it every interval
+/// until it fails, hangs or the drill stops.
 pub async fn hold_session(
     ctx: Arc<Ctx>,
-    session: Result<Session, Fault>,
+    held: Result<Box<dyn Held>, &'static str>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let session = match session {
-        Ok(session) => session,
-        Err(fault) => {
-            ctx.log().session = SessionEnd::NeverOpened {
-                label: label(&fault),
-            };
+    let held = match held {
+        Ok(held) => held,
+        Err(label) => {
+            ctx.log().session = SessionEnd::NeverOpened { label };
             return;
         }
     };
@@ -356,23 +252,17 @@ pub async fn hold_session(
             _ = stop.changed() => break SessionEnd::Survived,
             _ = tokio::time::sleep(ctx.spec.interval) => {}
         }
-        let asked = tokio::time::timeout(
-            ctx.spec.attempt_timeout,
-            session.client.simple_query("SELECT 1"),
-        )
-        .await;
-        match asked {
-            Ok(Ok(_)) => continue,
-            Ok(Err(err)) => {
-                let fault = session.fault(&err, ctx.spec.rw.sslmode);
+        match tokio::time::timeout(ctx.spec.attempt_timeout, held.ask()).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(label)) => {
                 break SessionEnd::Cut {
                     at: ctx.elapsed(),
-                    label: label(&fault),
-                };
+                    label,
+                }
             }
             Err(_) => break SessionEnd::Hung { at: ctx.elapsed() },
         }
     };
     ctx.log().session = end;
-    ctx.close_later(session);
+    ctx.close_later(held.close());
 }

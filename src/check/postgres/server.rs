@@ -55,6 +55,12 @@ impl PostgresSpec {
             role: role.clone(),
             timeline,
         });
+        self.judge(&role, &extensions)
+            .map_err(|fault| Failure::new(Phase::Query, fault))
+    }
+
+    /// The role the suite expects, and every extension it requires.
+    fn judge(&self, role: &str, extensions: &BTreeSet<String>) -> Result<(), Fault> {
         let wrong_role = match self.expect_role {
             Role::Any => false,
             Role::Primary => role != "primary",
@@ -66,10 +72,7 @@ impl PostgresSpec {
                 self.expect_role
             )
             .to_lowercase();
-            return Err(Failure::new(
-                Phase::Query,
-                Fault::new(Reason::WrongRole, detail),
-            ));
+            return Err(Fault::new(Reason::WrongRole, detail));
         }
         let missing: Vec<&str> = self
             .expect_extensions
@@ -83,10 +86,7 @@ impl PostgresSpec {
                 self.dbname,
                 missing.join(", ")
             );
-            return Err(Failure::new(
-                Phase::Query,
-                Fault::new(Reason::MissingExtension, detail),
-            ));
+            return Err(Fault::new(Reason::MissingExtension, detail));
         }
         Ok(())
     }
