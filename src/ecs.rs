@@ -79,29 +79,24 @@ impl TaskIdentity {
         })
     }
 
-    /// The label name of each field, in the order of [`TaskIdentity::fields`].
-    pub const LABELS: [&'static str; 7] = [
-        "cluster",
-        "task_arn",
-        "family",
-        "revision",
-        "availability_zone",
-        "subnet",
-        "private_ip",
-    ];
-
-    /// Every field under its label name, known or not, in a fixed order.
+    /// Every field under its label name, known or not, in a fixed order:
+    /// the one list of the identity's fields that labels, the text report
+    /// and EMF members are made from.
     pub fn fields(&self) -> [(&'static str, Option<&str>); 7] {
-        let values = [
-            &self.cluster,
-            &self.task_arn,
-            &self.family,
-            &self.revision,
-            &self.availability_zone,
-            &self.subnet,
-            &self.private_ip,
-        ];
-        std::array::from_fn(|i| (Self::LABELS[i], values[i].as_deref()))
+        [
+            ("cluster", self.cluster.as_deref()),
+            ("task_arn", self.task_arn.as_deref()),
+            ("family", self.family.as_deref()),
+            ("revision", self.revision.as_deref()),
+            ("availability_zone", self.availability_zone.as_deref()),
+            ("subnet", self.subnet.as_deref()),
+            ("private_ip", self.private_ip.as_deref()),
+        ]
+    }
+
+    /// The label names, in the order of [`TaskIdentity::fields`].
+    pub fn label_names() -> [&'static str; 7] {
+        TaskIdentity::default().fields().map(|(name, _)| name)
     }
 
     /// `(label, value)` pairs for the fields that are known, in a fixed order.

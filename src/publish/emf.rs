@@ -98,7 +98,7 @@ fn context(suite: &str, identity: Option<&TaskIdentity>) -> Map<String, Value> {
     let mut members = Map::new();
     members.insert("Suite".into(), json!(suite));
     // Every known field of the task identity (its one list is
-    // `TaskIdentity::LABELS`), named the EMF way: availability_zone ->
+    // `TaskIdentity::fields`), named the EMF way: availability_zone ->
     // AvailabilityZone.
     for (label, value) in identity.map(TaskIdentity::labels).unwrap_or_default() {
         members.insert(pascal_case(label), json!(value));

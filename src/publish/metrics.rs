@@ -143,7 +143,7 @@ impl Families {
                 registry,
                 "vpc_probe_task_info",
                 HELP_TASK,
-                &TaskIdentity::LABELS,
+                &TaskIdentity::label_names(),
             )?,
         })
     }
