@@ -419,6 +419,44 @@ fn every_fault_row_has_a_test_of_its_own() {
     assert_eq!(rows, tested, "add the new row to fault_rows!");
 }
 
+/// Checks that resolve one name in one run share its lookups
+/// (net::lookups): 100 dns and 100 tcp checks of a name nothing else asks
+/// for reach the resolver as a handful of queries, not 400 (A and AAAA
+/// for each), which a VPC resolver's packet limit would feel.
+#[test]
+fn checks_of_one_name_in_one_run_share_its_lookups() {
+    let rig = rig();
+    let dns = format!("kind = \"dns\"\nhost = \"{SHARED_NAME}\"\nexpect_cidrs = [\"127.0.0.0/8\"]");
+    let tcp = format!(
+        "kind = \"tcp\"\nhost = \"{SHARED_NAME}\"\nport = {}",
+        rig.redis
+    );
+    let body: String = (0..100)
+        .map(|i| {
+            format!(
+                "[[check]]\nname = \"dns-{i}\"\n{dns}\n\n[[check]]\nname = \"tcp-{i}\"\n{tcp}\n\n"
+            )
+        })
+        .collect();
+    let before = rig.dns_queries_for(SHARED_NAME);
+    let run = check_json(&rig.suite("shared-lookups", &body), &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    // dnsmasq writes its log as it answers; give the last lines a moment.
+    let mut asked = 0;
+    for _ in 0..20 {
+        asked = rig.dns_queries_for(SHARED_NAME) - before;
+        if asked >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("200 checks of {SHARED_NAME}: {asked} queries");
+    assert!(
+        (2..=8).contains(&asked),
+        "200 checks of one name sent {asked} queries to the resolver"
+    );
+}
+
 #[test]
 fn a_silent_resolver_is_a_dns_timeout_within_the_deadline() {
     let rig = rig();

@@ -54,6 +54,9 @@ pub const ANISETTE_NAME: &str = "anisette-v3.glimpse.internal";
 /// the second, 127.0.0.3.
 pub const PAIR_NAME: &str = "pair.timescale.glimpse.internal";
 pub const MISSING_NAME: &str = "nope.timescale.glimpse.internal";
+/// A name only the lookup-sharing test asks for, so its queries in
+/// dnsmasq's log are that test's alone.
+pub const SHARED_NAME: &str = "shared.timescale.glimpse.internal";
 pub const SERVFAIL_NAME: &str = "db.broken.internal";
 
 /// The delay the slow path adds in each direction.
@@ -220,6 +223,14 @@ impl Rig {
             dir = dir.display()
         );
         spawn_redis(&dir, name, &config, port, &mut Vec::new())
+    }
+
+    /// How many queries for `name` the rig's DNS server has logged.
+    pub fn dns_queries_for(&self, name: &str) -> usize {
+        let log = std::fs::read_to_string(self.root.join("dnsmasq.log")).unwrap_or_default();
+        log.lines()
+            .filter(|line| line.contains("query[") && line.contains(name))
+            .count()
     }
 
     /// Run SQL as the superuser against a database, through the socket.
@@ -486,6 +497,9 @@ fn start_dnsmasq(
         "--pid-file=",
         "--user=root",
         "--local=/glimpse.internal/",
+        // Every query to dnsmasq.log (stderr): what a test can count.
+        "--log-queries",
+        "--log-facility=-",
     ]);
     command.arg(format!("--port={port}"));
     for (name, ip) in [
@@ -497,6 +511,7 @@ fn start_dnsmasq(
         (ELASTICACHE_NAME, "127.0.0.1"),
         (PAIR_NAME, "127.0.0.1"),
         (PAIR_NAME, "127.0.0.3"),
+        (SHARED_NAME, "127.0.0.1"),
     ] {
         command.arg(format!("--host-record={name},{ip}"));
     }
