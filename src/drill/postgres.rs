@@ -6,7 +6,7 @@
 use super::record::{Ctx, Fate, Identity};
 use super::target::{DrillKind, Held, Target};
 use crate::check::postgres::rows::{cell, Answer};
-use crate::check::postgres::{PostgresSpec, Session};
+use crate::check::postgres::{PostgresSpec, Session, SslMode};
 use crate::outcome::{Fault, Reason};
 use futures_util::future::{BoxFuture, FutureExt};
 use std::collections::BTreeMap;
@@ -67,7 +67,7 @@ impl Target for PostgresTarget {
             let session = self.rw.session(&ctx.net).await.map_err(|f| label(&f))?;
             let held: Box<dyn Held> = Box::new(HeldSession {
                 session,
-                spec: self.rw.clone(),
+                sslmode: self.rw.sslmode,
             });
             Ok(held)
         }
@@ -188,7 +188,7 @@ impl PostgresTarget {
 /// The session opened before the change.
 struct HeldSession {
     session: Session,
-    spec: PostgresSpec,
+    sslmode: SslMode,
 }
 
 impl Held for HeldSession {
@@ -196,7 +196,7 @@ impl Held for HeldSession {
         async move {
             match self.session.client.simple_query("SELECT 1").await {
                 Ok(_) => Ok(()),
-                Err(err) => Err(label(&self.session.fault(&err, self.spec.sslmode))),
+                Err(err) => Err(label(&self.session.fault(&err, self.sslmode))),
             }
         }
         .boxed()

@@ -128,19 +128,22 @@ impl Daemon {
         limit: Duration,
         mut ready: impl FnMut() -> bool,
     ) -> Result<(), String> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
+        // wait_for's bounded poll, ended early once the daemon is gone.
+        let mut exited = false;
+        let waited = wait_for(what, limit, || {
             if ready() {
-                return Ok(());
+                return true;
             }
-            if !self.alive() {
-                return Err(
-                    self.failure(&format!("{what}: {} exited before it was ready", self.name))
-                );
+            exited = !self.alive();
+            exited
+        });
+        match waited {
+            Ok(()) if !exited => Ok(()),
+            Ok(()) => {
+                Err(self.failure(&format!("{what}: {} exited before it was ready", self.name)))
             }
-            std::thread::sleep(Duration::from_millis(100));
+            Err(timeout) => Err(self.failure(&timeout)),
         }
-        Err(self.failure(&format!("{what} was not ready within {limit:?}")))
     }
 
     /// `headline`, then the last lines of this daemon's log.
