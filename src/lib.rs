@@ -58,6 +58,7 @@ macro_rules! cases {
 }
 
 pub mod app;
+pub mod aws;
 pub mod check;
 pub mod cli;
 pub mod config;

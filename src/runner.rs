@@ -225,6 +225,7 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
             role: scrubber.scrub(&identity.role),
             timeline: identity.timeline.map(|t| scrubber.scrub(&t)),
         }),
+        evidence: None,
     }
 }
 
@@ -289,6 +290,7 @@ fn unfinished(check: &Check, scrubber: &Scrubber) -> Outcome {
         cycles: None,
         addresses: Vec::new(),
         server: None,
+        evidence: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! latency budget and its kind's spec. [`crate::config`] builds it from a
 //! file; the runner, `serve` and the reports only ever see this.
 
+use crate::aws::settings::Settings;
 use crate::check::{Addresses, CheckSpec};
 use crate::drill::DrillSpec;
 use crate::secret::Scrubber;
@@ -22,6 +23,8 @@ pub struct Suite {
     pub checks: Vec<Check>,
     /// `[[drill]]` tables: run only by `vpc-probe drill`.
     pub drills: Vec<DrillSpec>,
+    /// The `[aws]` table: explain failures from describe-only reads.
+    pub aws: Option<Settings>,
     /// Removes this suite's secrets from any text before it is shown.
     pub scrubber: Scrubber,
 }

@@ -6,6 +6,7 @@ mod check;
 mod fields;
 mod locate;
 
+use crate::aws::settings::{Explain, RoleArn, Settings, Source, DEFAULT_EXPLAIN_TIMEOUT};
 use crate::expand::Env;
 use crate::secret::Scrubber;
 use crate::suite::{Suite, DEFAULT_TIMEOUT};
@@ -51,6 +52,44 @@ struct RawFile {
     /// Failover drills, run only by `vpc-probe drill`.
     #[serde(default)]
     drill: Vec<Spanned<toml::Table>>,
+    /// Describe-only AWS reads that explain failures; none without the table.
+    aws: Option<RawAws>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAws {
+    region: Option<Env<String>>,
+    endpoint_url: Option<Env<url::Url>>,
+    peer_role_arn: Option<Env<RoleArn>>,
+    external_id: Option<Env<String>>,
+    #[serde(default)]
+    explain: Explain,
+    source: Option<Env<Source>>,
+    explain_timeout: Option<Env<humantime::Duration>>,
+}
+
+impl RawAws {
+    fn settings(self, at: &Locator<'_>) -> Result<Settings, ConfigError> {
+        let explain_timeout = match self.explain_timeout {
+            Some(Env(timeout)) => check::checked_timeout(timeout.into())
+                .map_err(|msg| at.key_error(None, "explain_timeout", msg))?,
+            None => DEFAULT_EXPLAIN_TIMEOUT,
+        };
+        if self.external_id.is_some() && self.peer_role_arn.is_none() {
+            let message = "an external_id needs a peer_role_arn to assume".to_string();
+            return Err(at.key_error(None, "external_id", message));
+        }
+        Ok(Settings {
+            region: self.region.map(|Env(r)| r),
+            endpoint_url: self.endpoint_url.map(|Env(u)| u.to_string()),
+            peer_role_arn: self.peer_role_arn.map(|Env(a)| a),
+            external_id: self.external_id.map(|Env(e)| e),
+            explain: self.explain,
+            source: self.source.map(|Env(s)| s),
+            explain_timeout,
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -133,6 +172,7 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
         }
         drills.push(drill);
     }
+    let aws = raw.aws.map(|aws| aws.settings(&at)).transpose()?;
     let name = raw
         .suite
         .name
@@ -144,6 +184,7 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
         resolver: raw.suite.resolver.map(|Env(ResolverAddr(addr))| addr),
         checks,
         drills,
+        aws,
         scrubber,
     })
 }

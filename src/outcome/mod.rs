@@ -2,8 +2,10 @@
 //! and the per-phase timings; plus the closed label sets (kinds, reasons,
 //! phases) and the fixed table of hints the report prints.
 
+mod finding;
 mod reason;
 
+pub use finding::{Code, Evidence, Finding};
 pub use reason::Reason;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -168,6 +170,8 @@ pub struct Outcome {
     pub addresses: Vec<AddressResult>,
     /// The database server behind the port, when the kind can tell.
     pub server: Option<ServerIdentity>,
+    /// What the AWS describes say about the path (`[aws]` suites only).
+    pub evidence: Option<Evidence>,
 }
 
 /// Which server answered behind a proxy, as the server itself says: what
@@ -212,6 +216,7 @@ pub(crate) mod sample {
             cycles: None,
             addresses: Vec::new(),
             server: None,
+            evidence: None,
         }
     }
 }

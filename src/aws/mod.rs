@@ -1,0 +1,19 @@
+//! Describe-only AWS reads that name the object behind a path's result:
+//! the security group rule, route, network ACL entry, peering option or
+//! hosted zone, in the app's account and, through a read-only role, the
+//! database account.
+//!
+//! Layout: `settings` (the `[aws]` table), `client` (credentials, region,
+//! the EC2 / Route 53 / STS clients, one per account), `fetch` (the batched
+//! describes into `model`), `rules` (how a security group or network ACL
+//! judges one packet), `path` (the TCP walk both ways), `dns` (private
+//! zones, VPC DNS attributes, the peering's DNS option), `fix` (the `aws …`
+//! command for each finding). Nothing here sends traffic to a checked path
+//! or knows about `Outcome`: the joining happens in `crate::evidence`.
+
+pub mod dns;
+pub mod fix;
+pub mod model;
+pub mod path;
+pub mod rules;
+pub mod settings;

@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""The offline AWS of the path-evidence tests: builds, in a moto server, the
+two accounts that mirror the network-namespace topology (tests/rig/topology.rs,
+scripts/topology), then applies one named fault, and prints the ids as JSON.
+
+    aws_world.py ENDPOINT [FAULT]
+
+App account 123456789012 (moto's own): the ECS VPC 10.20.0.0/16, subnet A
+10.20.1.0/24 and subnet B 10.20.2.0/24, each with its own route table and the
+app NACL, the task's ENI 10.20.1.10 in subnet A with the ecs-tasks group.
+Database account 222222222222 (through AssumeRole into the read-only role):
+the database VPC 10.0.0.0/16, HAProxy 10.0.1.12, the Patroni nodes 10.0.1.21
+and .22, Redis 10.0.2.10, anisette 10.0.3.10, and the private zone
+timescale.glimpse.internal associated with the ECS VPC. A peering from the
+app account, accepted by the database account, with DNS resolution from the
+remote VPC allowed on the database side.
+
+Each fault changes one object, as the fault rows of tests/topology.rs change
+one iptables rule or route. Only loopback is ever contacted (the endpoint).
+"""
+import json
+import sys
+
+import boto3
+
+APP = "123456789012"
+DB = "222222222222"
+ROLE = f"arn:aws:iam::{DB}:role/vpc-probe-read"
+REGION = "eu-west-1"
+
+
+def session(endpoint, credentials=None):
+    keys = {"aws_access_key_id": "AKIDAPPACCOUNT", "aws_secret_access_key": "app-secret"}
+    if credentials:
+        keys = {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+    s = boto3.session.Session(region_name=REGION, **keys)
+    return lambda service: s.client(service, endpoint_url=endpoint)
+
+
+def tag(ec2, resource, name):
+    ec2.create_tags(Resources=[resource], Tags=[{"Key": "Name", "Value": name}])
+
+
+def vpc(ec2, cidr, name):
+    vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    tag(ec2, vpc_id, name)
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    return vpc_id
+
+
+def subnet(ec2, vpc_id, cidr, name, table, acl):
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr)["Subnet"]["SubnetId"]
+    tag(ec2, subnet_id, name)
+    ec2.associate_route_table(RouteTableId=table, SubnetId=subnet_id)
+    current = ec2.describe_network_acls(
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
+    )["NetworkAcls"][0]
+    association = next(
+        a["NetworkAclAssociationId"]
+        for a in current["Associations"]
+        if a["SubnetId"] == subnet_id
+    )
+    ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=acl)
+    return subnet_id
+
+
+def open_acl(ec2, vpc_id, name):
+    """A NACL allowing all traffic both ways at rule 100, as a default NACL."""
+    acl = ec2.create_network_acl(VpcId=vpc_id)["NetworkAcl"]["NetworkAclId"]
+    tag(ec2, acl, name)
+    for egress in (False, True):
+        ec2.create_network_acl_entry(
+            NetworkAclId=acl, RuleNumber=100, Protocol="-1", RuleAction="allow",
+            Egress=egress, CidrBlock="0.0.0.0/0",
+        )
+    return acl
+
+
+def group(ec2, vpc_id, name, ingress):
+    """A security group with `ingress` = [(port, cidr)]; egress: all."""
+    sg = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc_id)["GroupId"]
+    for port, cidr in ingress:
+        ec2.authorize_security_group_ingress(
+            GroupId=sg,
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+                            "IpRanges": [{"CidrIp": cidr}]}],
+        )
+    return sg
+
+
+def eni(ec2, subnet_id, address, groups, name):
+    eni_id = ec2.create_network_interface(
+        SubnetId=subnet_id, PrivateIpAddress=address, Groups=groups, Description=name
+    )["NetworkInterface"]["NetworkInterfaceId"]
+    return eni_id
+
+
+def table(ec2, vpc_id, name):
+    rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    tag(ec2, rtb, name)
+    return rtb
+
+
+def build(endpoint):
+    app = session(endpoint)
+    assumed = app("sts").assume_role(RoleArn=ROLE, RoleSessionName="world")["Credentials"]
+    db = session(endpoint, assumed)
+    ec2, dbec2 = app("ec2"), db("ec2")
+    ids = {"app_account": APP, "db_account": DB, "role": ROLE, "region": REGION}
+
+    ids["app_vpc"] = vpc(ec2, "10.20.0.0/16", "ecs")
+    ids["db_vpc"] = vpc(dbec2, "10.0.0.0/16", "database")
+    pcx = ec2.create_vpc_peering_connection(
+        VpcId=ids["app_vpc"], PeerVpcId=ids["db_vpc"], PeerOwnerId=DB, PeerRegion=REGION
+    )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    dbec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    dbec2.modify_vpc_peering_connection_options(
+        VpcPeeringConnectionId=pcx,
+        AccepterPeeringConnectionOptions={"AllowDnsResolutionFromRemoteVpc": True},
+    )
+    ids["pcx"] = pcx
+
+    app_acl = open_acl(ec2, ids["app_vpc"], "ecs-subnets")
+    ids["app_acl"] = app_acl
+    for letter, cidr in (("a", "10.20.1.0/24"), ("b", "10.20.2.0/24")):
+        rtb = table(ec2, ids["app_vpc"], f"ecs-{letter}")
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="10.0.0.0/16",
+                         VpcPeeringConnectionId=pcx)
+        ids[f"rtb_{letter}"] = rtb
+        ids[f"subnet_{letter}"] = subnet(ec2, ids["app_vpc"], cidr, f"ecs-{letter}", rtb, app_acl)
+    ids["sg_tasks"] = group(ec2, ids["app_vpc"], "ecs-tasks", [])
+    ids["task_eni"] = eni(ec2, ids["subnet_a"], "10.20.1.10", [ids["sg_tasks"]], "task")
+
+    db_acl = open_acl(dbec2, ids["db_vpc"], "database-subnets")
+    ids["db_acl"] = db_acl
+    db_rtb = table(dbec2, ids["db_vpc"], "database")
+    dbec2.create_route(RouteTableId=db_rtb, DestinationCidrBlock="10.20.0.0/16",
+                       VpcPeeringConnectionId=pcx)
+    ids["rtb_db"] = db_rtb
+    for n in (1, 2, 3):
+        ids[f"subnet_db{n}"] = subnet(dbec2, ids["db_vpc"], f"10.0.{n}.0/24", f"db-{n}", db_rtb, db_acl)
+    ids["sg_haproxy"] = group(dbec2, ids["db_vpc"], "haproxy",
+                              [(5432, "10.20.0.0/16"), (5433, "10.20.0.0/16")])
+    ids["sg_patroni"] = group(dbec2, ids["db_vpc"], "patroni",
+                              [(5432, "10.0.1.0/24"), (8008, "10.0.1.0/24")])
+    ids["sg_redis"] = group(dbec2, ids["db_vpc"], "redis", [(6379, "10.20.0.0/16")])
+    ids["sg_anisette"] = group(dbec2, ids["db_vpc"], "anisette", [(6969, "10.20.0.0/16")])
+    eni(dbec2, ids["subnet_db1"], "10.0.1.12", [ids["sg_haproxy"]], "haproxy")
+    eni(dbec2, ids["subnet_db1"], "10.0.1.21", [ids["sg_patroni"]], "patroni-1")
+    eni(dbec2, ids["subnet_db1"], "10.0.1.22", [ids["sg_patroni"]], "patroni-2")
+    eni(dbec2, ids["subnet_db2"], "10.0.2.10", [ids["sg_redis"]], "redis")
+    eni(dbec2, ids["subnet_db3"], "10.0.3.10", [ids["sg_anisette"]], "anisette")
+
+    r53 = db("route53")
+    zone = r53.create_hosted_zone(
+        Name="timescale.glimpse.internal", CallerReference="timescale",
+        VPC={"VPCRegion": REGION, "VPCId": ids["db_vpc"]},
+        HostedZoneConfig={"PrivateZone": True},
+    )["HostedZone"]["Id"].split("/")[-1]
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{
+        "Action": "UPSERT", "ResourceRecordSet": {
+            "Name": "production-haproxy.timescale.glimpse.internal", "Type": "A", "TTL": 30,
+            "ResourceRecords": [{"Value": "10.0.1.12"}]}}]})
+    r53.associate_vpc_with_hosted_zone(
+        HostedZoneId=zone, VPC={"VPCRegion": REGION, "VPCId": ids["app_vpc"]})
+    ids["zone"] = zone
+    return ids, app, db
+
+
+def fault(name, ids, app, db):
+    """Apply the fault `name`: one object changed, as in tests/topology.rs."""
+    ec2, dbec2 = app("ec2"), db("ec2")
+    perm = lambda port, cidr: [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+                                "IpRanges": [{"CidrIp": cidr}]}]
+    if name == "sg_drops_haproxy":
+        dbec2.revoke_security_group_ingress(GroupId=ids["sg_haproxy"], IpPermissions=perm(5432, "10.20.0.0/16"))
+    elif name == "redis_sg_missing":
+        dbec2.revoke_security_group_ingress(GroupId=ids["sg_redis"], IpPermissions=perm(6379, "10.20.0.0/16"))
+    elif name == "sg_egress_missing":
+        ec2.revoke_security_group_egress(GroupId=ids["sg_tasks"], IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        ec2.authorize_security_group_egress(GroupId=ids["sg_tasks"], IpPermissions=perm(443, "0.0.0.0/0"))
+    elif name == "route_missing_from_b":
+        ec2.delete_route(RouteTableId=ids["rtb_b"], DestinationCidrBlock="10.0.0.0/16")
+    elif name == "route_missing_from_a":
+        ec2.delete_route(RouteTableId=ids["rtb_a"], DestinationCidrBlock="10.0.0.0/16")
+    elif name == "return_route_missing":
+        dbec2.delete_route(RouteTableId=ids["rtb_db"], DestinationCidrBlock="10.20.0.0/16")
+    elif name == "more_specific_route":
+        ec2.create_route(RouteTableId=ids["rtb_a"], DestinationCidrBlock="10.0.1.0/24",
+                         GatewayId=ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"])
+    elif name == "blackhole_route":
+        # A route whose peering is gone: AWS keeps it, in state blackhole.
+        old = ec2.create_vpc_peering_connection(
+            VpcId=ids["app_vpc"], PeerVpcId=ids["db_vpc"], PeerOwnerId=DB, PeerRegion=REGION
+        )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+        dbec2.accept_vpc_peering_connection(VpcPeeringConnectionId=old)
+        ec2.replace_route(RouteTableId=ids["rtb_a"], DestinationCidrBlock="10.0.0.0/16",
+                          VpcPeeringConnectionId=old)
+        ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=old)
+    elif name == "nacl_deny_below_allow":
+        ec2.create_network_acl_entry(NetworkAclId=ids["app_acl"], RuleNumber=90, Protocol="6",
+                                     RuleAction="deny", Egress=True, CidrBlock="10.0.0.0/16",
+                                     PortRange={"From": 5432, "To": 5432})
+    elif name == "nacl_drops_returns":
+        ec2.create_network_acl_entry(NetworkAclId=ids["app_acl"], RuleNumber=50, Protocol="6",
+                                     RuleAction="deny", Egress=False, CidrBlock="0.0.0.0/0",
+                                     PortRange={"From": 1024, "To": 65535})
+    elif name == "peering_pending":
+        pcx = ec2.create_vpc_peering_connection(
+            VpcId=ids["app_vpc"], PeerVpcId=ids["db_vpc"], PeerOwnerId=DB, PeerRegion=REGION
+        )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+        for rtb in ("rtb_a", "rtb_b"):
+            ec2.replace_route(RouteTableId=ids[rtb], DestinationCidrBlock="10.0.0.0/16",
+                              VpcPeeringConnectionId=pcx)
+        dbec2.replace_route(RouteTableId=ids["rtb_db"], DestinationCidrBlock="10.20.0.0/16",
+                            VpcPeeringConnectionId=pcx)
+        ids["pcx_pending"] = pcx
+    elif name == "peering_deleted":
+        ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=ids["pcx"])
+    elif name == "dns_public_ip":
+        dbec2.modify_vpc_peering_connection_options(
+            VpcPeeringConnectionId=ids["pcx"],
+            AccepterPeeringConnectionOptions={"AllowDnsResolutionFromRemoteVpc": False})
+    elif name == "zone_not_associated":
+        db("route53").disassociate_vpc_from_hosted_zone(
+            HostedZoneId=ids["zone"], VPC={"VPCRegion": REGION, "VPCId": ids["app_vpc"]})
+    elif name in ("sg_too_wide_patroni_node", "sg_too_wide_patroni_api"):
+        port = 5432 if name.endswith("node") else 8008
+        dbec2.authorize_security_group_ingress(GroupId=ids["sg_patroni"], IpPermissions=perm(port, "10.20.0.0/16"))
+    elif name != "healthy":
+        sys.exit(f"unknown fault {name}")
+
+
+def main():
+    endpoint = sys.argv[1]
+    name = sys.argv[2] if len(sys.argv) > 2 else "healthy"
+    ids, app, db = build(endpoint)
+    fault(name, ids, app, db)
+    json.dump(ids, sys.stdout, indent=1, sort_keys=True)
+    print()
+
+
+if __name__ == "__main__":
+    main()
