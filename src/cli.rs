@@ -1,5 +1,5 @@
 //! The command line: `check`, `serve`, `drill`, `healthcheck`, `validate`,
-//! `list`, `explain`, `compare`.
+//! `list`, `explain`, `compare`, `paths`.
 
 use crate::outcome::Reason;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -39,6 +39,10 @@ pub enum Command {
     /// while a switchover happens, then judge the figures against the
     /// drill's budgets (exit 0 all hold, 1 one does not, 2 the suite is wrong).
     Drill(DrillArgs),
+    /// Judge every check's path from describe-only AWS reads, sending no
+    /// traffic: reachable, blocked, or open when it must not be (exit 0 all
+    /// as they must be, 1 any is not, 2 the suite or the AWS access is wrong).
+    Paths(PathsArgs),
     /// Check a suite file without running it (exit 0 or 2).
     Validate(SuiteArg),
     /// List a suite's checks and their targets.
@@ -99,6 +103,21 @@ pub struct CheckArgs {
     /// CloudWatch namespace of the EMF metrics.
     #[arg(long, value_name = "NAMESPACE", default_value = crate::publish::emf::DEFAULT_NAMESPACE, env = "VPC_PROBE_EMF_NAMESPACE")]
     pub emf_namespace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PathsArgs {
+    #[command(flatten)]
+    pub suite: SuiteArg,
+
+    /// Where the paths start: an ENI id, a subnet id or an address
+    /// (default: the suite's `[aws] source`).
+    #[arg(long, value_name = "ENI|SUBNET|ADDRESS")]
+    pub source: Option<crate::aws::settings::Source>,
+
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -64,6 +64,7 @@ pub mod cli;
 pub mod config;
 pub mod drill;
 pub mod ecs;
+pub mod evidence;
 pub mod expand;
 pub mod net;
 pub mod outcome;

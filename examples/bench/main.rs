@@ -274,6 +274,7 @@ fn render_times(checks: usize) -> Vec<f64> {
             cycles: None,
             addresses: Vec::new(),
             server: None,
+            evidence: None,
         };
         ledger.record(outcome, SystemTime::now());
     }

@@ -50,6 +50,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Drill(args) => drill(&args),
         Command::Healthcheck(args) => healthcheck(&args),
+        Command::Paths(args) => paths(&args),
         Command::Validate(args) => validate(&args),
         Command::List(args) => list(&args),
         Command::Explain { reason } => explain(reason),
@@ -166,6 +167,42 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         .map_err(|err| Exit::error(format!("cannot start the runtime: {err}")))
 }
 
+fn paths(args: &crate::cli::PathsArgs) -> Exit {
+    settle(pathed(args))
+}
+
+fn pathed(args: &crate::cli::PathsArgs) -> Result<Exit, Exit> {
+    use crate::evidence::paths;
+    let suite = load(&args.suite)?;
+    let settings = suite.aws.as_ref().ok_or_else(|| {
+        Exit::usage(format!(
+            "suite {} has no [aws] table to read the paths with",
+            suite.name
+        ))
+    })?;
+    let source = args
+        .source
+        .clone()
+        .or_else(|| settings.source.clone())
+        .ok_or_else(|| {
+            Exit::usage(
+                "no source: pass --source (an ENI, a subnet or an address) or set [aws] source"
+                    .to_string(),
+            )
+        })?;
+    let report = runtime()?
+        .block_on(paths::run(&suite, source))
+        .map_err(Exit::error)?;
+    let shown = match args.format {
+        Format::Text => paths::render(&report),
+        Format::Json => {
+            serde_json::to_string(&report).map_err(|err| Exit::error(err.to_string()))? + "\n"
+        }
+    };
+    print!("{shown}");
+    Ok(Exit::verdict(report.success))
+}
+
 fn check(args: CheckArgs) -> Exit {
     settle(checked(args))
 }
@@ -208,10 +245,11 @@ async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &Check
             stop_signal()
         )
     );
-    let report = match ran {
+    let mut report = match ran {
         Ok(report) => report,
         Err(err) => return Exit::error(format!("{err:#}")),
     };
+    crate::evidence::explain(suite, &mut report.checks, identity.as_ref()).await;
     if let Err(err) = write_reports(&report, identity.as_ref(), args) {
         if !reader_went_away(&err) {
             return Exit::error(format!("writing the report: {err:#}"));

@@ -11,9 +11,13 @@
 //! command for each finding). Nothing here sends traffic to a checked path
 //! or knows about `Outcome`: the joining happens in `crate::evidence`.
 
+pub mod client;
 pub mod dns;
+pub mod fetch;
 pub mod fix;
 pub mod model;
 pub mod path;
+pub mod read;
 pub mod rules;
 pub mod settings;
+pub mod xml;

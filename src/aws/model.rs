@@ -269,10 +269,7 @@ impl World {
 
     /// The subnet's route table: its explicit association, else the VPC's main one.
     pub fn table_of(&self, subnet: &Subnet) -> Option<&RouteTable> {
-        let explicit = self
-            .tables
-            .iter()
-            .find(|t| t.subnets.contains(&subnet.id));
+        let explicit = self.tables.iter().find(|t| t.subnets.contains(&subnet.id));
         explicit.or_else(|| self.tables.iter().find(|t| t.main && t.vpc == subnet.vpc))
     }
 

@@ -297,7 +297,6 @@ fn forward_route(
             .push(format!("{}: route table not read", source.subnet.id));
         return None;
     };
-    walk.chain.push(table.id.clone());
     let joining = dest_vpc.and_then(|d| peering_between(world, &source.subnet.vpc, d));
     let Some(route) = longest_match(table, address) else {
         let fix = joining

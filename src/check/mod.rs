@@ -72,6 +72,22 @@ impl CheckSpec {
         }
     }
 
+    /// The TCP port the check connects to; `None` for dns.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            CheckSpec::Dns(_) => None,
+            CheckSpec::Tcp(spec) => Some(spec.port),
+            CheckSpec::Postgres(spec) => Some(spec.port),
+            CheckSpec::Redis(spec) => Some(spec.port),
+            CheckSpec::Http(spec) => Some(spec.port),
+        }
+    }
+
+    /// Whether a connection is the failure (`expect = "unreachable"`).
+    pub fn must_stay_closed(&self) -> bool {
+        matches!(self, CheckSpec::Tcp(spec) if spec.expect == tcp::Expect::Unreachable)
+    }
+
     /// Run the check against the first address, or each one in turn;
     /// boxed like [`CheckSpec::run`], so the caller holds a pointer.
     pub fn run_at<'a>(

@@ -71,6 +71,31 @@ pub async fn send(
         .with_context(|| shown.clone())
 }
 
+/// Send a request made elsewhere (signed AWS calls) and read the answer,
+/// all within `timeout`; errors name the URL without its query.
+pub async fn exchange(
+    request: http::Request<Bytes>,
+    timeout: Duration,
+) -> anyhow::Result<Response> {
+    let mut shown = Url::parse(&request.uri().to_string())?;
+    shown.set_query(None);
+    let shown = redacted(&shown);
+    let exchange = async {
+        let request = reqwest::Request::try_from(request)?;
+        let response = client()?
+            .execute(request)
+            .await
+            .map_err(|err| err.without_url())?;
+        let status = response.status();
+        let body = read_limited(response).await?;
+        anyhow::Ok(Response { status, body })
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .with_context(|| format!("{shown}: no answer within {timeout:?}"))?
+        .with_context(|| shown.clone())
+}
+
 /// The body, refused once it passes [`MAX_BODY`].
 async fn read_limited(mut response: reqwest::Response) -> anyhow::Result<Bytes> {
     let mut body = BytesMut::new();

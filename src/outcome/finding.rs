@@ -5,12 +5,23 @@
 //! reports, JUnit and the metrics only carry them.
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Why the describes say a path is blocked, open, or open when it must not be.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema, strum::EnumIter,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::EnumIter,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
@@ -89,18 +100,18 @@ impl fmt::Display for Code {
 }
 
 /// One AWS object behind a check's result, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     pub code: Code,
     /// The object: `sg-…`, `acl-… rule 90`, `rtb-…`, `pcx-…`, a hosted zone id, an API action.
     pub object: String,
     /// The account that owns the object, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// One line: what the object does to this path.
     pub explanation: String,
     /// A runnable `aws …` command that fixes it, when one can.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
 }
 
@@ -116,14 +127,14 @@ impl fmt::Display for Finding {
 
 /// The explanation of one check: its findings, the chain of objects the
 /// walk went through, or why there is no explanation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Evidence {
     pub findings: Vec<Finding>,
     /// The objects on the path, in the order the traffic meets them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,
     /// Why the path was not (fully) explained: no credentials, a denied action.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
 }
 

@@ -4,7 +4,7 @@
 //! authors can validate what they consume.
 
 use crate::ecs::TaskIdentity;
-use crate::outcome::{AddressResult, Cycles, Kind, Outcome, Phase, Reason};
+use crate::outcome::{AddressResult, Cycles, Evidence, Kind, Outcome, Phase, Reason};
 use crate::runner::Report;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,10 @@ pub struct CheckReport {
     /// its own result (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<AddressReport>,
+    /// What the AWS describes say about the path (suites with an `[aws]`
+    /// table): findings naming the object, its account and the fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 /// One address's result, when a check probes every address of its name.
@@ -141,6 +145,7 @@ impl CheckReport {
                 .collect(),
             cycles: outcome.cycles.as_ref().map(CycleReport::new),
             addresses: outcome.addresses.iter().map(AddressReport::new).collect(),
+            evidence: outcome.evidence.clone(),
         }
     }
 }

@@ -16,10 +16,12 @@ pub fn render(report: &RunReport) -> anyhow::Result<String> {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 status.set_message(format!("{reason} in {}", phase.as_str()));
                 status.set_type(reason.as_str());
+                let evidence = check.evidence.as_ref().map(super::text::evidence_lines);
                 status.set_description(format!(
-                    "{}\nhint: {}",
+                    "{}\nhint: {}\n{}",
                     check.detail.as_deref().unwrap_or_default(),
-                    check.hint.as_deref().unwrap_or(reason.hint())
+                    check.hint.as_deref().unwrap_or(reason.hint()),
+                    evidence.unwrap_or_default()
                 ));
                 status
             }

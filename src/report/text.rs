@@ -55,6 +55,10 @@ pub fn render(report: &RunReport) -> String {
         let _ = writeln!(out, "  detail: {}", check.detail.as_deref().unwrap_or("-"));
         let _ = writeln!(out, "  hint:   {}", check.hint.as_deref().unwrap_or("-"));
     }
+    for check in report.checks.iter().filter(|c| c.evidence.is_some()) {
+        let _ = write!(out, "\n{}: what AWS says\n", check.name);
+        out.push_str(&evidence_lines(check.evidence.as_ref().expect("filtered")));
+    }
     for check in report.checks.iter().filter(|c| !c.addresses.is_empty()) {
         let _ = writeln!(out, "\n{}: each address", check.name);
         for one in &check.addresses {
@@ -86,6 +90,24 @@ pub fn render(report: &RunReport) -> String {
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
         let _ = writeln!(out, "ran in {}", place.join(" "));
+    }
+    out
+}
+
+/// Findings, one per line with its fix below, then the chain and any skip.
+pub fn evidence_lines(evidence: &crate::outcome::Evidence) -> String {
+    let mut out = String::new();
+    for finding in &evidence.findings {
+        let _ = writeln!(out, "  - {finding}");
+        if let Some(fix) = &finding.fix {
+            let _ = writeln!(out, "    fix: {fix}");
+        }
+    }
+    if !evidence.chain.is_empty() {
+        let _ = writeln!(out, "  path: {}", evidence.chain.join(" -> "));
+    }
+    if let Some(why) = &evidence.skipped {
+        let _ = writeln!(out, "  aws: {why}");
     }
     out
 }

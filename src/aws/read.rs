@@ -1,0 +1,213 @@
+//! One run's reading: the region, the credentials, the app account (STS
+//! GetCallerIdentity), the peer account through the read-only role (STS
+//! AssumeRole), then both accounts' describes side by side, all inside the
+//! run's `explain_timeout`.
+
+use super::client::{self, Account, CallError, Service};
+use super::fetch::{read_account, Part, Wanted};
+use super::model::{Denied, World};
+use super::settings::Settings;
+
+/// Everything read for one run, what it cost, and what could not be read.
+#[derive(Debug, Default)]
+pub struct Reading {
+    pub world: World,
+    pub calls: usize,
+    /// Why nothing (or part) was read: no credentials, no region, timeouts.
+    pub skipped: Option<String>,
+}
+
+impl Reading {
+    fn skipped(why: String) -> Reading {
+        Reading {
+            skipped: Some(why),
+            ..Reading::default()
+        }
+    }
+}
+
+/// The region: the suite's, the environment's, else the one the task runs in.
+pub fn region(settings: &Settings, task_zone: Option<&str>) -> Option<String> {
+    let from_env = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()));
+    let from_zone = task_zone.map(|z| {
+        z.trim_end_matches(|c: char| c.is_ascii_lowercase())
+            .to_string()
+    });
+    settings.region.clone().or(from_env).or(from_zone)
+}
+
+/// The accounts of one run: the app's, and the peer's through its role.
+#[derive(Debug)]
+pub struct Session {
+    app: Account,
+    peer: Option<Account>,
+    /// The role that could not be assumed.
+    denied: Vec<Denied>,
+    budget: std::time::Duration,
+}
+
+/// Read what `wanted` needs from the app's account and the peer's, all
+/// within the settings' `explain_timeout`.
+pub async fn read(settings: &Settings, wanted: &Wanted, task_zone: Option<&str>) -> Reading {
+    let budget = settings.explain_timeout;
+    let whole = async {
+        match Session::open(settings, task_zone).await {
+            Ok(session) => session.read_unbounded(wanted).await,
+            Err(why) => Reading::skipped(why),
+        }
+    };
+    tokio::time::timeout(budget, whole)
+        .await
+        .unwrap_or_else(|_| over_budget(budget))
+}
+
+fn over_budget(budget: std::time::Duration) -> Reading {
+    Reading::skipped(format!(
+        "the AWS describes took longer than explain_timeout ({budget:?})"
+    ))
+}
+
+impl Session {
+    /// Credentials, the app's account id, and the peer role's credentials.
+    pub async fn open(settings: &Settings, task_zone: Option<&str>) -> Result<Session, String> {
+        let region =
+            region(settings, task_zone).ok_or("no AWS region: set [aws] region or AWS_REGION")?;
+        let credentials = client::credentials().await?;
+        let endpoint = settings.endpoint_url.clone();
+        let unnamed = Account::new(String::new(), credentials, region.clone(), endpoint.clone());
+        let answer = unnamed
+            .query(Service::Sts, "GetCallerIdentity", &[])
+            .await
+            .map_err(|err| format!("AWS credentials not accepted: {err}"))?;
+        let app = unnamed.named(
+            answer
+                .find("Account")
+                .map(|a| a.text.clone())
+                .unwrap_or_default(),
+        );
+        let mut denied = Vec::new();
+        let peer = match &settings.peer_role_arn {
+            None => None,
+            Some(arn) => match assume(&app, arn.as_str(), settings.external_id.as_deref()).await {
+                Ok(credentials) => Some(Account::new(
+                    arn.account().to_string(),
+                    credentials,
+                    region,
+                    endpoint,
+                )),
+                Err(err) => {
+                    let message = format!("cannot assume {}: {err}", arn.as_str());
+                    denied.push(Denied {
+                        action: "sts:AssumeRole".into(),
+                        account: arn.account().to_string(),
+                        message,
+                    });
+                    None
+                }
+            },
+        };
+        Ok(Session {
+            app,
+            peer,
+            denied,
+            budget: settings.explain_timeout,
+        })
+    }
+
+    /// Both accounts' describes for `wanted`, within the budget.
+    pub async fn read(&self, wanted: &Wanted) -> Reading {
+        tokio::time::timeout(self.budget, self.read_unbounded(wanted))
+            .await
+            .unwrap_or_else(|_| over_budget(self.budget))
+    }
+
+    async fn read_unbounded(&self, wanted: &Wanted) -> Reading {
+        let peer = async {
+            match &self.peer {
+                Some(peer) => Some(read_account(peer, wanted, false).await),
+                None => None,
+            }
+        };
+        let (mut part, peer_part) = tokio::join!(read_account(&self.app, wanted, true), peer);
+        part.calls += 1 + usize::from(self.peer.is_some() || !self.denied.is_empty());
+        if let Some(peer_part) = peer_part {
+            part.merge(peer_part);
+        }
+        part.world.denied.extend(self.denied.iter().cloned());
+        finish(part)
+    }
+
+    /// The A record of each name in the private zones of both accounts,
+    /// for `paths`, which sends no traffic (not even DNS).
+    pub async fn resolve(
+        &self,
+        names: &std::collections::BTreeSet<String>,
+    ) -> std::collections::BTreeMap<String, std::net::Ipv4Addr> {
+        let wanted = Wanted {
+            hosts: names.clone(),
+            ..Wanted::default()
+        };
+        let mut found = std::collections::BTreeMap::new();
+        for account in std::iter::once(&self.app).chain(&self.peer) {
+            let mut part = Part::default();
+            super::fetch::zones_of(&mut part, account, &wanted).await;
+            for name in names {
+                let zone = part
+                    .world
+                    .zones
+                    .iter()
+                    .filter(|z| name.ends_with(&z.name))
+                    .max_by_key(|z| z.name.len());
+                if let Some(address) = match zone {
+                    Some(zone) => super::fetch::record(account, &zone.id, name).await,
+                    None => None,
+                } {
+                    found.entry(name.clone()).or_insert(address);
+                }
+            }
+        }
+        found
+    }
+}
+
+fn finish(part: Part) -> Reading {
+    let skipped = (!part.failures.is_empty())
+        .then(|| format!("some describes failed: {}", part.failures.join("; ")));
+    Reading {
+        world: part.world,
+        calls: part.calls,
+        skipped,
+    }
+}
+
+/// Credentials of `role` for this run (15 minutes, the shortest STS gives).
+async fn assume(
+    app: &Account,
+    role: &str,
+    external_id: Option<&str>,
+) -> Result<aws_credential_types::Credentials, CallError> {
+    let mut params = vec![
+        ("RoleArn".to_string(), role.to_string()),
+        ("RoleSessionName".to_string(), "vpc-probe".to_string()),
+        ("DurationSeconds".to_string(), "900".to_string()),
+    ];
+    if let Some(id) = external_id {
+        params.push(("ExternalId".into(), id.into()));
+    }
+    let answer = app.query(Service::Sts, "AssumeRole", &params).await?;
+    let field = |name: &str| {
+        answer
+            .find(name)
+            .map(|e| e.text.clone())
+            .ok_or_else(|| CallError::Failed(format!("sts:AssumeRole: no {name} in the answer")))
+    };
+    Ok(aws_credential_types::Credentials::new(
+        field("AccessKeyId")?,
+        field("SecretAccessKey")?,
+        Some(field("SessionToken")?),
+        None,
+        "sts-assume-role",
+    ))
+}
