@@ -45,6 +45,15 @@ impl Ports {
     }
 }
 
+impl std::fmt::Display for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.from == self.to {
+            true => write!(f, "{}", self.from),
+            false => write!(f, "{}-{}", self.from, self.to),
+        }
+    }
+}
+
 /// What one rule's protocol covers, for TCP traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {

@@ -85,9 +85,18 @@ impl Walk {
         explanation: String,
         fix: Option<String>,
     ) {
+        // The forward and return legs may meet the same object.
+        let object = object.into();
+        if self
+            .findings
+            .iter()
+            .any(|f| f.code == code && f.object == object)
+        {
+            return;
+        }
         self.findings.push(Finding {
             code,
-            object: object.into(),
+            object,
             account: Some(account.to_string()),
             explanation,
             fix,
@@ -263,8 +272,8 @@ fn acl_legs(
                 format!("{} rule {rule}", acl.id),
                 &acl.account,
                 format!(
-                    "{which} of {} drops {direction} tcp {}-{} with {other} ({})",
-                    acl.id, denied.from, denied.to, subnet.id
+                    "{which} of {} drops {direction} tcp/{denied} with {other} ({})",
+                    acl.id, subnet.id
                 ),
                 Some(fix::acl_allow(
                     &acl.id, number, replace, egress, ports, cidr,

@@ -11,6 +11,7 @@ pub mod chromium;
 pub mod fixture;
 pub mod hostile;
 pub mod middlebox;
+pub mod moto;
 pub mod observe;
 pub mod patroni;
 pub mod probe;

@@ -1,0 +1,476 @@
+//! Path evidence against the offline AWS: moto in server mode on a loopback
+//! port, with the two accounts of tests/rig/aws_world.py mirroring the
+//! network-namespace topology. Each fault is its own test and asserts the
+//! finding's code and the object's id; `paths` sends no traffic at all, so
+//! these tests only ever talk to moto on 127.0.0.1.
+
+mod rig;
+
+use rig::moto::{Moto, CREDENTIALS};
+use rig::probe::{run_with, Run};
+use serde_json::Value;
+use std::io::Write;
+use std::time::Duration;
+
+/// The production shape's checks, by the addresses and names of the topology.
+const CHECKS: &str = r#"
+[[check]]
+name = "haproxy-rw"
+kind = "tcp"
+host = "production-haproxy.timescale.glimpse.internal"
+port = 5432
+
+[[check]]
+name = "haproxy-dns"
+kind = "dns"
+host = "production-haproxy.timescale.glimpse.internal"
+
+[[check]]
+name = "patroni-direct"
+kind = "tcp"
+host = "10.0.1.21"
+port = 5432
+expect = "unreachable"
+
+[[check]]
+name = "patroni-api"
+kind = "tcp"
+host = "10.0.1.22"
+port = 8008
+expect = "unreachable"
+
+[[check]]
+name = "redis"
+kind = "tcp"
+host = "10.0.2.10"
+port = 6379
+"#;
+
+/// The task's address in subnet A; subnet B has no task yet.
+const TASK_A: &str = "10.20.1.10";
+const SUBNET_B_ADDRESS: &str = "10.20.2.10";
+
+fn suite(moto: &Moto, source: &str, extra: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("suite file");
+    let text = format!(
+        "[suite]\nname = \"aws\"\n{}\n{CHECKS}",
+        moto.table(source, extra)
+    );
+    file.write_all(text.as_bytes()).expect("write suite");
+    file
+}
+
+fn paths(moto: &Moto, source: &str) -> Run {
+    let file = suite(moto, source, "");
+    let path = file.path().to_str().expect("utf-8");
+    run_with(
+        &["paths", "--suite", path, "--format", "json"],
+        &CREDENTIALS,
+        Duration::from_secs(60),
+    )
+}
+
+fn row(run: &Run, check: &str) -> Value {
+    let report = run.json();
+    report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["check"] == check)
+        .cloned()
+        .unwrap_or_else(|| panic!("no row {check}: {report}"))
+}
+
+/// One fault of the world: the check it shows in, the verdict, the
+/// finding's code, and the world key of the object it must name.
+struct Row {
+    fault: &'static str,
+    source: &'static str,
+    check: &'static str,
+    verdict: &'static str,
+    code: &'static str,
+    object: &'static str,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        fault: "sg_drops_haproxy",
+        source: TASK_A,
+        check: "haproxy-rw",
+        verdict: "blocked",
+        code: "sg_ingress_missing",
+        object: "sg_haproxy",
+    },
+    Row {
+        fault: "redis_sg_missing",
+        source: TASK_A,
+        check: "redis",
+        verdict: "blocked",
+        code: "sg_ingress_missing",
+        object: "sg_redis",
+    },
+    Row {
+        fault: "sg_egress_missing",
+        source: TASK_A,
+        check: "haproxy-rw",
+        verdict: "blocked",
+        code: "sg_egress_missing",
+        object: "sg_tasks",
+    },
+    Row {
+        fault: "route_missing_from_b",
+        source: SUBNET_B_ADDRESS,
+        check: "haproxy-rw",
+        verdict: "blocked",
+        code: "no_route",
+        object: "rtb_b",
+    },
+    Row {
+        fault: "route_missing_from_a",
+        source: TASK_A,
+        check: "redis",
+        verdict: "blocked",
+        code: "no_route",
+        object: "rtb_a",
+    },
+    Row {
+        fault: "return_route_missing",
+        source: TASK_A,
+        check: "haproxy-rw",
+        verdict: "blocked",
+        code: "return_route_missing",
+        object: "rtb_db",
+    },
+    Row {
+        fault: "blackhole_route",
+        source: TASK_A,
+        check: "haproxy-rw",
+        verdict: "blocked",
+        code: "blackhole_route",
+        object: "rtb_a",
+    },
+    Row {
+        fault: "more_specific_route",
+        source: TASK_A,
+        check: "haproxy-rw",
+        verdict: "blocked",
+        code: "more_specific_route",
+        object: "rtb_a",
+    },
+    Row {
+        fault: "nacl_deny_below_allow",
+        source: TASK_A,
+        check: "haproxy-rw",
+        verdict: "blocked",
+        code: "nacl_denied",
+        object: "app_acl",
+    },
+    Row {
+        fault: "nacl_drops_returns",
+        source: TASK_A,
+        check: "redis",
+        verdict: "blocked",
+        code: "nacl_return_blocked",
+        object: "app_acl",
+    },
+    Row {
+        fault: "peering_pending",
+        source: TASK_A,
+        check: "haproxy-rw",
+        verdict: "blocked",
+        code: "peering_not_active",
+        object: "pcx_pending",
+    },
+    Row {
+        fault: "peering_deleted",
+        source: TASK_A,
+        check: "redis",
+        verdict: "blocked",
+        code: "blackhole_route",
+        object: "rtb_a",
+    },
+    Row {
+        fault: "dns_public_ip",
+        source: TASK_A,
+        check: "haproxy-dns",
+        verdict: "blocked",
+        code: "peering_dns_resolution_off",
+        object: "pcx",
+    },
+    Row {
+        fault: "zone_not_associated",
+        source: TASK_A,
+        check: "haproxy-dns",
+        verdict: "blocked",
+        code: "zone_not_associated",
+        object: "zone",
+    },
+    Row {
+        fault: "sg_too_wide_patroni_node",
+        source: TASK_A,
+        check: "patroni-direct",
+        verdict: "allowed_but_should_not_be",
+        code: "allowed_by_rule",
+        object: "sg_patroni",
+    },
+    Row {
+        fault: "sg_too_wide_patroni_api",
+        source: TASK_A,
+        check: "patroni-api",
+        verdict: "allowed_but_should_not_be",
+        code: "allowed_by_rule",
+        object: "sg_patroni",
+    },
+];
+
+fn fault_row(fault: &str) {
+    let row_of = ROWS.iter().find(|r| r.fault == fault).expect("a row");
+    let moto = Moto::start(fault, &[]).unwrap_or_else(|err| panic!("{err}"));
+    let run = paths(&moto, row_of.source);
+    assert_eq!(
+        run.code, 1,
+        "a fault fails the paths gate\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    let got = row(&run, row_of.check);
+    assert_eq!(got["verdict"], row_of.verdict, "{got:#}");
+    let object = moto.id(row_of.object);
+    let findings = got["evidence"]["findings"].as_array().expect("findings");
+    let named = findings
+        .iter()
+        .find(|f| f["code"] == row_of.code)
+        .unwrap_or_else(|| panic!("no {} finding: {got:#}", row_of.code));
+    let names_it = named["object"]
+        .as_str()
+        .unwrap_or_default()
+        .contains(&object)
+        || named["explanation"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&object);
+    assert!(names_it, "the finding must name {object}: {named:#}");
+    let fix = named["fix"].as_str().unwrap_or_default();
+    assert!(
+        row_of.code == "more_specific_route"
+            || fix.starts_with("aws ")
+            || named["code"] == "peering_not_active",
+        "a runnable fix: {named:#}"
+    );
+    assert!(
+        !run.stdout.contains(CREDENTIALS[1].1) && !run.stderr.contains(CREDENTIALS[1].1),
+        "no secret in output"
+    );
+}
+
+macro_rules! fault_rows {
+    ($($row:ident),* $(,)?) => {
+        mod fault {
+            $(
+                #[test]
+                fn $row() {
+                    super::fault_row(stringify!($row));
+                }
+            )*
+        }
+
+        const FAULT_ROWS: &[&str] = &[$(stringify!($row)),*];
+    };
+}
+
+fault_rows!(
+    sg_drops_haproxy,
+    redis_sg_missing,
+    sg_egress_missing,
+    route_missing_from_b,
+    route_missing_from_a,
+    return_route_missing,
+    blackhole_route,
+    more_specific_route,
+    nacl_deny_below_allow,
+    nacl_drops_returns,
+    peering_pending,
+    peering_deleted,
+    dns_public_ip,
+    zone_not_associated,
+    sg_too_wide_patroni_node,
+    sg_too_wide_patroni_api,
+);
+
+#[test]
+fn every_aws_fault_row_has_a_test_of_its_own() {
+    let rows: Vec<&str> = ROWS.iter().map(|r| r.fault).collect();
+    assert_eq!(rows, FAULT_ROWS, "add the new row to fault_rows!");
+}
+
+#[test]
+fn the_healthy_world_passes_every_path() {
+    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let run = paths(&moto, TASK_A);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let verdicts: Vec<(String, String)> = run.json()["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["check"].as_str().unwrap().to_string(),
+                r["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("haproxy-rw", "reachable"),
+        ("haproxy-dns", "reachable"),
+        ("patroni-direct", "closed"),
+        ("patroni-api", "closed"),
+        ("redis", "reachable"),
+    ];
+    assert_eq!(verdicts, want.map(|(a, b)| (a.to_string(), b.to_string())));
+    // A handful of calls for the whole suite, not one set per check.
+    let calls = run.json()["calls"].as_u64().unwrap();
+    assert!(calls <= 40, "{calls} describe calls");
+}
+
+/// A check that fails on loopback (nothing listens), explained from the
+/// world as if it ran from the task in subnet A; `endpoint` serves the describes.
+fn failing_check(endpoint: &str, explain: &str, envs: &[(&str, &str)]) -> Run {
+    failing_check_with(endpoint, explain, envs, &["--format", "json"])
+}
+
+fn failing_check_with(endpoint: &str, explain: &str, envs: &[(&str, &str)], args: &[&str]) -> Run {
+    let port = rig::process::free_port().expect("a free port");
+    let mut file = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("suite file");
+    let text = format!(
+        "[aws]\nregion = \"{}\"\nendpoint_url = \"{endpoint}\"\npeer_role_arn = \"{}\"\nsource = \"{TASK_A}\"\n{explain}\n\
+         [[check]]\nname = \"local\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\ntimeout = \"2s\"\n",
+        rig::moto::REGION,
+        rig::moto::ROLE
+    );
+    file.write_all(text.as_bytes()).expect("write suite");
+    let path = file.path().to_str().expect("utf-8").to_string();
+    let mut all = vec!["check", "--suite", &path];
+    all.extend_from_slice(args);
+    run_with(&all, envs, Duration::from_secs(60))
+}
+
+/// The check's own verdict, whatever the describes said.
+fn assert_unchanged(run: &Run) -> Value {
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let check = run.check("local");
+    assert_eq!(check["reason"], "connect_refused", "{check:#}");
+    check
+}
+
+#[test]
+fn a_describe_the_policy_leaves_out_gives_one_line_and_an_unchanged_result() {
+    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let (endpoint, _deny) = moto
+        .denying(&["DescribeNetworkAcls"])
+        .unwrap_or_else(|err| panic!("{err}"));
+    let check = assert_unchanged(&failing_check(&endpoint, "", &CREDENTIALS));
+    let evidence = &check["evidence"];
+    let skipped = evidence["skipped"].as_str().unwrap_or_default();
+    assert!(
+        skipped.contains("ec2:DescribeNetworkAcls denied"),
+        "{evidence:#}"
+    );
+    let denied = evidence["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "access_denied")
+        .cloned();
+    assert_eq!(
+        denied.map(|f| f["object"].clone()),
+        Some(Value::from("ec2:DescribeNetworkAcls")),
+        "{evidence:#}"
+    );
+}
+
+#[test]
+fn a_peer_role_that_cannot_be_assumed_gives_one_line_and_an_unchanged_result() {
+    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let (endpoint, _deny) = moto
+        .denying(&["AssumeRole"])
+        .unwrap_or_else(|err| panic!("{err}"));
+    let check = assert_unchanged(&failing_check(&endpoint, "", &CREDENTIALS));
+    let skipped = check["evidence"]["skipped"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        skipped.contains("sts:AssumeRole denied in account 222222222222"),
+        "{check:#}"
+    );
+}
+
+#[test]
+fn without_credentials_the_explanation_is_skipped_quickly_and_the_result_stands() {
+    let home = tempfile::tempdir().expect("an empty home");
+    let home = home.path().to_str().expect("utf-8").to_string();
+    let envs = [
+        ("HOME", home.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+    ];
+    // Nothing listens at the endpoint: no call may be needed to say why.
+    let endpoint = format!("http://127.0.0.1:{}", rig::process::free_port().unwrap());
+    let run = failing_check(&endpoint, "", &envs);
+    let check = assert_unchanged(&run);
+    let skipped = check["evidence"]["skipped"].as_str().unwrap_or_default();
+    assert!(skipped.contains("no AWS credentials"), "{check:#}");
+    assert!(
+        run.elapsed < Duration::from_secs(15),
+        "took {:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn explain_never_reads_nothing() {
+    let endpoint = format!("http://127.0.0.1:{}", rig::process::free_port().unwrap());
+    let check = assert_unchanged(&failing_check(
+        &endpoint,
+        "explain = \"never\"",
+        &CREDENTIALS,
+    ));
+    assert!(check.get("evidence").is_none(), "{check:#}");
+}
+
+#[test]
+fn a_failing_check_carries_its_findings_in_json_text_and_junit() {
+    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let check = assert_unchanged(&failing_check(&moto.endpoint, "", &CREDENTIALS));
+    let findings = check["evidence"]["findings"]
+        .as_array()
+        .expect("findings")
+        .clone();
+    // 127.0.0.1 is no interface of either account, and no route leads there.
+    let codes: Vec<&str> = findings.iter().filter_map(|f| f["code"].as_str()).collect();
+    assert_eq!(codes, ["no_route", "destination_unknown"], "{check:#}");
+    assert!(
+        findings[1]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("123456789012, 222222222222"),
+        "{check:#}"
+    );
+    let junit = tempfile::Builder::new().suffix(".xml").tempfile().unwrap();
+    let junit_path = junit.path().to_str().unwrap().to_string();
+    let text = failing_check_with(&moto.endpoint, "", &CREDENTIALS, &["--junit", &junit_path]);
+    assert!(
+        text.stdout.contains("local: what AWS says")
+            && text.stdout.contains("- destination_unknown 127.0.0.1"),
+        "{}",
+        text.stdout
+    );
+    let xml = std::fs::read_to_string(junit.path()).unwrap();
+    assert!(xml.contains("destination_unknown 127.0.0.1"), "{xml}");
+}
