@@ -265,21 +265,6 @@ fn fault_row(fault: &str) {
     );
 }
 
-macro_rules! fault_rows {
-    ($($row:ident),* $(,)?) => {
-        mod fault {
-            $(
-                #[test]
-                fn $row() {
-                    super::fault_row(stringify!($row));
-                }
-            )*
-        }
-
-        const FAULT_ROWS: &[&str] = &[$(stringify!($row)),*];
-    };
-}
-
 fault_rows!(
     sg_drops_haproxy,
     redis_sg_missing,

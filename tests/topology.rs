@@ -598,25 +598,6 @@ fn also_seen(topology: &Topology, fault: &Fault, runs: &[rig::probe::Run; 2]) ->
     mismatches
 }
 
-/// One `#[test]` per fault, named by its id, so a failing row never hides
-/// the rest and `cargo test -- --list` shows the matrix. The rows share
-/// the one topology, one at a time (TURN).
-macro_rules! fault_rows {
-    ($($row:ident),* $(,)?) => {
-        mod fault {
-            $(
-                #[test]
-                fn $row() {
-                    super::fault_row(stringify!($row));
-                }
-            )*
-        }
-
-        /// The rows that have a test of their own.
-        const FAULT_ROWS: &[&str] = &[$(stringify!($row)),*];
-    };
-}
-
 fault_rows!(
     dns_public_ip,
     zone_missing_the_name,

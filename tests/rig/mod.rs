@@ -7,6 +7,27 @@
 //! first use and stopped at exit. Nothing listens beyond 127.0.0.1.
 #![allow(dead_code)]
 
+/// One `#[test]` per fault row, named by its id, so a failing row never
+/// hides the rest and `cargo test -- --list` shows the matrix; each calls
+/// the file's own `fault_row(id)`. `FAULT_ROWS` lists them, for the test
+/// that every row of the file's table has one.
+#[macro_export]
+macro_rules! fault_rows {
+    ($($row:ident),* $(,)?) => {
+        mod fault {
+            $(
+                #[test]
+                fn $row() {
+                    super::fault_row(stringify!($row));
+                }
+            )*
+        }
+
+        /// The rows that have a test of their own.
+        const FAULT_ROWS: &[&str] = &[$(stringify!($row)),*];
+    };
+}
+
 pub mod chromium;
 pub mod fixture;
 pub mod hostile;
