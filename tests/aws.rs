@@ -228,6 +228,12 @@ const ROWS: &[Row] = &[
 
 fn fault_row(fault: &str) {
     let row_of = ROWS.iter().find(|r| r.fault == fault).expect("a row");
+    if let Some(cause) = rig::causes::cause(fault) {
+        assert_eq!(
+            cause.code, row_of.code,
+            "tests/rig/causes.rs and this row disagree on {fault}"
+        );
+    }
     let moto = Moto::start(fault, &[]).unwrap_or_else(|err| panic!("{err}"));
     let run = paths(&moto, row_of.source);
     assert_eq!(

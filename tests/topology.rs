@@ -558,6 +558,9 @@ fn fault_row(id: &str) {
         });
     }
     mismatches.extend(also_seen(topology, &fault, &runs));
+    if let Some(cause) = rig::causes::cause(id) {
+        mismatches.extend(describes_agree(topology, cause, &envs).err());
+    }
     apply(topology, &fault.revert, &mut Vec::new());
     if let Err(runs) = wait_healthy(topology, &suite, Duration::from_secs(15)) {
         mismatches.push(format!(
@@ -596,6 +599,51 @@ fn also_seen(topology: &Topology, fault: &Fault, runs: &[rig::probe::Run; 2]) ->
         }
     }
     mismatches
+}
+
+/// The same fault made in the moto world, served inside the subnet's own
+/// namespace (its loopback): the probe runs the failing check there with an
+/// `[aws]` table, and the finding must be the cause tests/rig/causes.rs
+/// names, beside the wire's own reason.
+fn describes_agree(
+    topology: &Topology,
+    cause: &rig::causes::Cause,
+    envs: &[(&str, &str)],
+) -> Result<(), String> {
+    let namespace = format!("{}-{}", topology.prefix, cause.subnet);
+    let moto = rig::moto::Moto::start(cause.fault, &["ip", "netns", "exec", &namespace])?;
+    let subnet = if cause.subnet == "a" {
+        Subnet::A
+    } else {
+        Subnet::B
+    };
+    let source = subnet.cidr().replace(".0/24", ".10");
+    let whole = std::fs::read_to_string(suite(topology)).map_err(|err| err.to_string())?;
+    let block = whole
+        .split("[[check]]")
+        .find(|b| b.contains(&format!("name = \"{}\"", cause.check)))
+        .ok_or(format!("no check {} in the topology suite", cause.check))?;
+    let head = whole.split("[[check]]").next().unwrap_or_default();
+    let path = topology.root.join(format!("aws-{}.toml", cause.fault));
+    let text = format!("{head}{}\n[[check]]{block}", moto.table(&source, ""));
+    std::fs::write(&path, text).map_err(|err| err.to_string())?;
+    let mut all: Vec<(&str, &str)> = envs.to_vec();
+    all.extend(rig::moto::CREDENTIALS);
+    let run = topology.probe(subnet, &path, &all);
+    let check = run.check(cause.check);
+    let codes: Vec<String> = check["evidence"]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["code"].as_str().map(str::to_string))
+        .collect();
+    match codes.iter().any(|c| c == cause.code) {
+        true => Ok(()),
+        false => Err(format!(
+            "{}: the wire said {} and the describes {codes:?}, not {}\n{check:#}",
+            cause.fault, check["reason"], cause.code
+        )),
+    }
 }
 
 fault_rows!(

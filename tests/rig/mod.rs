@@ -28,6 +28,7 @@ macro_rules! fault_rows {
     };
 }
 
+pub mod causes;
 pub mod chromium;
 pub mod fixture;
 pub mod hostile;
