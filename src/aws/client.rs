@@ -197,13 +197,15 @@ impl Account {
             Service::Sts => "2011-06-15",
             Service::Route53 => "2013-04-01",
         };
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action)
-            .append_pair("Version", version);
-        for (key, value) in params {
-            form.append_pair(key, value);
-        }
-        let body = Bytes::from(form.finish());
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", action)
+                .append_pair("Version", version);
+            for (key, value) in params {
+                form.append_pair(key, value);
+            }
+            Bytes::from(form.finish())
+        };
         self.call(service, action, http::Method::POST, "/", body)
             .await
     }

@@ -316,6 +316,46 @@ mod tests {
     }
 
     #[test]
+    fn aws_table_errors_name_the_line_and_key() {
+        let aws = |line: &str| format!("[aws]\nregion = \"eu-west-1\"\n{line}\n{TCP}");
+        let cases = [
+            (aws("regoin = \"x\""), 3, "regoin", "unknown field"),
+            (
+                aws("peer_role_arn = \"arn:aws:iam::2222:role/x\""),
+                3,
+                "peer_role_arn",
+                "not an IAM role ARN",
+            ),
+            (
+                aws("explain = \"sometimes\""),
+                3,
+                "explain",
+                "unknown variant",
+            ),
+            (aws("source = \"sg-0abc\""), 3, "source", "an ENI id"),
+            (
+                aws("external_id = \"x\""),
+                3,
+                "external_id",
+                "needs a peer_role_arn",
+            ),
+            (aws("explain_timeout = \"soon\""), 3, "explain_timeout", ""),
+        ];
+        refused_at(&cases);
+        let err = error(&aws("explain = \"sometimes\""));
+        assert_eq!(err.column, Some(11), "{err}");
+    }
+
+    #[test]
+    fn an_aws_table_defaults_to_explaining_failures() {
+        let suite = parse(&format!("[aws]\n{TCP}"), "s.toml", "s").unwrap();
+        let aws = suite.aws.expect("the table");
+        assert_eq!(aws.explain, crate::aws::settings::Explain::OnFailure);
+        assert_eq!(aws.explain_timeout, DEFAULT_EXPLAIN_TIMEOUT);
+        assert!(parse(TCP, "s.toml", "s").unwrap().aws.is_none());
+    }
+
+    #[test]
     fn a_valid_suite_loads() {
         let suite = parse(&format!("[suite]\nname = \"x\"\n{TCP}"), "s.toml", "s").unwrap();
         assert_eq!((suite.name.as_str(), suite.checks.len()), ("x", 1));

@@ -15,7 +15,7 @@ use crate::aws::fetch::Wanted;
 use crate::aws::settings::{Explain, Settings, Source};
 use crate::ecs::TaskIdentity;
 use crate::outcome::{Evidence, Outcome};
-use crate::suite::Suite;
+use crate::suite::{Check, Suite};
 use ask::Ask;
 
 /// What one explanation cost.
@@ -40,7 +40,16 @@ pub async fn explain(
     outcomes: &mut [Outcome],
     task: Option<&TaskIdentity>,
 ) -> Option<Cost> {
-    let settings = suite.aws.as_ref()?;
+    explain_checks(suite.aws.as_ref()?, &suite.checks, outcomes, task).await
+}
+
+/// [`explain`] for `checks` (those the outcomes came from) under `settings`.
+pub async fn explain_checks(
+    settings: &Settings,
+    checks: &[Check],
+    outcomes: &mut [Outcome],
+    task: Option<&TaskIdentity>,
+) -> Option<Cost> {
     let picked: Vec<usize> = (0..outcomes.len())
         .filter(|i| match settings.explain {
             Explain::Never => false,
@@ -55,7 +64,7 @@ pub async fn explain(
     let asks: Vec<(usize, Ask)> = picked
         .iter()
         .filter_map(|i| {
-            let check = suite.checks.iter().find(|c| c.name == outcomes[*i].name)?;
+            let check = checks.iter().find(|c| c.name == outcomes[*i].name)?;
             Some((*i, ask::after_run(check, &outcomes[*i])))
         })
         .collect();

@@ -78,8 +78,23 @@ impl Ledger {
         }
         tally.cycles_ok += cycles_ok;
         tally.cycles_failed += cycles_failed;
+        let mut outcome = outcome;
+        // A failure that goes on keeps its explanation until the next one.
+        if outcome.evidence.is_none()
+            && reason.is_some()
+            && tally.latest.failure().map(|f| f.reason) == reason
+        {
+            outcome.evidence = tally.latest.evidence.take();
+        }
         tally.latest = outcome;
         tally.finished = finished;
+    }
+
+    /// Attach an explanation to a check's latest outcome, if that still fails.
+    pub fn explained(&mut self, name: &str, evidence: crate::outcome::Evidence) {
+        if let Some(tally) = self.tallies.get_mut(name).filter(|t| !t.latest.success()) {
+            tally.latest.evidence = Some(evidence);
+        }
     }
 
     /// Follow a reloaded suite: checks that are gone lose their series,
@@ -112,6 +127,38 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) use crate::outcome::sample::outcome;
+
+    #[test]
+    fn an_explanation_lasts_while_the_same_failure_goes_on() {
+        let evidence = crate::outcome::Evidence::skipped("read");
+        let mut ledger = Ledger::new(vec!["a".into()]);
+        let timeout = || outcome("a", Some(Reason::ConnectTimeout));
+        ledger.record(timeout(), SystemTime::now());
+        ledger.explained("a", evidence.clone());
+        ledger.record(timeout(), SystemTime::now());
+        let latest = |l: &Ledger| l.tallies().next().unwrap().latest.evidence.clone();
+        assert_eq!(
+            latest(&ledger),
+            Some(evidence.clone()),
+            "the same failure keeps it"
+        );
+        ledger.record(
+            outcome("a", Some(Reason::ConnectRefused)),
+            SystemTime::now(),
+        );
+        assert_eq!(
+            latest(&ledger),
+            None,
+            "another failure is not explained by it"
+        );
+        ledger.record(outcome("a", None), SystemTime::now());
+        ledger.explained("a", evidence);
+        assert_eq!(
+            latest(&ledger),
+            None,
+            "a pass is never explained as a failure"
+        );
+    }
 
     #[test]
     fn counts_accumulate_and_latest_wins() {

@@ -67,6 +67,7 @@ struct Families {
     cycles: IntCounterVec,
     server: GaugeVec,
     address: GaugeVec,
+    finding: GaugeVec,
     build: GaugeVec,
     suite: GaugeVec,
     task: GaugeVec,
@@ -131,6 +132,12 @@ impl Families {
                 "vpc_probe_address_success",
                 HELP_ADDRESS,
                 &["check", "address"],
+            )?,
+            finding: gauge(
+                registry,
+                "vpc_probe_finding",
+                HELP_FINDING,
+                &["check", "code"],
             )?,
             build: gauge(registry, "vpc_probe_build_info", HELP_BUILD, &["version"])?,
             suite: gauge(
@@ -197,6 +204,11 @@ impl Families {
             self.address
                 .with_label_values(&[check[0], &one.address.to_string()])
                 .set(f64::from(u8::from(one.result.is_ok())));
+        }
+        for finding in outcome.evidence.iter().flat_map(|e| &e.findings) {
+            self.finding
+                .with_label_values(&[check[0], finding.code.as_str()])
+                .set(1.0);
         }
         if outcome.cycles.is_some() {
             self.cycles
@@ -297,6 +309,7 @@ const HELP_SERVER: &str = "The PostgreSQL server behind a postgres check's port 
 const HELP_ADDRESS: &str = "With addresses = \"all\": 1 if the check passed through this address at its last run, else 0; one series per address the name resolved to (bounded by the DNS answer, at most 16).";
 const HELP_CYCLES: &str =
     "PostgreSQL open/auth/query/close cycles since the probe started, by result.";
+const HELP_FINDING: &str = "What the AWS describes say about the check's path at its latest explained run (suites with an [aws] table): one series per finding code, e.g. sg_ingress_missing; the object and the fix are in the report.";
 const HELP_BUILD: &str = "The probe's version; always 1.";
 const HELP_SUITE: &str =
     "The suite being run and its number of checks in the checks label; always 1.";
@@ -368,6 +381,33 @@ mod tests {
             let series = format!(
                 "vpc_probe_address_success{{address=\"{address}\",check=\"haproxy-all\"}} {value}\n"
             );
+            assert!(text.contains(&series), "{text}");
+        }
+    }
+
+    #[test]
+    fn each_finding_of_an_explained_check_is_a_series() {
+        use crate::outcome::{Code, Evidence, Finding};
+        let mut outcome = outcome("haproxy", Some(Reason::ConnectTimeout));
+        let finding = |code| Finding {
+            code,
+            object: "sg-1".into(),
+            account: Some("222222222222".into()),
+            explanation: "x".into(),
+            fix: None,
+        };
+        outcome.evidence = Some(Evidence {
+            findings: vec![
+                finding(Code::SgIngressMissing),
+                finding(Code::NaclReturnBlocked),
+            ],
+            ..Evidence::default()
+        });
+        let mut ledger = Ledger::new(vec!["haproxy".into()]);
+        ledger.record(outcome, SystemTime::now());
+        let text = exposition_of(&ledger, None);
+        for code in ["sg_ingress_missing", "nacl_return_blocked"] {
+            let series = format!("vpc_probe_finding{{check=\"haproxy\",code=\"{code}\"}} 1\n");
             assert!(text.contains(&series), "{text}");
         }
     }

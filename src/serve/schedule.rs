@@ -3,6 +3,7 @@
 //! never overlaps itself: its next run waits for the previous one.
 
 use super::state::State;
+use crate::aws::settings::{Explain, Settings};
 use crate::net::Net;
 use crate::report;
 use crate::runner;
@@ -44,6 +45,15 @@ impl Schedule {
             );
             loops.spawn(repeat(net, check, scrubber, interval, state));
         }
+        if let Some(settings) = suite.aws.clone().filter(|s| s.explain != Explain::Never) {
+            let every = interval.max(EXPLAIN_EVERY);
+            loops.spawn(explain(
+                settings,
+                suite.checks.clone(),
+                every,
+                state.clone(),
+            ));
+        }
         Schedule { loops }
     }
 
@@ -66,6 +76,25 @@ async fn repeat(net: Net, check: Check, scrubber: Scrubber, interval: Duration, 
         }
         state.record(outcome);
         tokio::time::sleep(jittered(interval)).await;
+    }
+}
+
+/// How often `serve` reads the AWS describes at most: one reading for all
+/// failing checks per period, whatever their number.
+const EXPLAIN_EVERY: Duration = Duration::from_secs(60);
+
+/// Explain the failing checks' latest outcomes once per period.
+async fn explain(settings: Settings, checks: Vec<Check>, every: Duration, state: Arc<State>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (mut outcomes, identity) = state.to_explain(settings.explain == Explain::Always);
+        if outcomes.is_empty() {
+            continue;
+        }
+        crate::evidence::explain_checks(&settings, &checks, &mut outcomes, identity.as_ref()).await;
+        state.explained(outcomes);
     }
 }
 

@@ -69,6 +69,28 @@ impl State {
         }
     }
 
+    /// The latest outcomes to explain (the failing ones unless `all`), and where the probe runs.
+    pub fn to_explain(&self, all: bool) -> (Vec<Outcome>, Option<TaskIdentity>) {
+        let inner = self.lock();
+        let outcomes = inner
+            .ledger
+            .tallies()
+            .map(|t| t.latest.clone())
+            .filter(|o| all || !o.success())
+            .collect();
+        (outcomes, inner.identity.clone())
+    }
+
+    /// Attach the explanations made from [`State::to_explain`].
+    pub fn explained(&self, outcomes: Vec<Outcome>) {
+        let mut inner = self.lock();
+        for outcome in outcomes {
+            if let Some(evidence) = outcome.evidence {
+                inner.ledger.explained(&outcome.name, evidence);
+            }
+        }
+    }
+
     pub fn reloaded(&self, suite: &Suite) {
         let mut inner = self.lock();
         inner.suite = suite.name.clone();
