@@ -1,0 +1,126 @@
+//! The IAM documents in deploy/iam/ have the shape IAM accepts, use no
+//! wildcard action, and grant exactly the describe and list actions the
+//! code in src/aws calls: a new call without its grant fails here, not in
+//! a customer's account.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn document(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/iam")
+        .join(name);
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("{name}: {err}"))
+}
+
+/// Every action a document allows, after checking each statement's shape.
+fn actions(doc: &Value, name: &str) -> BTreeSet<String> {
+    assert_eq!(doc["Version"], "2012-10-17", "{name}");
+    let statements = doc["Statement"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: Statement"));
+    let mut all = BTreeSet::new();
+    for statement in statements {
+        assert_eq!(statement["Effect"], "Allow", "{name}: {statement}");
+        assert!(
+            statement["Resource"].is_string() || statement["Principal"].is_object(),
+            "{name}: a Resource or a Principal: {statement}"
+        );
+        let listed: Vec<String> = match &statement["Action"] {
+            Value::String(one) => vec![one.clone()],
+            Value::Array(many) => many
+                .iter()
+                .map(|a| a.as_str().expect("action").to_string())
+                .collect(),
+            other => panic!("{name}: Action {other}"),
+        };
+        for action in listed {
+            assert!(!action.contains('*'), "{name}: wildcard action {action}");
+            let (service, verb) = action
+                .split_once(':')
+                .unwrap_or_else(|| panic!("{name}: {action}"));
+            assert!(
+                ["ec2", "route53", "sts"].contains(&service),
+                "{name}: {action}"
+            );
+            assert!(
+                verb.starts_with("Describe")
+                    || verb.starts_with("List")
+                    || verb.starts_with("Get")
+                    || action == "sts:AssumeRole",
+                "{name}: {action} is not read-only"
+            );
+            all.insert(action);
+        }
+    }
+    all
+}
+
+/// The actions src/aws calls, by the names it sends.
+fn called() -> BTreeSet<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws");
+    let mut found = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for piece in text.split('"').skip(1).step_by(2) {
+            let read = ["Describe", "List", "Get"]
+                .iter()
+                .any(|v| piece.starts_with(v));
+            if !read
+                || !piece.chars().all(|c| c.is_ascii_alphanumeric())
+                || piece == "GetCallerIdentity"
+            {
+                continue;
+            }
+            let service = if piece.starts_with("Describe") {
+                "ec2"
+            } else {
+                "route53"
+            };
+            found.insert(format!("{service}:{piece}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_task_role_grants_exactly_what_the_code_calls() {
+    let mut granted = actions(&document("task-role-policy.json"), "task-role-policy.json");
+    assert!(
+        granted.remove("sts:AssumeRole"),
+        "the task role assumes the peer role"
+    );
+    assert_eq!(granted, called());
+}
+
+#[test]
+fn the_peer_role_reads_its_side_and_trusts_only_the_task_role() {
+    let granted = actions(&document("peer-role-policy.json"), "peer-role-policy.json");
+    let source_only = ["ec2:DescribeVpcAttribute", "route53:ListHostedZonesByVPC"];
+    let wanted: BTreeSet<String> = called()
+        .into_iter()
+        .filter(|a| !source_only.contains(&a.as_str()))
+        .collect();
+    assert_eq!(granted, wanted);
+    let trust = document("peer-role-trust.json");
+    assert_eq!(
+        actions(&trust, "peer-role-trust.json"),
+        BTreeSet::from(["sts:AssumeRole".to_string()])
+    );
+    let principal = trust["Statement"][0]["Principal"]["AWS"].as_str().unwrap();
+    let task_definition: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("task-definition.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        task_definition["taskRoleArn"], principal,
+        "the trust names the task definition's task role"
+    );
+    assert!(trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"].is_string());
+}
