@@ -4,7 +4,9 @@
 //! then as the long-running service Prometheus scrapes (`serve`), then
 //! what applications do beyond `SELECT 1` (COPY, prepared statements, many
 //! sessions at once) through HAProxy and PgBouncer, and finally a failover
-//! drill: a Patroni switchover behind HAProxy, measured.
+//! drill: a Patroni switchover behind HAProxy, measured; and last, which
+//! AWS object blocks a path, from describe calls against an offline AWS
+//! (moto) with the production shape's two accounts.
 //! Run it with `scripts/demo`.
 
 #[path = "../tests/rig/mod.rs"]
@@ -46,7 +48,14 @@ fn main() -> ExitCode {
 
     banner("5. Failover drill: `patronictl switchover` on a 2-node Patroni cluster behind HAProxy");
     let drilled = drill();
-    if first == 0 && second == 1 && served && path == 1 && drilled {
+
+    banner("6. Which AWS object blocks the path: `vpc-probe paths` against an offline AWS (moto, two accounts)");
+    println!(
+        "   The database account's HAProxy security group lost its rule for 5432 from the ECS VPC."
+    );
+    println!("   The same command against real AWS: drop endpoint_url, give the task role deploy/iam/.\n");
+    let explained = aws_paths();
+    if first == 0 && second == 1 && served && path == 1 && drilled && explained == 1 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -165,6 +174,39 @@ fn drill() -> bool {
         status.code()
     );
     status.success()
+}
+
+/// `vpc-probe paths` on the moto world with HAProxy's ingress rule gone:
+/// exit 1, the finding names the group, its account and the fix.
+fn aws_paths() -> i32 {
+    let moto = match rig::moto::Moto::start("sg_drops_haproxy", &[]) {
+        Ok(moto) => moto,
+        Err(err) => {
+            println!("could not start the offline AWS: {err}");
+            return -1;
+        }
+    };
+    let checks = "[[check]]\nname = \"haproxy-rw\"\nkind = \"tcp\"\nhost = \"production-haproxy.timescale.glimpse.internal\"\nport = 5432\n\n\
+        [[check]]\nname = \"patroni-direct\"\nkind = \"tcp\"\nhost = \"10.0.1.21\"\nport = 5432\nexpect = \"unreachable\"\n\n\
+        [[check]]\nname = \"redis\"\nkind = \"tcp\"\nhost = \"10.0.2.10\"\nport = 6379\n";
+    let dir = std::env::temp_dir().join(format!("vpc-probe-demo-aws-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let suite = dir.join("production-aws.toml");
+    let text = format!(
+        "[suite]\nname = \"production\"\n{}\n{checks}",
+        moto.table("10.20.1.10", "")
+    );
+    std::fs::write(&suite, &text).expect("write the demo suite");
+    println!("{}\n", moto.table("10.20.1.10", "").trim_end());
+    let binary = std::env::var("VPC_PROBE_BIN").unwrap_or_else(|_| "target/debug/vpc-probe".into());
+    let status = Command::new(binary)
+        .args(["paths", "--suite"])
+        .arg(&suite)
+        .envs(rig::moto::CREDENTIALS)
+        .status()
+        .expect("run vpc-probe paths");
+    let _ = std::fs::remove_dir_all(&dir);
+    status.code().unwrap_or(-1)
 }
 
 fn banner(title: &str) {
