@@ -10,8 +10,9 @@ use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const ARCHIVE: &str = "target/image/vpc-probe.tar";
-/// The issue's goal for the image.
-const MAX_IMAGE_BYTES: u64 = 15 * 1024 * 1024;
+/// The image's limit: 10 MB (issue 20 set it; the AWS reads brought the
+/// image from about 8 to 9.7 MB, see BENCHMARKS.md).
+const MAX_IMAGE_BYTES: u64 = 10_000_000;
 
 /// podman as this sandbox allows it: vfs storage, runc, cgroupfs, no
 /// journald, and lowered rlimits (raising them in the container is refused).

@@ -95,7 +95,7 @@ impl Service {
 
 /// The standard chain without a reach for instance metadata off EC2.
 fn chain() -> CredentialsProviderChain {
-    let config = ProviderConfig::without_region().with_http_client(http_client());
+    let config = ProviderConfig::without_region().with_http_client(super::http::client());
     let profile = aws_config::profile::ProfileFileCredentialsProvider::builder()
         .configure(&config)
         .build();
@@ -115,14 +115,6 @@ fn chain() -> CredentialsProviderChain {
         return chain.or_else("Ec2InstanceMetadata", imds);
     }
     chain
-}
-
-/// The HTTP client of the credential providers: rustls on ring, like the rest of the binary.
-fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https()
 }
 
 /// Whether this host is an EC2 instance (where instance metadata exists):

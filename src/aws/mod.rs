@@ -15,6 +15,7 @@ pub mod client;
 pub mod dns;
 pub mod fetch;
 pub mod fix;
+pub mod http;
 pub mod model;
 pub mod path;
 pub mod read;
