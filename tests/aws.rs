@@ -121,6 +121,14 @@ const ROWS: &[Row] = &[
         object: "sg_tasks",
     },
     Row {
+        fault: "egress_by_wrong_prefix_list",
+        source: TASK_A,
+        check: "haproxy-rw",
+        verdict: "blocked",
+        code: "sg_egress_missing",
+        object: "sg_tasks",
+    },
+    Row {
         fault: "route_missing_from_b",
         source: SUBNET_B_ADDRESS,
         check: "haproxy-rw",
@@ -275,6 +283,7 @@ fault_rows!(
     sg_drops_haproxy,
     redis_sg_missing,
     sg_egress_missing,
+    egress_by_wrong_prefix_list,
     route_missing_from_b,
     route_missing_from_a,
     return_route_missing,
@@ -294,6 +303,27 @@ fault_rows!(
 fn every_aws_fault_row_has_a_test_of_its_own() {
     let rows: Vec<&str> = ROWS.iter().map(|r| r.fault).collect();
     assert_eq!(rows, FAULT_ROWS, "add the new row to fault_rows!");
+}
+
+#[test]
+fn an_egress_rule_naming_a_prefix_list_opens_what_the_list_holds() {
+    let moto = Moto::start("egress_by_prefix_list", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let run = paths(&moto, TASK_A);
+    assert_eq!(
+        row(&run, "haproxy-rw")["verdict"],
+        "reachable",
+        "{}",
+        run.stdout
+    );
+    let redis = row(&run, "redis");
+    assert_eq!(
+        redis["verdict"], "blocked",
+        "the list's rule is for 5432 only: {redis:#}"
+    );
+    assert_eq!(
+        redis["evidence"]["findings"][0]["code"],
+        "sg_egress_missing"
+    );
 }
 
 #[test]

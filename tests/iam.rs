@@ -75,11 +75,8 @@ fn called() -> BTreeSet<String> {
             {
                 continue;
             }
-            let service = if piece.starts_with("Describe") {
-                "ec2"
-            } else {
-                "route53"
-            };
+            let ec2 = piece.starts_with("Describe") || piece.starts_with("GetManagedPrefixList");
+            let service = if ec2 { "ec2" } else { "route53" };
             found.insert(format!("{service}:{piece}"));
         }
     }

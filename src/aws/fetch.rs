@@ -219,12 +219,51 @@ pub async fn read_account(account: &Account, wanted: &Wanted, source_side: bool)
             .groups
             .insert(id_.clone(), group(id_, id, &names, &rules));
     }
+    prefix_lists(&mut part, account).await;
     match (source_side, wanted.hosts.is_empty()) {
         (_, true) => {}
         (true, false) => dns_facts(&mut part, account, &vpcs, wanted).await,
         (false, false) => zones_of(&mut part, account, wanted).await,
     }
     part
+}
+
+/// The CIDRs of the managed prefix lists the groups' rules name (one call
+/// per list): a rule naming `pl-…` matches what the list holds.
+async fn prefix_lists(part: &mut Part, account: &Account) {
+    let lists: BTreeSet<String> = part
+        .world
+        .groups
+        .values()
+        .flat_map(|g| g.ingress.iter().chain(&g.egress))
+        .filter_map(|r| match &r.peer {
+            Peer::PrefixList(id, _) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    for list in lists {
+        let params = vec![("PrefixListId".to_string(), list.clone())];
+        let answer = account
+            .query(Service::Ec2, "GetManagedPrefixListEntries", &params)
+            .await;
+        let cidrs: Vec<Ipv4Net> = part
+            .note(account, answer)
+            .map(|a| {
+                a.items("entrySet")
+                    .filter_map(|e| e.text_of("cidr")?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for group in part.world.groups.values_mut() {
+            for rule in group.ingress.iter_mut().chain(group.egress.iter_mut()) {
+                if let Peer::PrefixList(id, nets) = &mut rule.peer {
+                    if *id == list {
+                        nets.clone_from(&cidrs);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The VPC attributes and private zones behind the names asked about.

@@ -185,6 +185,15 @@ def fault(name, ids, app, db):
         ec2.revoke_security_group_egress(GroupId=ids["sg_tasks"], IpPermissions=[
             {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
         ec2.authorize_security_group_egress(GroupId=ids["sg_tasks"], IpPermissions=perm(443, "0.0.0.0/0"))
+    elif name in ("egress_by_prefix_list", "egress_by_wrong_prefix_list"):
+        cidr = "10.0.0.0/16" if name == "egress_by_prefix_list" else "192.0.2.0/24"
+        pl = ec2.create_managed_prefix_list(PrefixListName="databases", MaxEntries=5, AddressFamily="IPv4",
+                                            Entries=[{"Cidr": cidr}])["PrefixList"]["PrefixListId"]
+        ec2.revoke_security_group_egress(GroupId=ids["sg_tasks"], IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        ec2.authorize_security_group_egress(GroupId=ids["sg_tasks"], IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "PrefixListIds": [{"PrefixListId": pl}]}])
+        ids["prefix_list"] = pl
     elif name == "route_missing_from_b":
         ec2.delete_route(RouteTableId=ids["rtb_b"], DestinationCidrBlock="10.0.0.0/16")
     elif name == "route_missing_from_a":
