@@ -6,7 +6,8 @@
 //! request also what applications do through the proxies (a COPY round
 //! trip, prepared statements across transactions, many sessions at once)
 //! and every address behind a name. Every failure carries a fixed
-//! [`outcome::Reason`] and a hint.
+//! [`outcome::Reason`] and a hint; with an `[aws]` table, also the AWS
+//! object behind it ([`outcome::Finding`]), read with describe calls only.
 //!
 //! # Layout
 //!
@@ -24,6 +25,11 @@
 //!   HTTP client (reqwest).
 //! - [`ecs`]: the task identity (cluster, task, AZ, subnet) from ECS task
 //!   metadata v4.
+//! - [`aws`]: describe-only AWS reads in the app's and the database's
+//!   account (credentials from `aws-config`, SigV4 by `aws-sigv4` on the
+//!   plumbing client), the typed network they describe, and the path walk
+//!   that names the security group rule, NACL entry, route, peering or
+//!   hosted zone behind a path's result.
 //! - [`check`]: one module per check kind (its suite keys, spec and run),
 //!   the [`check::Probe`] that times each phase under the check's deadline,
 //!   [`check::crowd`] (sessions held open at once) and
@@ -36,6 +42,8 @@
 //!   isolating panics.
 //! - [`report`]: the typed report document (JSON and its schema), text,
 //!   JUnit XML, and the comparison of runs from several subnets.
+//! - [`evidence`]: joins the AWS reads to a run's outcomes (one reading per
+//!   run), and `vpc-probe paths`, the same questions without traffic.
 //! - [`publish`]: Prometheus exposition, Pushgateway, CloudWatch EMF.
 //! - [`serve`]: the long-running mode: schedule, `/metrics`, signals.
 //! - [`cli`] and [`app`]: the command line and what each subcommand does,
