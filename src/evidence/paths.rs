@@ -1,7 +1,8 @@
 //! `vpc-probe paths`: every check's path judged from the describes alone,
-//! before the task exists and without sending any traffic (names come from
-//! the private zones' records): reachable, blocked, closed as it must be,
-//! or open when it must not be, with the chain of objects.
+//! before the task exists and without sending any traffic to the checked
+//! paths (names come from the private zones' records; only a name no zone
+//! holds is asked of the resolver): reachable, blocked, closed as it must
+//! be, or open when it must not be, with the chain of objects.
 
 use super::ask::{self, Ask};
 use super::judge::{judge, Seen};
@@ -74,7 +75,8 @@ pub async fn run(suite: &Suite, source: Source) -> Result<PathsReport, String> {
         .filter(|h| h.parse::<std::net::IpAddr>().is_err())
         .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
         .collect();
-    let resolved = session.resolve(&names).await;
+    let mut resolved = session.resolve(&names).await;
+    resolve_the_rest(suite, &names, &mut resolved).await;
     let asks: Vec<Ask> = suite
         .checks
         .iter()
@@ -113,6 +115,40 @@ pub async fn run(suite: &Suite, source: Source) -> Result<PathsReport, String> {
         rows,
     })
 }
+
+/// Names no private zone holds (public endpoints, records elsewhere) go to
+/// the suite's resolver, else the system's: the one packet `paths` may send.
+async fn resolve_the_rest(
+    suite: &Suite,
+    names: &BTreeSet<String>,
+    resolved: &mut std::collections::BTreeMap<String, std::net::Ipv4Addr>,
+) {
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !resolved.contains_key(*n))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let Ok(net) = crate::net::Net::new(suite.resolver, RESOLVE_TIMEOUT) else {
+        return;
+    };
+    for name in missing {
+        let answer = tokio::time::timeout(RESOLVE_TIMEOUT, net.resolve(name)).await;
+        let first = answer.ok().and_then(Result::ok).and_then(|all| {
+            all.into_iter().find_map(|a| match a {
+                std::net::IpAddr::V4(v4) => Some(v4),
+                std::net::IpAddr::V6(_) => None,
+            })
+        });
+        if let Some(address) = first {
+            resolved.insert(name.clone(), address);
+        }
+    }
+}
+
+/// How long `paths` waits for a resolver answer.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn shown(ask: &Ask) -> String {
     match ask {
