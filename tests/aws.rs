@@ -209,6 +209,14 @@ const ROWS: &[Row] = &[
         object: "pcx",
     },
     Row {
+        fault: "vpc_dns_off",
+        source: TASK_A,
+        check: "haproxy-dns",
+        verdict: "blocked",
+        code: "vpc_dns_off",
+        object: "app_vpc",
+    },
+    Row {
         fault: "zone_not_associated",
         source: TASK_A,
         check: "haproxy-dns",
@@ -294,6 +302,7 @@ fault_rows!(
     peering_pending,
     peering_deleted,
     dns_public_ip,
+    vpc_dns_off,
     zone_not_associated,
     sg_too_wide_patroni_node,
     sg_too_wide_patroni_api,

@@ -236,6 +236,8 @@ def fault(name, ids, app, db):
         dbec2.modify_vpc_peering_connection_options(
             VpcPeeringConnectionId=ids["pcx"],
             AccepterPeeringConnectionOptions={"AllowDnsResolutionFromRemoteVpc": False})
+    elif name == "vpc_dns_off":
+        ec2.modify_vpc_attribute(VpcId=ids["app_vpc"], EnableDnsSupport={"Value": False})
     elif name == "zone_not_associated":
         db("route53").disassociate_vpc_from_hosted_zone(
             HostedZoneId=ids["zone"], VPC={"VPCRegion": REGION, "VPCId": ids["app_vpc"]})
