@@ -370,7 +370,8 @@ fn failing_check(endpoint: &str, explain: &str, envs: &[(&str, &str)]) -> Run {
     failing_check_with(endpoint, explain, envs, &["--format", "json"])
 }
 
-fn failing_check_with(endpoint: &str, explain: &str, envs: &[(&str, &str)], args: &[&str]) -> Run {
+/// The suite of [`failing_check`]: one tcp check to a closed loopback port.
+fn failing_suite(endpoint: &str, explain: &str) -> tempfile::NamedTempFile {
     let port = rig::process::free_port().expect("a free port");
     let mut file = tempfile::Builder::new()
         .suffix(".toml")
@@ -383,6 +384,11 @@ fn failing_check_with(endpoint: &str, explain: &str, envs: &[(&str, &str)], args
         rig::moto::ROLE
     );
     file.write_all(text.as_bytes()).expect("write suite");
+    file
+}
+
+fn failing_check_with(endpoint: &str, explain: &str, envs: &[(&str, &str)], args: &[&str]) -> Run {
+    let file = failing_suite(endpoint, explain);
     let path = file.path().to_str().expect("utf-8").to_string();
     let mut all = vec!["check", "--suite", &path];
     all.extend_from_slice(args);
@@ -563,4 +569,19 @@ fn the_task_roles_credentials_come_from_the_ecs_container_endpoint() {
             "{secret} leaked"
         );
     }
+}
+
+#[test]
+fn serve_exports_each_finding_of_its_failing_checks() {
+    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let suite = failing_suite(&moto.endpoint, "");
+    let served = rig::observe::Served::start(suite.path(), "5s", &CREDENTIALS);
+    let text = served.metrics_until(Duration::from_secs(30), |body| {
+        body.contains("vpc_probe_finding{check=\"local\",code=\"destination_unknown\"} 1")
+    });
+    assert!(
+        text.contains("vpc_probe_finding{check=\"local\",code=\"no_route\"} 1"),
+        "{text}"
+    );
+    assert!(!text.contains(CREDENTIALS[1].1), "no secret in /metrics");
 }

@@ -2,7 +2,7 @@
 //! with jitter, so many probe tasks started together drift apart. A check
 //! never overlaps itself: its next run waits for the previous one.
 
-use super::state::State;
+use super::state::{Readiness, State};
 use crate::aws::settings::{Explain, Settings};
 use crate::net::Net;
 use crate::report;
@@ -83,18 +83,21 @@ async fn repeat(net: Net, check: Check, scrubber: Scrubber, interval: Duration, 
 /// failing checks per period, whatever their number.
 const EXPLAIN_EVERY: Duration = Duration::from_secs(60);
 
-/// Explain the failing checks' latest outcomes once per period.
+/// Explain the failing checks' latest outcomes: once every check has run
+/// (readiness), then once per period.
 async fn explain(settings: Settings, checks: Vec<Check>, every: Duration, state: Arc<State>) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let first_round = Duration::from_millis(200);
+    while !matches!(state.readiness(), Readiness::Ready) {
+        tokio::time::sleep(first_round).await;
+    }
     loop {
-        tick.tick().await;
         let (mut outcomes, identity) = state.to_explain(settings.explain == Explain::Always);
-        if outcomes.is_empty() {
-            continue;
+        if !outcomes.is_empty() {
+            crate::evidence::explain_checks(&settings, &checks, &mut outcomes, identity.as_ref())
+                .await;
+            state.explained(outcomes);
         }
-        crate::evidence::explain_checks(&settings, &checks, &mut outcomes, identity.as_ref()).await;
-        state.explained(outcomes);
+        tokio::time::sleep(every).await;
     }
 }
 
