@@ -193,7 +193,10 @@ async fn owned_check(
 async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InFlight) -> Outcome {
     let clock = Instant::now();
     let mut probe = Probe::new(net, check.timeout, in_flight);
-    let result = check.spec.run_at(&mut probe, check.addresses).await;
+    let seen = crate::net::certs::Seen::default();
+    let run = check.spec.run_at(&mut probe, check.addresses);
+    let result = crate::net::certs::SEEN.scope(seen.clone(), run).await;
+    let certificate = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
     let elapsed = clock.elapsed();
     let result = result
         .and_then(|()| within_max_duration(check.max_duration, elapsed, &probe.phases))
@@ -226,6 +229,7 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
             timeline: identity.timeline.map(|t| scrubber.scrub(&t)),
         }),
         evidence: None,
+        certificate,
     }
 }
 
@@ -291,6 +295,7 @@ fn unfinished(check: &Check, scrubber: &Scrubber) -> Outcome {
         addresses: Vec::new(),
         server: None,
         evidence: None,
+        certificate: None,
     }
 }
 

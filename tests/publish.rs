@@ -216,6 +216,10 @@ fn labels_are_bounded_names_never_error_text() {
                     ["ok", "failed", "success", "failure"].contains(&value.as_str()),
                     "{line}"
                 ),
+                "code" => assert!(
+                    vpc_probe::outcome::Code::iter().any(|c| c.as_str() == value),
+                    "{line}"
+                ),
                 "version" | "suite" | "checks" => {
                     assert!(value.len() < 64 && !value.contains(' '), "{line}")
                 }

@@ -375,3 +375,63 @@ fn redis_cluster_mode() {
         "{broken}"
     );
 }
+
+/// Every TLS kind reports the chain the server presented (JSON tls block,
+/// `probe_ssl_*` metrics), also when the handshake failed because it expired.
+#[test]
+fn every_tls_kind_reports_the_presented_chain() {
+    let tls = tls_rig();
+    let ca = tls.ca_file.display();
+    let checks = format!(
+        "[[check]]\nname = \"redis-tls\"\nkind = \"redis\"\nurl = \"rediss://{ELASTICACHE_NAME}:{}\"\npassword = \"{REDIS_TOKEN}\"\nca_file = \"{ca}\"\n\n\
+         [[check]]\nname = \"https\"\nkind = \"http\"\nurl = \"https://{ANISETTE_NAME}:{}/v3/client_info\"\nca_file = \"{ca}\"\n\n\
+         [[check]]\nname = \"postgres-tls\"\nkind = \"postgres\"\nurl = \"postgres://{PG_USER}@{HAPROXY_NAME}:{}/app?sslmode=verify-full\"\npassword = \"{PG_PASSWORD}\"\nca_file = \"{ca}\"\n\n\
+         [[check]]\nname = \"https-expired\"\nkind = \"http\"\nurl = \"https://{ANISETTE_NAME}:{}/v3/client_info\"\nca_file = \"{ca}\"\n",
+        tls.redis_tls, tls.anisette_https, tls.pg_tls, tls.expired_https
+    );
+    let suite = rig().suite("tls-chains", &checks);
+    let run = check_json(&suite, &[]);
+    // rcgen's default not-after (4096-01-01), and the expired one's (2021-01-01).
+    let (far, expired) = (67_090_118_400_i64, 1_609_459_200_i64);
+    for (name, san, not_after, session) in [
+        ("redis-tls", ELASTICACHE_NAME, far, true),
+        ("https", ANISETTE_NAME, far, true),
+        ("postgres-tls", HAPROXY_NAME, far, false),
+        ("https-expired", ANISETTE_NAME, expired, false),
+    ] {
+        let check = run.check(name);
+        let block = &check["tls"];
+        assert_eq!(block["chain"]["sans"][0], san, "{name}: {check:#}");
+        assert_eq!(block["chain"]["issuer"], "CN=vpc-probe test CA", "{name}");
+        assert_eq!(block["chain"]["not_after"], not_after, "{name}: {check:#}");
+        assert_eq!(block["chain"]["earliest_not_after"], not_after, "{name}");
+        if session {
+            assert!(
+                block["version"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("TLSv1_")),
+                "{name}: {check:#}"
+            );
+            assert!(
+                block["cipher"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("TLS")),
+                "{name}: {check:#}"
+            );
+        }
+    }
+    assert_eq!(run.check("https-expired")["reason"], "tls_error");
+    let served = rig::observe::Served::start(&suite, "2s", &[]);
+    let text = served.metrics_until(std::time::Duration::from_secs(30), |body| {
+        body.contains(
+            "probe_ssl_earliest_cert_expiry{check=\"https-expired\",kind=\"http\"} 1609459200",
+        )
+    });
+    for series in [
+        "probe_ssl_last_chain_expiry_timestamp_seconds{check=\"https-expired\",kind=\"http\"} 1609459200",
+        "probe_ssl_earliest_cert_expiry{check=\"postgres-tls\",kind=\"postgres\"} 67090118400",
+        "probe_tls_version_info{check=\"redis-tls\",kind=\"redis\",version=\"TLSv1_3\"} 1",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
+}

@@ -341,6 +341,9 @@ impl<'a> Probe<'a> {
             failure
         })?;
         self.observe("tls", tls::version(&stream));
+        if let Some(cipher) = tls::cipher(&stream) {
+            self.observe("tls_cipher", cipher);
+        }
         let (wire, heard) = Wire::new(stream);
         let stream: BoxedStream = Box::new(wire);
         Ok(Opened {

@@ -2,6 +2,7 @@
 //! the suite's resolver (one lookup per name in flight, [`lookups`]),
 //! connecting TCP, and classifying what went wrong.
 
+pub mod certs;
 pub mod fetch;
 pub mod frames;
 pub mod lookups;

@@ -51,17 +51,21 @@ pub fn client_config(verify: Verify, ca_file: Option<&Path>) -> Result<Arc<Clien
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|err| err.to_string())?;
-    let config = match verify {
-        Verify::Full => builder
-            .with_root_certificates(roots(ca_file)?)
-            .with_no_client_auth(),
-        Verify::Nothing => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
-                algorithms: provider().signature_verification_algorithms,
-            }))
-            .with_no_client_auth(),
+    let verifier: Arc<dyn ServerCertVerifier> = match verify {
+        Verify::Full => {
+            let roots = Arc::new(roots(ca_file)?);
+            rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
+                .build()
+                .map_err(|err| err.to_string())?
+        }
+        Verify::Nothing => Arc::new(AcceptAnyCertificate {
+            algorithms: provider().signature_verification_algorithms,
+        }),
     };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Recording(verifier)))
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
@@ -228,6 +232,62 @@ pub fn version<S>(stream: &TlsStream<S>) -> String {
         .and_then(|version| version.as_str())
         .unwrap_or("TLS")
         .to_string()
+}
+
+/// Records the presented chain for the running check (`net::certs`), then
+/// lets the real verifier judge it: the facts survive a failed handshake.
+#[derive(Debug)]
+struct Recording(Arc<dyn ServerCertVerifier>);
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let chain: Vec<CertificateDer<'_>> = std::iter::once(end_entity.clone())
+            .chain(intermediates.iter().cloned())
+            .collect();
+        super::certs::record(&chain);
+        self.0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// The negotiated cipher suite (e.g. TLS13_AES_256_GCM_SHA384), for the report.
+pub fn cipher<S>(stream: &TlsStream<S>) -> Option<String> {
+    let (_, connection) = stream.get_ref();
+    let suite = connection.negotiated_cipher_suite()?.suite();
+    Some(
+        suite
+            .as_str()
+            .map_or_else(|| format!("{suite:?}"), str::to_string),
+    )
 }
 
 /// Accepts any certificate while still checking handshake signatures: what

@@ -152,6 +152,21 @@ pub fn min_median_max(samples: &[f64]) -> Option<(f64, f64, f64)> {
     Some((*first, sorted[sorted.len() / 2], *last))
 }
 
+/// The presented chain, as the report's tls block shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChainFacts {
+    pub subject: String,
+    /// DNS names and IP addresses the leaf covers.
+    pub sans: Vec<String>,
+    pub issuer: String,
+    /// The leaf's not-after, seconds since the epoch.
+    pub not_after: i64,
+    /// The earliest not-after of every certificate the server presented.
+    pub earliest_not_after: i64,
+    /// How many certificates the server presented.
+    pub presented: usize,
+}
+
 /// The result of running one check once.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -172,6 +187,9 @@ pub struct Outcome {
     pub server: Option<ServerIdentity>,
     /// What the AWS describes say about the path (`[aws]` suites only).
     pub evidence: Option<Evidence>,
+    /// The certificate chain the server presented (TLS checks), also when
+    /// the handshake failed on it.
+    pub certificate: Option<ChainFacts>,
 }
 
 /// Which server answered behind a proxy, as the server itself says: what
@@ -217,6 +235,7 @@ pub(crate) mod sample {
             addresses: Vec::new(),
             server: None,
             evidence: None,
+            certificate: None,
         }
     }
 }

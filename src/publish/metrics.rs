@@ -68,6 +68,9 @@ struct Families {
     server: GaugeVec,
     address: GaugeVec,
     finding: GaugeVec,
+    cert_expiry: GaugeVec,
+    chain_expiry: GaugeVec,
+    tls_version: GaugeVec,
     build: GaugeVec,
     suite: GaugeVec,
     task: GaugeVec,
@@ -139,6 +142,24 @@ impl Families {
                 HELP_FINDING,
                 &["check", "code"],
             )?,
+            cert_expiry: gauge(
+                registry,
+                "probe_ssl_earliest_cert_expiry",
+                HELP_CERT_EXPIRY,
+                CHECK,
+            )?,
+            chain_expiry: gauge(
+                registry,
+                "probe_ssl_last_chain_expiry_timestamp_seconds",
+                HELP_CHAIN_EXPIRY,
+                CHECK,
+            )?,
+            tls_version: gauge(
+                registry,
+                "probe_tls_version_info",
+                HELP_TLS_VERSION,
+                &["check", "kind", "version"],
+            )?,
             build: gauge(registry, "vpc_probe_build_info", HELP_BUILD, &["version"])?,
             suite: gauge(
                 registry,
@@ -204,6 +225,19 @@ impl Families {
             self.address
                 .with_label_values(&[check[0], &one.address.to_string()])
                 .set(f64::from(u8::from(one.result.is_ok())));
+        }
+        if let Some(chain) = &outcome.certificate {
+            self.cert_expiry
+                .with_label_values(&check)
+                .set(chain.earliest_not_after as f64);
+            self.chain_expiry
+                .with_label_values(&check)
+                .set(chain.earliest_not_after as f64);
+        }
+        if let Some(version) = outcome.observed.get("tls").filter(|v| v.starts_with("TLS")) {
+            self.tls_version
+                .with_label_values(&[check[0], check[1], version])
+                .set(1.0);
         }
         for finding in outcome.evidence.iter().flat_map(|e| &e.findings) {
             self.finding
@@ -309,6 +343,10 @@ const HELP_SERVER: &str = "The PostgreSQL server behind a postgres check's port 
 const HELP_ADDRESS: &str = "With addresses = \"all\": 1 if the check passed through this address at its last run, else 0; one series per address the name resolved to (bounded by the DNS answer, at most 16).";
 const HELP_CYCLES: &str =
     "PostgreSQL open/auth/query/close cycles since the probe started, by result.";
+const HELP_CERT_EXPIRY: &str = "The earliest not-after (seconds since the epoch) of the certificates the server presented at the check's latest run, as blackbox_exporter; present also when the handshake failed on an expired one.";
+const HELP_CHAIN_EXPIRY: &str = "The earliest not-after (seconds since the epoch) of the presented chain at the latest run, as blackbox_exporter's (the one chain a server presents; the trusted root is not in it).";
+const HELP_TLS_VERSION: &str =
+    "The TLS version of the check's latest completed handshake; always 1.";
 const HELP_FINDING: &str = "What the AWS describes say about the check's path at its latest explained run (suites with an [aws] table): one series per finding code, e.g. sg_ingress_missing; the object and the fix are in the report.";
 const HELP_BUILD: &str = "The probe's version; always 1.";
 const HELP_SUITE: &str =

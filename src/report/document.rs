@@ -4,7 +4,7 @@
 //! authors can validate what they consume.
 
 use crate::ecs::TaskIdentity;
-use crate::outcome::{AddressResult, Cycles, Evidence, Kind, Outcome, Phase, Reason};
+use crate::outcome::{AddressResult, ChainFacts, Cycles, Evidence, Kind, Outcome, Phase, Reason};
 use crate::runner::Report;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -55,10 +55,43 @@ pub struct CheckReport {
     /// its own result (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<AddressReport>,
+    /// The TLS session and the certificate chain the server presented
+    /// (TLS checks only; also when the handshake failed on the chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsReport>,
     /// What the AWS describes say about the path (suites with an `[aws]`
     /// table): findings naming the object, its account and the fix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
+}
+
+/// A check's TLS block: the session's version and cipher suite when the
+/// handshake completed, and the chain the server presented.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TlsReport {
+    /// e.g. TLSv1_3; absent when the handshake did not complete (or PostgreSQL, whose session tokio-postgres keeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<String>,
+    pub chain: ChainFacts,
+}
+
+impl TlsReport {
+    fn new(outcome: &Outcome) -> Option<TlsReport> {
+        let chain = outcome.certificate.clone()?;
+        let version = outcome
+            .observed
+            .get("tls")
+            .filter(|v| v.starts_with("TLS"))
+            .cloned();
+        let cipher = outcome.observed.get("tls_cipher").cloned();
+        Some(TlsReport {
+            version,
+            cipher,
+            chain,
+        })
+    }
 }
 
 /// One address's result, when a check probes every address of its name.
@@ -146,6 +179,7 @@ impl CheckReport {
             cycles: outcome.cycles.as_ref().map(CycleReport::new),
             addresses: outcome.addresses.iter().map(AddressReport::new).collect(),
             evidence: outcome.evidence.clone(),
+            tls: TlsReport::new(outcome),
         }
     }
 }
