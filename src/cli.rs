@@ -100,6 +100,11 @@ pub struct CheckArgs {
     #[arg(long)]
     pub emf: bool,
 
+    /// Exit 1 when a check passes with a warning (a certificate expiring
+    /// within `min_cert_validity`); without it, warnings never fail the gate.
+    #[arg(long)]
+    pub fail_on_warning: bool,
+
     /// CloudWatch namespace of the EMF metrics.
     #[arg(long, value_name = "NAMESPACE", default_value = crate::publish::emf::DEFAULT_NAMESPACE, env = "VPC_PROBE_EMF_NAMESPACE")]
     pub emf_namespace: String,

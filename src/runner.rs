@@ -3,7 +3,9 @@
 
 use crate::check::{InFlight, Probe};
 use crate::net::Net;
-use crate::outcome::{AddressResult, Failure, Fault, Outcome, Phase, Reason, ServerIdentity};
+use crate::outcome::{
+    AddressResult, ChainFacts, Failure, Fault, Outcome, Phase, Reason, ServerIdentity, Warning,
+};
 use crate::secret::Scrubber;
 use crate::suite::{Check, Suite};
 use std::collections::{BTreeMap, HashMap};
@@ -202,6 +204,7 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
         .and_then(|()| within_max_duration(check.max_duration, elapsed, &probe.phases))
         .map_err(|failure| scrubbed(failure, scrubber));
     tracing::debug!(check = %check.name, ok = result.is_ok(), "check finished");
+    let warning = warning(check, &result, certificate.as_ref());
     Outcome {
         name: check.name.clone(),
         kind: check.spec.kind(),
@@ -229,8 +232,23 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
             timeline: identity.timeline.map(|t| scrubber.scrub(&t)),
         }),
         evidence: None,
+        warning,
         certificate,
     }
+}
+
+/// A passing check whose chain expires within its `min_cert_validity`.
+fn warning(
+    check: &Check,
+    result: &Result<(), Failure>,
+    chain: Option<&ChainFacts>,
+) -> Option<Warning> {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
+    result.as_ref().ok()?;
+    Warning::cert_expiring(chain?, check.min_cert_validity, now)
 }
 
 /// The failure with every secret removed from its detail.
@@ -296,6 +314,7 @@ fn unfinished(check: &Check, scrubber: &Scrubber) -> Outcome {
         server: None,
         evidence: None,
         certificate: None,
+        warning: None,
     }
 }
 
@@ -416,6 +435,7 @@ mod tests {
             max_duration: None,
             addresses: Default::default(),
             interval: None,
+            min_cert_validity: crate::suite::DEFAULT_MIN_CERT_VALIDITY,
             spec: crate::check::CheckSpec::Tcp(crate::check::tcp::TcpSpec {
                 host: "127.0.0.1".into(),
                 port: 9,

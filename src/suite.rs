@@ -13,6 +13,9 @@ use std::time::Duration;
 /// Deadline of a check when neither the suite nor the check sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `min_cert_validity` when neither the suite nor the check sets one.
+pub const DEFAULT_MIN_CERT_VALIDITY: Duration = Duration::from_secs(14 * 24 * 3600);
+
 /// A validated suite, ready to run.
 #[derive(Debug, Clone)]
 pub struct Suite {
@@ -52,5 +55,7 @@ pub struct Check {
     /// How often `serve` runs this check, when not the `--interval`: heavy
     /// checks (a COPY, many sessions) run less often than the rest.
     pub interval: Option<Duration>,
+    /// A passing TLS check whose presented chain expires sooner is a warning.
+    pub min_cert_validity: Duration,
     pub spec: CheckSpec,
 }

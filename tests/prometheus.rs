@@ -31,7 +31,7 @@ fn promtool(args: &[&str]) -> String {
 #[test]
 fn alerting_rules_pass_promtool_and_their_unit_tests() {
     let checked = promtool(&["check", "rules", "rules.yml"]);
-    assert!(checked.contains("SUCCESS: 11 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 12 rules found"), "{checked}");
     let tested = promtool(&["test", "rules", "rules.test.yml"]);
     assert!(tested.contains("SUCCESS"), "{tested}");
 }
@@ -47,6 +47,7 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 #[test]
 fn rules_and_dashboard_name_only_metrics_that_serve_exposes() {
     let rig = rig();
+    let tls = rig::tls::tls_rig();
     let checks = format!(
         r#"
 [[check]]
@@ -68,9 +69,17 @@ kind = "tcp"
 host = "{HAPROXY_NAME}"
 port = {haproxy}
 addresses = "all"
+
+[[check]]
+name = "https"
+kind = "http"
+url = "https://{ANISETTE_NAME}:{https}/v3/client_info"
+ca_file = "{ca}"
 "#,
         haproxy = rig.haproxy,
-        closed = rig.closed
+        closed = rig.closed,
+        https = tls.anisette_https,
+        ca = tls.ca_file.display(),
     );
     let suite = rig.suite("names", &checks);
     let metadata = rig.task_metadata_url();

@@ -376,27 +376,46 @@ fn redis_cluster_mode() {
     );
 }
 
-/// Every TLS kind reports the chain the server presented (JSON tls block,
-/// `probe_ssl_*` metrics), also when the handshake failed because it expired.
-#[test]
-fn every_tls_kind_reports_the_presented_chain() {
+/// Midnight UTC `days` from today, in epoch seconds (how the rig dates its leaves).
+fn midnight_in(days: i64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    (now / 86_400 + days) * 86_400
+}
+
+/// The rig's TLS checks of every kind, and one whose certificate expired.
+fn chain_checks() -> String {
     let tls = tls_rig();
     let ca = tls.ca_file.display();
-    let checks = format!(
+    format!(
         "[[check]]\nname = \"redis-tls\"\nkind = \"redis\"\nurl = \"rediss://{ELASTICACHE_NAME}:{}\"\npassword = \"{REDIS_TOKEN}\"\nca_file = \"{ca}\"\n\n\
          [[check]]\nname = \"https\"\nkind = \"http\"\nurl = \"https://{ANISETTE_NAME}:{}/v3/client_info\"\nca_file = \"{ca}\"\n\n\
-         [[check]]\nname = \"postgres-tls\"\nkind = \"postgres\"\nurl = \"postgres://{PG_USER}@{HAPROXY_NAME}:{}/app?sslmode=verify-full\"\npassword = \"{PG_PASSWORD}\"\nca_file = \"{ca}\"\n\n\
-         [[check]]\nname = \"https-expired\"\nkind = \"http\"\nurl = \"https://{ANISETTE_NAME}:{}/v3/client_info\"\nca_file = \"{ca}\"\n",
-        tls.redis_tls, tls.anisette_https, tls.pg_tls, tls.expired_https
+         [[check]]\nname = \"postgres-tls\"\nkind = \"postgres\"\nurl = \"postgres://{PG_USER}@{HAPROXY_NAME}:{}/app?sslmode=verify-full\"\npassword = \"{PG_PASSWORD}\"\nca_file = \"{ca}\"\n\n",
+        tls.redis_tls, tls.anisette_https, tls.pg_tls
+    )
+}
+
+/// Every TLS kind reports the chain the server presented (JSON tls block,
+/// `probe_ssl_*` metrics), also when the handshake failed because it
+/// expired; a chain valid for 5 more days makes a passing check warn.
+#[test]
+fn every_tls_kind_reports_the_presented_chain_and_warns_before_it_expires() {
+    let tls = tls_rig();
+    let ca = tls.ca_file.display();
+    let expired_check = format!(
+        "[[check]]\nname = \"https-expired\"\nkind = \"http\"\nurl = \"https://{ANISETTE_NAME}:{}/v3/client_info\"\nca_file = \"{ca}\"\n",
+        tls.expired_https
     );
-    let suite = rig().suite("tls-chains", &checks);
-    let run = check_json(&suite, &[]);
-    // rcgen's default not-after (4096-01-01), and the expired one's (2021-01-01).
-    let (far, expired) = (67_090_118_400_i64, 1_609_459_200_i64);
+    let suite = rig().suite("tls-chains", &(chain_checks() + &expired_check));
+    let junit = rig().root.join("tls-chains.xml");
+    let run = check_json(&suite, &["--junit", junit.to_str().unwrap()]);
+    let (soon, expired) = (midnight_in(LEAF_DAYS), 1_609_459_200_i64);
     for (name, san, not_after, session) in [
-        ("redis-tls", ELASTICACHE_NAME, far, true),
-        ("https", ANISETTE_NAME, far, true),
-        ("postgres-tls", HAPROXY_NAME, far, false),
+        ("redis-tls", ELASTICACHE_NAME, soon, true),
+        ("https", ANISETTE_NAME, soon, true),
+        ("postgres-tls", HAPROXY_NAME, soon, false),
         ("https-expired", ANISETTE_NAME, expired, false),
     ] {
         let check = run.check(name);
@@ -419,8 +438,29 @@ fn every_tls_kind_reports_the_presented_chain() {
                 "{name}: {check:#}"
             );
         }
+        if not_after == soon {
+            assert_eq!(
+                check["success"], true,
+                "{name}: a warning passes: {check:#}"
+            );
+            assert_eq!(
+                check["warning"]["reason"], "cert_expiring",
+                "{name}: {check:#}"
+            );
+            let days = check["warning"]["days_left"].as_f64().unwrap();
+            assert!(days > 3.0 && days <= 5.0, "{name}: {days} days left");
+        }
     }
-    assert_eq!(run.check("https-expired")["reason"], "tls_error");
+    let failed = run.check("https-expired");
+    assert_eq!(
+        (failed["reason"].as_str(), failed.get("warning")),
+        (Some("tls_error"), None)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<system-out>warning cert_expiring: the certificate chain"),
+        "{xml}"
+    );
     let served = rig::observe::Served::start(&suite, "2s", &[]);
     let text = served.metrics_until(std::time::Duration::from_secs(30), |body| {
         body.contains(
@@ -428,10 +468,27 @@ fn every_tls_kind_reports_the_presented_chain() {
         )
     });
     for series in [
-        "probe_ssl_last_chain_expiry_timestamp_seconds{check=\"https-expired\",kind=\"http\"} 1609459200",
-        "probe_ssl_earliest_cert_expiry{check=\"postgres-tls\",kind=\"postgres\"} 67090118400",
-        "probe_tls_version_info{check=\"redis-tls\",kind=\"redis\",version=\"TLSv1_3\"} 1",
+        "probe_ssl_last_chain_expiry_timestamp_seconds{check=\"https-expired\",kind=\"http\"} 1609459200".to_string(),
+        format!("probe_ssl_earliest_cert_expiry{{check=\"postgres-tls\",kind=\"postgres\"}} {soon}"),
+        "probe_tls_version_info{check=\"redis-tls\",kind=\"redis\",version=\"TLSv1_3\"} 1".to_string(),
+        "vpc_probe_warning{check=\"https\",reason=\"cert_expiring\"} 1".to_string(),
+        "vpc_probe_warning{check=\"https-expired\",reason=\"cert_expiring\"} 0".to_string(),
     ] {
-        assert!(text.contains(series), "{series} missing:\n{text}");
+        assert!(text.contains(&series), "{series} missing:\n{text}");
     }
+}
+
+/// Warnings pass the gate unless `--fail-on-warning`; a shorter
+/// `min_cert_validity` (per check here; `[suite]` takes it too) silences them.
+#[test]
+fn a_warning_fails_the_gate_only_when_asked() {
+    let suite = rig().suite("tls-warnings", &chain_checks());
+    let run = check_json(&suite, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(check_json(&suite, &["--fail-on-warning"]).code, 1);
+    let checks = chain_checks().replace("ca_file = ", "min_cert_validity = \"2days\"\nca_file = ");
+    let relaxed = rig().suite("tls-relaxed", &checks);
+    let run = check_json(&relaxed, &["--fail-on-warning"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.check("https").get("warning").is_none());
 }

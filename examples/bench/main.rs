@@ -276,6 +276,7 @@ fn render_times(checks: usize) -> Vec<f64> {
             server: None,
             evidence: None,
             certificate: None,
+            warning: None,
         };
         ledger.record(outcome, SystemTime::now());
     }

@@ -259,7 +259,10 @@ async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &Check
         Some(gateway) => push(gateway, &report, identity.as_ref()).await,
         None => true,
     };
-    Exit::verdict(report.success() && (pushed || !args.push_required))
+    let warned = report.checks.iter().any(|c| c.warning.is_some());
+    Exit::verdict(
+        report.success() && (pushed || !args.push_required) && !(args.fail_on_warning && warned),
+    )
 }
 
 /// SIGTERM (ECS stopping the task) or SIGINT; never completes if the

@@ -26,6 +26,7 @@ struct Common {
     max_duration: Option<Env<humantime::Duration>>,
     addresses: Option<Env<Addresses>>,
     interval: Option<Env<humantime::Duration>>,
+    min_cert_validity: Option<Env<humantime::Duration>>,
 }
 
 /// A check's name, kept apart so duplicates can be told before building.
@@ -37,7 +38,7 @@ pub(super) struct Parsed {
 /// Build one check from its table; `Err` is a problem naming a key, or none.
 pub(super) fn parse(
     table: toml::Table,
-    default_timeout: Duration,
+    (default_timeout, default_validity): (Duration, Duration),
     scrubber: &mut Scrubber,
 ) -> Result<Parsed, Problem> {
     let (common, own): (toml::Table, toml::Table) = table
@@ -74,12 +75,16 @@ pub(super) fn parse(
             .interval
             .map(|Env(every)| check_interval(every.into(), timeout))
             .transpose()?;
+        let min_cert_validity = common
+            .min_cert_validity
+            .map_or(default_validity, |Env(v)| v.into());
         Ok(Check {
             name: name.clone(),
             timeout,
             max_duration,
             addresses,
             interval,
+            min_cert_validity,
             spec,
         })
     });

@@ -9,7 +9,7 @@ mod locate;
 use crate::aws::settings::{Explain, RoleArn, Settings, Source, DEFAULT_EXPLAIN_TIMEOUT};
 use crate::expand::Env;
 use crate::secret::Scrubber;
-use crate::suite::{Suite, DEFAULT_TIMEOUT};
+use crate::suite::{Suite, DEFAULT_MIN_CERT_VALIDITY, DEFAULT_TIMEOUT};
 use locate::Locator;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -98,6 +98,7 @@ struct RawSuite {
     name: Option<Env<String>>,
     timeout: Option<Env<humantime::Duration>>,
     resolver: Option<Env<ResolverAddr>>,
+    min_cert_validity: Option<Env<humantime::Duration>>,
 }
 
 /// `host:port` or a bare host (port 53) naming a DNS server.
@@ -141,6 +142,11 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
             .map_err(|msg| at.key_error(None, "timeout", msg))?,
         None => DEFAULT_TIMEOUT,
     };
+    let default_validity = raw
+        .suite
+        .min_cert_validity
+        .as_ref()
+        .map_or(DEFAULT_MIN_CERT_VALIDITY, |Env(v)| (*v).into());
     if raw.check.is_empty() && raw.drill.is_empty() {
         return Err(at.error(None, None, "the suite has no [[check]]".into()));
     }
@@ -149,7 +155,8 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
     let mut checks = Vec::with_capacity(raw.check.len());
     for spanned in raw.check {
         let span = spanned.span();
-        let parsed = check::parse(spanned.into_inner(), default_timeout, &mut scrubber)
+        let defaults = (default_timeout, default_validity);
+        let parsed = check::parse(spanned.into_inner(), defaults, &mut scrubber)
             .map_err(|problem| at.problem(&span, problem))?;
         let name_span = at.find_key(&span, "name").unwrap_or(span.clone());
         let line = at.line(name_span.start);
@@ -353,6 +360,16 @@ mod tests {
         assert_eq!(aws.explain, crate::aws::settings::Explain::OnFailure);
         assert_eq!(aws.explain_timeout, DEFAULT_EXPLAIN_TIMEOUT);
         assert!(parse(TCP, "s.toml", "s").unwrap().aws.is_none());
+    }
+
+    #[test]
+    fn min_cert_validity_comes_from_the_check_then_the_suite_then_14_days() {
+        let days = |suite: &Suite, i: usize| suite.checks[i].min_cert_validity.as_secs() / 86_400;
+        let plain = parse(TCP, "s.toml", "s").unwrap();
+        assert_eq!(days(&plain, 0), 14);
+        let text = format!("[suite]\nmin_cert_validity = \"30days\"\n{TCP}[[check]]\nname = \"b\"\nkind = \"tcp\"\nhost = \"h\"\nport = 2\nmin_cert_validity = \"3days\"\n");
+        let suite = parse(&text, "s.toml", "s").unwrap();
+        assert_eq!((days(&suite, 0), days(&suite, 1)), (30, 3));
     }
 
     #[test]

@@ -167,6 +167,54 @@ pub struct ChainFacts {
     pub presented: usize,
 }
 
+/// Why a passing check is not quite fine: a closed set, like [`Reason`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[derive(strum::EnumIter, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum WarningReason {
+    /// The presented chain expires within the check's `min_cert_validity`.
+    CertExpiring,
+}
+
+impl WarningReason {
+    /// The `reason` label and the JSON value.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// A passing check's warning: it passes, and says what is coming.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Warning {
+    pub reason: WarningReason,
+    pub detail: String,
+    /// Days until the earliest certificate of the chain expires.
+    pub days_left: f64,
+}
+
+impl Warning {
+    /// A warning when `chain` expires within `min` of `now` (epoch seconds).
+    pub fn cert_expiring(chain: &ChainFacts, min: Duration, now: i64) -> Option<Warning> {
+        let left = chain.earliest_not_after - now;
+        if left >= min.as_secs() as i64 {
+            return None;
+        }
+        let days_left = left as f64 / 86_400.0;
+        Some(Warning {
+            reason: WarningReason::CertExpiring,
+            detail: format!(
+                "the certificate chain ({}) expires in {days_left:.1} days, under min_cert_validity ({} days)",
+                chain.subject,
+                min.as_secs() / 86_400
+            ),
+            days_left,
+        })
+    }
+}
+
 /// The result of running one check once.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -190,6 +238,8 @@ pub struct Outcome {
     /// The certificate chain the server presented (TLS checks), also when
     /// the handshake failed on it.
     pub certificate: Option<ChainFacts>,
+    /// Set on a passing check only: it passes, with something coming.
+    pub warning: Option<Warning>,
 }
 
 /// Which server answered behind a proxy, as the server itself says: what
@@ -236,6 +286,7 @@ pub(crate) mod sample {
             server: None,
             evidence: None,
             certificate: None,
+            warning: None,
         }
     }
 }
@@ -243,6 +294,36 @@ pub(crate) mod sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 1_800_000_000;
+
+    /// Days left of a chain expiring `in_days` from NOW, judged at 14 days (None: no warning).
+    fn warned(in_days: f64, days_left: Option<f64>) {
+        let chain = ChainFacts {
+            subject: "CN=x".into(),
+            sans: vec![],
+            issuer: "CN=ca".into(),
+            not_after: NOW + (in_days * DAY as f64) as i64,
+            earliest_not_after: NOW + (in_days * DAY as f64) as i64,
+            presented: 1,
+        };
+        let min = Duration::from_secs(14 * DAY as u64);
+        let warning = Warning::cert_expiring(&chain, min, NOW);
+        assert_eq!(warning.as_ref().map(|w| w.days_left), days_left);
+        assert!(
+            warning.is_none_or(|w| w.reason == WarningReason::CertExpiring
+                && w.detail.contains("min_cert_validity (14 days)"))
+        );
+    }
+
+    crate::cases!(warned {
+        five_days_left_warns: 5.0 => Some(5.0);
+        thirteen_and_a_half_days_warns: 13.5 => Some(13.5);
+        exactly_the_minimum_does_not: 14.0 => None;
+        a_year_does_not: 365.0 => None;
+        already_expired_under_skip_verify_warns: -1.0 => Some(-1.0);
+    });
 
     #[test]
     fn phase_labels_are_their_json_names() {

@@ -10,9 +10,10 @@
 
 use super::ledger::{Ledger, Tally};
 use crate::ecs::TaskIdentity;
-use crate::outcome::Phase;
+use crate::outcome::{Phase, WarningReason};
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 use std::time::{SystemTime, UNIX_EPOCH};
+use strum::IntoEnumIterator;
 
 /// The content type of what [`render`] writes (text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -68,6 +69,7 @@ struct Families {
     server: GaugeVec,
     address: GaugeVec,
     finding: GaugeVec,
+    warning: GaugeVec,
     cert_expiry: GaugeVec,
     chain_expiry: GaugeVec,
     tls_version: GaugeVec,
@@ -141,6 +143,12 @@ impl Families {
                 "vpc_probe_finding",
                 HELP_FINDING,
                 &["check", "code"],
+            )?,
+            warning: gauge(
+                registry,
+                "vpc_probe_warning",
+                HELP_WARNING,
+                &["check", "reason"],
             )?,
             cert_expiry: gauge(
                 registry,
@@ -225,6 +233,12 @@ impl Families {
             self.address
                 .with_label_values(&[check[0], &one.address.to_string()])
                 .set(f64::from(u8::from(one.result.is_ok())));
+        }
+        for reason in WarningReason::iter() {
+            let on = outcome.warning.as_ref().is_some_and(|w| w.reason == reason);
+            self.warning
+                .with_label_values(&[check[0], reason.as_str()])
+                .set(f64::from(u8::from(on)));
         }
         if let Some(chain) = &outcome.certificate {
             self.cert_expiry
@@ -343,6 +357,7 @@ const HELP_SERVER: &str = "The PostgreSQL server behind a postgres check's port 
 const HELP_ADDRESS: &str = "With addresses = \"all\": 1 if the check passed through this address at its last run, else 0; one series per address the name resolved to (bounded by the DNS answer, at most 16).";
 const HELP_CYCLES: &str =
     "PostgreSQL open/auth/query/close cycles since the probe started, by result.";
+const HELP_WARNING: &str = "1 while the check passes with a warning of this reason (cert_expiring: the presented chain expires within min_cert_validity), else 0.";
 const HELP_CERT_EXPIRY: &str = "The earliest not-after (seconds since the epoch) of the certificates the server presented at the check's latest run, as blackbox_exporter; present also when the handshake failed on an expired one.";
 const HELP_CHAIN_EXPIRY: &str = "The earliest not-after (seconds since the epoch) of the presented chain at the latest run, as blackbox_exporter's (the one chain a server presents; the trusted root is not in it).";
 const HELP_TLS_VERSION: &str =

@@ -4,7 +4,9 @@
 //! authors can validate what they consume.
 
 use crate::ecs::TaskIdentity;
-use crate::outcome::{AddressResult, ChainFacts, Cycles, Evidence, Kind, Outcome, Phase, Reason};
+use crate::outcome::{
+    AddressResult, ChainFacts, Cycles, Evidence, Kind, Outcome, Phase, Reason, Warning,
+};
 use crate::runner::Report;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -55,6 +57,10 @@ pub struct CheckReport {
     /// its own result (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<AddressReport>,
+    /// A passing check's warning (a certificate expiring within
+    /// `min_cert_validity`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<Warning>,
     /// The TLS session and the certificate chain the server presented
     /// (TLS checks only; also when the handshake failed on the chain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,6 +186,7 @@ impl CheckReport {
             addresses: outcome.addresses.iter().map(AddressReport::new).collect(),
             evidence: outcome.evidence.clone(),
             tls: TlsReport::new(outcome),
+            warning: outcome.warning.clone(),
         }
     }
 }

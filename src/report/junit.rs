@@ -29,6 +29,13 @@ pub fn render(report: &RunReport) -> anyhow::Result<String> {
             _ => TestCaseStatus::success(),
         };
         let mut case = TestCase::new(check.name.as_str(), status);
+        if let Some(warning) = check.warning.as_ref().filter(|_| check.success) {
+            case.set_system_out(format!(
+                "warning {}: {}",
+                warning.reason.as_str(),
+                warning.detail
+            ));
+        }
         case.set_classname(format!("{}.{}", report.suite, check.kind));
         case.set_time(seconds(check.duration_seconds));
         suite.add_test_case(case);

@@ -34,6 +34,7 @@ pub fn render(report: &RunReport) -> String {
     table.set_header(["check", "kind", "target", "result", "reason", "time"]);
     for check in &report.checks {
         let (result, reason) = match check.reason {
+            _ if check.success && check.warning.is_some() => ("WARN", "-".to_string()),
             _ if check.success => ("pass", "-".to_string()),
             Some(reason) => ("FAIL", reason.to_string()),
             None => ("FAIL", "-".to_string()),
@@ -54,6 +55,17 @@ pub fn render(report: &RunReport) -> String {
         let _ = writeln!(out, "\n{} failed: {reason} in {phase}", check.name);
         let _ = writeln!(out, "  detail: {}", check.detail.as_deref().unwrap_or("-"));
         let _ = writeln!(out, "  hint:   {}", check.hint.as_deref().unwrap_or("-"));
+    }
+    for check in report.checks.iter().filter(|c| c.success) {
+        if let Some(warning) = &check.warning {
+            let _ = writeln!(
+                out,
+                "\n{} passes with a warning: {}",
+                check.name,
+                warning.reason.as_str()
+            );
+            let _ = writeln!(out, "  detail: {}", warning.detail);
+        }
     }
     for check in report.checks.iter().filter(|c| c.evidence.is_some()) {
         let _ = write!(out, "\n{}: what AWS says\n", check.name);
