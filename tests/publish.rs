@@ -202,7 +202,12 @@ fn labels_are_bounded_names_never_error_text() {
         .copied()
         .collect();
     // The closed sets, from the enums themselves.
-    let reasons: BTreeSet<&str> = Reason::all().map(Reason::as_str).chain(["none"]).collect();
+    let warnings = vpc_probe::outcome::WarningReason::iter().map(|w| w.as_str());
+    let reasons: BTreeSet<&str> = Reason::all()
+        .map(Reason::as_str)
+        .chain(warnings)
+        .chain(["none"])
+        .collect();
     let kinds: BTreeSet<&str> = Kind::iter().map(Kind::as_str).collect();
     let phases: BTreeSet<&str> = Phase::iter().map(Phase::as_str).chain(["none"]).collect();
     for line in metrics.lines().filter(|l| !l.starts_with('#')) {
