@@ -26,19 +26,9 @@ pub fn source_end<'w>(world: &'w World, source: &Source) -> Option<End<'w>> {
     }
 }
 
-/// What the wire said about the path, if anything was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    Failed,
-    Passed,
-    /// `paths`: nothing was sent.
-    NotRun,
-}
-
-/// The evidence for one check, given what its run saw.
-pub fn judge(world: &World, source: &Source, ask: &Ask, seen: Seen, region: &str) -> Evidence {
-    let mut evidence = Evidence::default();
-    let denied: Vec<Finding> = world
+/// One `access_denied` finding per refused describe.
+fn denied(world: &World) -> Vec<Finding> {
+    world
         .denied
         .iter()
         .map(|d| Finding {
@@ -54,13 +44,34 @@ pub fn judge(world: &World, source: &Source, ask: &Ask, seen: Seen, region: &str
                 d.action
             )),
         })
-        .collect();
-    if let Some(first) = world.denied.first() {
-        evidence.skipped = Some(format!(
-            "{} denied in account {}: the explanation is partial",
-            first.action, first.account
-        ));
-    }
+        .collect()
+}
+
+/// The one line saying the explanation is partial, naming the first refusal.
+fn partial(world: &World) -> Option<String> {
+    let first = world.denied.first()?;
+    Some(format!(
+        "{} denied in account {}: the explanation is partial",
+        first.action, first.account
+    ))
+}
+
+/// What the wire said about the path, if anything was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Failed,
+    Passed,
+    /// `paths`: nothing was sent.
+    NotRun,
+}
+
+/// The evidence for one check, given what its run saw.
+pub fn judge(world: &World, source: &Source, ask: &Ask, seen: Seen, region: &str) -> Evidence {
+    let mut evidence = Evidence {
+        skipped: partial(world),
+        ..Evidence::default()
+    };
+    let denied = denied(world);
     let Some(end) = source_end(world, source) else {
         evidence.findings.push(Finding {
             code: Code::SourceUnknown,
