@@ -193,7 +193,8 @@ fn aws_paths() -> i32 {
     let _ = std::fs::create_dir_all(&dir);
     let suite = dir.join("production-aws.toml");
     let text = format!(
-        "[suite]\nname = \"production\"\n{}\n{checks}",
+        "[suite]\nname = \"production\"\nresolver = \"127.0.0.1:{}\"\n{}\n{checks}",
+        rig::process::free_udp_port().expect("a free UDP port"),
         moto.table("10.20.1.10", "")
     );
     std::fs::write(&suite, &text).expect("write the demo suite");

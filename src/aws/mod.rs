@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod fix;
 pub mod http;
 pub mod model;
+pub mod parse;
 pub mod path;
 pub mod read;
 pub mod rules;
