@@ -43,6 +43,18 @@ impl Suite {
     }
 }
 
+impl Check {
+    /// The longest one run of this check takes: its timeout, plus the
+    /// longest idle span when it holds sessions idle.
+    pub fn wall_time(&self) -> Duration {
+        self.timeout
+            + self
+                .spec
+                .idle()
+                .map_or(Duration::ZERO, |idle| idle.longest())
+    }
+}
+
 /// One check of a suite: its name, deadline, budget and what it does.
 #[derive(Debug, Clone)]
 pub struct Check {

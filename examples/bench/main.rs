@@ -277,6 +277,7 @@ fn render_times(checks: usize) -> Vec<f64> {
             evidence: None,
             certificate: None,
             warning: None,
+            idle: Vec::new(),
         };
         ledger.record(outcome, SystemTime::now());
     }

@@ -227,6 +227,12 @@ fn checked(args: CheckArgs) -> Result<Exit, Exit> {
 
 async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &CheckArgs) -> Exit {
     let format = args.format;
+    if let Some(notice) = idle_notice(checks) {
+        match format {
+            Format::Text => say!("{notice}"),
+            Format::Json => tracing::info!("{notice}"),
+        }
+    }
     // Where the task runs is read while the checks run, not before them.
     let (identity, ran) = tokio::join!(
         TaskIdentity::discover(),
@@ -263,6 +269,22 @@ async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &Check
     Exit::verdict(
         report.success() && (pushed || !args.push_required) && !(args.fail_on_warning && warned),
     )
+}
+
+/// Said before a run that holds sessions idle: how long the gate will take.
+fn idle_notice(checks: &[&suite::Check]) -> Option<String> {
+    let longest = checks
+        .iter()
+        .filter(|c| c.spec.idle().is_some())
+        .max_by_key(|c| c.wall_time())?;
+    let idle = longest.spec.idle().map(|i| i.longest()).unwrap_or_default();
+    Some(format!(
+        "holding sessions idle: this run takes up to {} ({}: idle {} + timeout {})",
+        humantime::format_duration(longest.wall_time()),
+        longest.name,
+        humantime::format_duration(idle),
+        humantime::format_duration(longest.timeout)
+    ))
 }
 
 /// SIGTERM (ECS stopping the task) or SIGINT; never completes if the

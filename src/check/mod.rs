@@ -7,6 +7,7 @@ pub mod crowd;
 pub mod dns;
 pub mod every_address;
 pub mod http;
+pub mod idle;
 pub mod keys;
 pub mod postgres;
 pub mod redis;
@@ -16,7 +17,9 @@ use crate::net::tls::TlsSetup;
 use crate::net::wire::{Heard, Spoke, Wire};
 use crate::net::{self, tls, BoxedStream, Net};
 pub use crate::outcome::Kind;
-use crate::outcome::{AddressResult, Cycles, Failure, Fault, Phase, Reason, ServerIdentity};
+use crate::outcome::{
+    AddressResult, Cycles, Failure, Fault, IdleStep, Phase, Reason, ServerIdentity,
+};
 pub use every_address::Addresses;
 use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
@@ -80,6 +83,16 @@ impl CheckSpec {
             CheckSpec::Postgres(spec) => Some(spec.port),
             CheckSpec::Redis(spec) => Some(spec.port),
             CheckSpec::Http(spec) => Some(spec.port),
+        }
+    }
+
+    /// The sessions held idle, for kinds that hold them (`idle`).
+    pub fn idle(&self) -> Option<&idle::Idle> {
+        match self {
+            CheckSpec::Dns(_) | CheckSpec::Http(_) => None,
+            CheckSpec::Tcp(spec) => spec.idle.as_ref(),
+            CheckSpec::Postgres(spec) => spec.idle.as_ref(),
+            CheckSpec::Redis(spec) => spec.idle.as_ref(),
         }
     }
 
@@ -148,8 +161,12 @@ pub struct Probe<'a> {
     pub addresses: Vec<AddressResult>,
     /// The database server that answered, when the kind can tell.
     pub server: Option<ServerIdentity>,
+    /// Each idle step's fate (`idle`).
+    pub idle: Vec<IdleStep>,
     /// The one address this probe connects to, already resolved.
     pin: Option<IpAddr>,
+    /// Keepalives on every connection this probe opens (`tcp_keepalive`).
+    keepalive: Option<Duration>,
 }
 
 impl<'a> Probe<'a> {
@@ -164,7 +181,9 @@ impl<'a> Probe<'a> {
             cycles: None,
             addresses: Vec::new(),
             server: None,
+            idle: Vec::new(),
             pin: None,
+            keepalive: None,
         }
     }
 
@@ -238,7 +257,9 @@ impl<'a> Probe<'a> {
             cycles: None,
             addresses: Vec::new(),
             server: None,
+            idle: Vec::new(),
             pin: self.pin,
+            keepalive: self.keepalive,
         }
     }
 
@@ -299,6 +320,11 @@ impl<'a> Probe<'a> {
         if let Ok(peer) = stream.peer_addr() {
             self.observe("peer", peer.to_string());
         }
+        if let Some(every) = self.keepalive {
+            if let Err(err) = net::socket::keep_alive(&stream, every) {
+                self.observe("tcp_keepalive", format!("not set: {err}"));
+            }
+        }
         Ok(stream)
     }
 
@@ -324,7 +350,8 @@ impl<'a> Probe<'a> {
             let stream: BoxedStream = Box::new(raw);
             return Ok(Opened {
                 stream,
-                heard: raw_heard,
+                heard: raw_heard.clone(),
+                raw: raw_heard,
                 peer,
                 tls: false,
             });
@@ -349,6 +376,7 @@ impl<'a> Probe<'a> {
         Ok(Opened {
             stream,
             heard,
+            raw: raw_heard,
             peer,
             tls: true,
         })
@@ -397,6 +425,8 @@ pub struct Opened {
     pub stream: BoxedStream,
     /// What the server said, above TLS.
     pub heard: Arc<Heard>,
+    /// The TCP connection's own record, beneath TLS: how it ended.
+    pub raw: Arc<Heard>,
     pub peer: SocketAddr,
     pub tls: bool,
 }
@@ -406,6 +436,7 @@ impl Opened {
     pub fn split(self) -> (BoxedStream, OpenedFacts) {
         let facts = OpenedFacts {
             heard: self.heard,
+            raw: self.raw,
             peer: self.peer,
             tls: self.tls,
         };
@@ -416,6 +447,8 @@ impl Opened {
 /// What [`Probe::tls_required`] and the classifiers need of a connection.
 pub struct OpenedFacts {
     pub heard: Arc<Heard>,
+    /// The TCP connection's own record, beneath TLS: how it ended.
+    pub raw: Arc<Heard>,
     pub peer: SocketAddr,
     pub tls: bool,
 }

@@ -1,12 +1,22 @@
 //! `kind = "tcp"`: a TCP handshake to host:port, or, with
-//! `expect = "unreachable"`, proof that the path stays closed.
+//! `expect = "unreachable"`, proof that the path stays closed. With
+//! `idle`, the connection is held and then proved alive without a byte of
+//! payload: a keepalive probe must be acknowledged.
 
+use super::idle::{self, Held, Idle};
 use super::keys::Problem;
 use super::Probe;
 use crate::expand::{Env, Port};
 use crate::net::url_parts::host_port;
+use crate::net::wire::Wire;
 use crate::outcome::{Failure, Fault, Phase, Reason};
 use serde::Deserialize;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// The suite keys of `kind = "tcp"`.
 #[derive(Debug, Deserialize)]
@@ -16,6 +26,8 @@ pub struct Keys {
     port: Port,
     #[serde(default)]
     expect: Expect,
+    idle: Option<idle::Steps>,
+    tcp_keepalive: Option<Env<humantime::Duration>>,
 }
 
 impl Keys {
@@ -24,10 +36,18 @@ impl Keys {
         if host.is_empty() {
             return Err(Problem::at("host", "must not be empty"));
         }
+        let idle = idle::build(self.idle, self.tcp_keepalive)?;
+        if self.expect == Expect::Unreachable && idle.is_some() {
+            return Err(Problem::at(
+                "idle",
+                "a path that must stay closed has no session to hold",
+            ));
+        }
         Ok(TcpSpec {
             host,
             port,
             expect: self.expect,
+            idle,
         })
     }
 }
@@ -46,6 +66,8 @@ pub struct TcpSpec {
     pub host: String,
     pub port: u16,
     pub expect: Expect,
+    /// Connections held idle, then proved alive (`idle`).
+    pub idle: Option<Idle>,
 }
 
 impl TcpSpec {
@@ -55,6 +77,9 @@ impl TcpSpec {
     }
 
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
+        if let Some(idle) = &self.idle {
+            return Box::pin(self.run_idle(probe, idle)).await;
+        }
         let addrs = probe.resolve(&self.host).await?;
         let connected = probe.connect(&addrs, self.port).await;
         match (self.expect, connected) {
@@ -78,6 +103,78 @@ impl TcpSpec {
             }
             (Expect::Unreachable, Err(failure)) => Err(failure),
         }
+    }
+}
+
+impl TcpSpec {
+    /// Connections held idle for each step, then proved alive.
+    async fn run_idle<'p>(&self, probe: &mut Probe<'p>, idle: &Idle) -> Result<(), Failure> {
+        let open = |mut sibling: Probe<'p>| async move {
+            let opened = self.hold(&mut sibling).await;
+            (sibling, opened)
+        };
+        let use_it = |mut sibling: Probe<'p>, held: Quiet| async move {
+            let answered = sibling.phase(Phase::Idle, held.acknowledged()).await;
+            (sibling, answered)
+        };
+        idle::run(probe, idle, open, use_it).await
+    }
+
+    /// Resolve and connect; a reader task notes how the connection ends.
+    async fn hold(&self, probe: &mut Probe<'_>) -> Result<Held<Quiet>, Failure> {
+        let addrs = probe.resolve(&self.host).await?;
+        let stream = probe.connect(&addrs, self.port).await?;
+        let (read, write) = stream.into_split();
+        let (mut wire, heard) = Wire::new(read);
+        let reader = tokio::spawn(async move {
+            let mut sink = [0u8; 1024];
+            while matches!(wire.read(&mut sink).await, Ok(n) if n > 0) {}
+        });
+        Ok(Held {
+            session: Quiet {
+                write,
+                reader,
+                heard: heard.clone(),
+            },
+            heard,
+        })
+    }
+}
+
+/// A TCP connection held without payload either way.
+struct Quiet {
+    write: OwnedWriteHalf,
+    reader: JoinHandle<()>,
+    heard: std::sync::Arc<crate::net::wire::Heard>,
+}
+
+/// How often the keepalive answer is looked for.
+const ACK_POLL: Duration = Duration::from_millis(100);
+
+impl Quiet {
+    /// Alive when the peer acknowledges a keepalive probe sent now; the
+    /// caller's deadline ends the wait (silence).
+    async fn acknowledged(self) -> Result<(), Fault> {
+        let socket: &TcpStream = self.write.as_ref();
+        let failed = |err: std::io::Error| Fault::new(Reason::ProtocolError, err.to_string());
+        crate::net::socket::keep_alive(socket, Duration::from_secs(1)).map_err(failed)?;
+        let asked = Instant::now();
+        loop {
+            if let Some((_, end)) = self.heard.ending().get() {
+                let detail = format!("the connection ended ({end:?}) when probed");
+                return Err(Fault::new(Reason::ClosedByPeer, detail));
+            }
+            if crate::net::socket::last_ack_age(socket).map_err(failed)? < asked.elapsed() {
+                return Ok(());
+            }
+            tokio::time::sleep(ACK_POLL).await;
+        }
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }
 

@@ -248,6 +248,12 @@ fn budget_within(
             ));
         }
     }
+    if spec.idle().is_some() {
+        return Err(Problem::at(
+            "max_duration",
+            "an idle check's time is mostly its idle: budget its latency in a check without `idle`",
+        ));
+    }
     if budget.is_zero() || budget >= timeout {
         return Err(Problem::at(
             "max_duration",

@@ -263,7 +263,10 @@ mod tests {
     #[test]
     fn every_kind_keys_list_is_its_keys_struct() {
         use crate::check::Kind;
-        assert_eq!(check::kind_keys(Kind::Tcp), ["host", "port", "expect"]);
+        assert_eq!(
+            check::kind_keys(Kind::Tcp),
+            ["host", "port", "expect", "idle", "tcp_keepalive"]
+        );
         assert!(check::kind_keys(Kind::Postgres).contains(&"cycles"));
         assert!(check::kind_keys(Kind::Redis).contains(&"username"));
     }

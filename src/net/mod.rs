@@ -3,9 +3,11 @@
 //! connecting TCP, and classifying what went wrong.
 
 pub mod certs;
+pub mod ending;
 pub mod fetch;
 pub mod frames;
 pub mod lookups;
+pub mod socket;
 pub mod tls;
 pub mod url_parts;
 pub mod wire;

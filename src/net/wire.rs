@@ -1,13 +1,15 @@
 //! A transparent stream wrapper that remembers what the server said first,
 //! so "closed before the server spoke" and "another protocol answered" can
-//! be told apart from the bytes themselves.
+//! be told apart from the bytes themselves, and how the connection ended
+//! ([`Ending`]), so a held session can say how it died.
 
+use super::ending::{End, Ending};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// How many leading bytes of the server's answer are kept.
 const PREFIX: usize = 16;
@@ -17,6 +19,7 @@ const PREFIX: usize = 16;
 pub struct Heard {
     bytes: AtomicU64,
     prefix: Mutex<Vec<u8>>,
+    ending: Ending,
 }
 
 impl Heard {
@@ -64,7 +67,13 @@ impl Heard {
         Heard {
             bytes: AtomicU64::new(self.bytes().saturating_sub(n as u64)),
             prefix: Mutex::new(prefix.get(n..).unwrap_or_default().to_vec()),
+            ending: Ending::default(),
         }
+    }
+
+    /// How and when the connection ended, as reads and writes saw it.
+    pub fn ending(&self) -> &Ending {
+        &self.ending
     }
 
     /// What a server that sent `bytes` left behind, as a classifier's
@@ -146,18 +155,57 @@ impl<S: AsyncRead + Unpin> AsyncRead for Wire<S> {
                 ),
             )));
         }
-        let before = buf.filled().len();
+        let (before, room) = (buf.filled().len(), buf.remaining());
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let fresh = &buf.filled()[before..];
         if !fresh.is_empty() {
             self.heard.record(fresh);
         }
+        match &polled {
+            Poll::Ready(Ok(())) if fresh.is_empty() && room > 0 => {
+                self.heard.ending.record(End::Fin)
+            }
+            Poll::Ready(Err(err)) => self.heard.ending.record(End::of_error(err)),
+            _ => {}
+        }
         polled
     }
 }
 
-/// Writes pass straight through to `inner`: the read-side wrappers
-/// (`Wire`, `Frames`) only watch what the server sends.
+/// Writes pass through; a failed write is an end too (a reset met by the
+/// first write after a long silence).
+impl<S: AsyncWrite + Unpin> AsyncWrite for Wire<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.noted(polled)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.noted(polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl<S> Wire<S> {
+    /// Note a failed write as the connection's end.
+    fn noted<T>(&self, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(err)) = &polled {
+            self.heard.ending.record(End::of_error(err));
+        }
+        polled
+    }
+}
+
+/// Writes pass straight through to `inner`: a read-side wrapper (`Frames`)
+/// only watches what the server sends.
 macro_rules! write_through {
     ($wrapper:ident) => {
         impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for $wrapper<S> {
@@ -187,8 +235,6 @@ macro_rules! write_through {
 }
 pub(crate) use write_through;
 
-write_through!(Wire);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +262,17 @@ mod tests {
         let err = wire.read_to_end(&mut sink).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(heard.bytes() <= MAX_ANSWER + 64 * 1024, "{}", heard.bytes());
+    }
+
+    #[tokio::test]
+    async fn a_zero_byte_read_is_the_peers_fin() {
+        let (client, server) = tokio::io::duplex(64);
+        let (mut wire, heard) = Wire::new(client);
+        assert_eq!(heard.ending().get(), None);
+        drop(server);
+        let mut sink = Vec::new();
+        wire.read_to_end(&mut sink).await.unwrap();
+        assert_eq!(heard.ending().get().map(|(_, end)| end), Some(End::Fin));
     }
 
     #[tokio::test]

@@ -3,9 +3,11 @@
 //! phases) and the fixed table of hints the report prints.
 
 mod finding;
+mod idle;
 mod reason;
 
 pub use finding::{Code, Evidence, Finding};
+pub use idle::{idle_span, Fate, IdleStep};
 pub use reason::Reason;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,8 @@ pub enum Phase {
     Query,
     Request,
     Body,
+    /// A held session's idle span and the use after it (`idle`).
+    Idle,
     Close,
 }
 
@@ -63,6 +67,7 @@ impl Phase {
         match self {
             Phase::Resolve => Reason::DnsTimeout,
             Phase::Connect => Reason::ConnectTimeout,
+            Phase::Idle => Reason::IdleTimeout,
             Phase::Tls
             | Phase::Auth
             | Phase::Query
@@ -240,6 +245,8 @@ pub struct Outcome {
     pub certificate: Option<ChainFacts>,
     /// Set on a passing check only: it passes, with something coming.
     pub warning: Option<Warning>,
+    /// Each idle step's fate (`idle = ...`); empty otherwise.
+    pub idle: Vec<IdleStep>,
 }
 
 /// Which server answered behind a proxy, as the server itself says: what
@@ -287,6 +294,7 @@ pub(crate) mod sample {
             evidence: None,
             certificate: None,
             warning: None,
+            idle: Vec::new(),
         }
     }
 }

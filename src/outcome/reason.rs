@@ -37,6 +37,7 @@ pub enum Reason {
     ProtocolError,
     UnexpectedResponse,
     Timeout,
+    IdleTimeout,
     TooSlow,
     UnexpectedlyReachable,
     Interrupted,
@@ -88,6 +89,8 @@ impl Reason {
             (Reason::TlsRequired, Postgres) => "pg_hba.conf (or PgBouncer's client_tls_sslmode) only allows TLS here: use sslmode=require or verify-full",
             (Reason::TlsRequired, Redis) => "the endpoint has in-transit encryption: use rediss:// (and an AUTH token, which ElastiCache only allows with TLS)",
             (Reason::TlsRequired, Http) => "the listener serves HTTPS: use https:// (and ca_file for a private CA)",
+            (Reason::IdleTimeout, Postgres) => "on the PostgreSQL path: HAProxy `timeout client` / `timeout server` (Patroni's sample: 30m) and PgBouncer `client_idle_timeout` close idle sessions; set the application pool's max idle time (pgx MaxConnIdleTime, HikariCP idleTimeout / maxLifetime, SQLAlchemy pool_recycle) below the shortest, or raise them",
+            (Reason::IdleTimeout, Redis) => "on the Redis path: the server's `timeout` (ElastiCache parameter group; 0 = never) or a proxy closes idle clients; enable the client's health checks / keepalive PINGs, or set `timeout` 0",
             (Reason::PermissionDenied, Postgres) => "GRANT the probe's role what its queries touch (SELECT on the queried objects; pg_is_in_recovery() and pg_extension need no grant)",
             (Reason::PermissionDenied, Redis) => "extend the ACL user's access string (ElastiCache: the RBAC user's access string) with the commands the check sends: +ping, plus +role for expect_role and +info +cluster|info for cluster checks",
             _ => return None,
@@ -119,6 +122,7 @@ impl Reason {
             Reason::ProtocolError => &PROTOCOL_ERROR,
             Reason::UnexpectedResponse => &UNEXPECTED_RESPONSE,
             Reason::Timeout => &TIMEOUT,
+            Reason::IdleTimeout => &IDLE_TIMEOUT,
             Reason::TooSlow => &TOO_SLOW,
             Reason::Interrupted => &INTERRUPTED,
             Reason::UnexpectedlyReachable => &UNEXPECTEDLY_REACHABLE,
@@ -271,6 +275,12 @@ const TIMEOUT: Described = Described {
     label: "timeout",
     meaning: "the server accepted the connection, then stopped answering before the deadline",
     hint: "the server is overloaded or hung, or a middlebox drops traffic after the handshake; the phase says where",
+};
+
+const IDLE_TIMEOUT: Described = Described {
+    label: "idle_timeout",
+    meaning: "a session held idle (`idle`) no longer worked: closed by the peer, reset, or silent, as the detail says",
+    hint: "something on the path kills idle connections: HAProxy `timeout client` / `timeout server`, an NLB's idle timeout (350 s), security group connection tracking, PgBouncer `client_idle_timeout`, Redis `timeout`; keep the application pool's idle lifetime under the limit, or keep sessions busy (TCP keepalive only helps against killers that watch packets: NLBs, NAT, connection tracking)",
 };
 
 const TOO_SLOW: Described = Described {

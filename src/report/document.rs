@@ -5,7 +5,7 @@
 
 use crate::ecs::TaskIdentity;
 use crate::outcome::{
-    AddressResult, ChainFacts, Cycles, Evidence, Kind, Outcome, Phase, Reason, Warning,
+    AddressResult, ChainFacts, Cycles, Evidence, IdleStep, Kind, Outcome, Phase, Reason, Warning,
 };
 use crate::runner::Report;
 use schemars::JsonSchema;
@@ -65,6 +65,10 @@ pub struct CheckReport {
     /// (TLS checks only; also when the handshake failed on the chain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsReport>,
+    /// With `idle`: each step, whether its session survived, and if not
+    /// how it died and when (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle: Vec<IdleStep>,
     /// What the AWS describes say about the path (suites with an `[aws]`
     /// table): findings naming the object, its account and the fix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +191,7 @@ impl CheckReport {
             evidence: outcome.evidence.clone(),
             tls: TlsReport::new(outcome),
             warning: outcome.warning.clone(),
+            idle: outcome.idle.clone(),
         }
     }
 }

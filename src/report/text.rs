@@ -71,6 +71,12 @@ pub fn render(report: &RunReport) -> String {
         let _ = write!(out, "\n{}: what AWS says\n", check.name);
         out.push_str(&evidence_lines(check.evidence.as_ref().expect("filtered")));
     }
+    for check in report.checks.iter().filter(|c| !c.idle.is_empty()) {
+        let _ = writeln!(out, "\n{}: sessions held idle", check.name);
+        for step in &check.idle {
+            let _ = writeln!(out, "  {}", step.summary());
+        }
+    }
     for check in report.checks.iter().filter(|c| !c.addresses.is_empty()) {
         let _ = writeln!(out, "\n{}: each address", check.name);
         for one in &check.addresses {

@@ -3,6 +3,7 @@
 
 use super::{copy, PostgresSpec, Role, SslMode};
 use crate::check::crowd::MAX_CONCURRENCY;
+use crate::check::idle;
 use crate::check::keys::{self as shared, Problem};
 use crate::expand::Env;
 use crate::net::tls::Verify;
@@ -31,6 +32,8 @@ pub struct Keys {
     #[serde(default)]
     prepared_statements: bool,
     concurrency: Option<u32>,
+    idle: Option<idle::Steps>,
+    tcp_keepalive: Option<Env<humantime::Duration>>,
 }
 
 impl Keys {
@@ -56,6 +59,8 @@ impl Keys {
             copy_bytes: None,
             prepared_statements: false,
             concurrency: None,
+            idle: None,
+            tcp_keepalive: None,
         }
     }
 
@@ -98,6 +103,11 @@ impl Keys {
         if query.trim().is_empty() {
             return Err(Problem::at("query", "must not be empty"));
         }
+        let idle = idle::build(self.idle, self.tcp_keepalive)?;
+        idle::refuse(&idle, "cycles", self.cycles.is_some())?;
+        idle::refuse(&idle, "copy_bytes", self.copy_bytes.is_some())?;
+        idle::refuse(&idle, "prepared_statements", self.prepared_statements)?;
+        idle::refuse(&idle, "concurrency", self.concurrency.is_some())?;
         Ok(PostgresSpec {
             host,
             port,
@@ -114,6 +124,7 @@ impl Keys {
             copy_bytes: shared::byte_size(self.copy_bytes, "copy_bytes", copy::MAX_COPY_BYTES)?,
             prepared_statements: self.prepared_statements,
             concurrency: shared::concurrency(self.concurrency, MAX_CONCURRENCY)?,
+            idle,
         })
     }
 }

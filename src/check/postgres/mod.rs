@@ -16,6 +16,7 @@ mod session;
 mod tls;
 
 use super::crowd;
+use super::idle::{self, Held, Idle};
 use super::Probe;
 use crate::net::tls::TlsSetup;
 use crate::net::url_parts::host_port;
@@ -70,6 +71,8 @@ pub struct PostgresSpec {
     pub prepared_statements: bool,
     /// Sessions to hold open at once, when asked.
     pub concurrency: Option<u32>,
+    /// Sessions held idle, then queried (`idle`).
+    pub idle: Option<Idle>,
 }
 
 /// An open session and the task driving its connection.
@@ -118,6 +121,9 @@ impl PostgresSpec {
     }
 
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
+        if let Some(idle) = &self.idle {
+            return Box::pin(self.run_idle(probe, idle)).await;
+        }
         let addrs = probe.resolve(&self.host).await?;
         let mut cycles = Cycles::default();
         let mut first_failure = None;
@@ -276,6 +282,55 @@ impl PostgresSpec {
         Ok(finding)
     }
 
+    /// Sessions opened (role and extensions checked), held idle for each
+    /// step, then queried and closed.
+    async fn run_idle<'p>(&self, probe: &mut Probe<'p>, idle: &Idle) -> Result<(), Failure> {
+        let open = |mut sibling: Probe<'p>| async move {
+            let opened = self.hold(&mut sibling).await;
+            (sibling, opened)
+        };
+        let use_it = |mut sibling: Probe<'p>, session: Session| async move {
+            let queried = self.query_and_close(&mut sibling, session).await;
+            (sibling, queried)
+        };
+        idle::run(probe, idle, open, use_it).await
+    }
+
+    /// One session, open and judged, to hold idle.
+    async fn hold(&self, probe: &mut Probe<'_>) -> Result<Held<Session>, Failure> {
+        let addrs = probe.resolve(&self.host).await?;
+        let session = self.connect_and_open(probe, &addrs).await?;
+        self.check_server(probe, &session).await?;
+        let heard = session.heard.clone();
+        Ok(Held { session, heard })
+    }
+
+    /// The check's query on an open session, then its close.
+    async fn query_and_close(
+        &self,
+        probe: &mut Probe<'_>,
+        session: Session,
+    ) -> Result<(), Failure> {
+        let heard = session.heard.clone();
+        let queried = probe
+            .phase(Phase::Query, async {
+                let rows = session.client.simple_query(&self.query).await;
+                rows.map_err(|err| classify(&err, &heard, self.sslmode, Step::Query, None))
+            })
+            .await;
+        match queried {
+            // No answer: a Terminate would wait on a silent path too.
+            Err(failure) if failure.reason == Reason::Timeout => {
+                session.driver.abort();
+                Err(failure)
+            }
+            queried => {
+                let closed = probe.phase(Phase::Close, close(session)).await;
+                queried.and(closed).map(drop)
+            }
+        }
+    }
+
     /// `sessions` full cycles held open at once.
     async fn crowd<'p>(
         &self,
@@ -288,15 +343,7 @@ impl PostgresSpec {
             (sibling, opened)
         };
         let finish = |mut sibling: Probe<'p>, session: Session| async move {
-            let heard = session.heard.clone();
-            let queried = sibling
-                .phase(Phase::Query, async {
-                    let rows = session.client.simple_query(&self.query).await;
-                    rows.map_err(|err| classify(&err, &heard, self.sslmode, Step::Query, None))
-                })
-                .await;
-            let closed = sibling.phase(Phase::Close, close(session)).await;
-            queried.and(closed).map(drop)
+            self.query_and_close(&mut sibling, session).await
         };
         crowd::run(probe, sessions, open, finish).await
     }

@@ -104,12 +104,19 @@ mod tests {
     /// An error redis-rs raised with no server code, after `heard`.
     fn client(row: (RedisError, &'static [u8]), want: Reason) {
         let (err, heard) = row;
+        let heard = Arc::new(Heard::of(heard));
         let facts = OpenedFacts {
-            heard: Arc::new(Heard::of(heard)),
+            raw: heard.clone(),
+            heard,
             peer: "127.0.0.1:6379".parse().unwrap(),
             tls: false,
         };
-        assert_eq!(classify(&err, &facts).reason, want, "{err} after {heard:?}");
+        assert_eq!(
+            classify(&err, &facts).reason,
+            want,
+            "{err} after {:?}",
+            facts.heard.prefix()
+        );
     }
 
     fn io(kind: std::io::ErrorKind) -> RedisError {

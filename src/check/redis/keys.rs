@@ -3,6 +3,7 @@
 
 use super::{RedisRole, RedisSpec};
 use crate::check::crowd::MAX_CONCURRENCY;
+use crate::check::idle;
 use crate::check::keys::{self as shared, Problem};
 use crate::expand::Env;
 use crate::net::url_parts::percent_decode;
@@ -26,6 +27,8 @@ pub struct Keys {
     #[serde(default)]
     expect_auth_required: bool,
     concurrency: Option<u32>,
+    idle: Option<idle::Steps>,
+    tcp_keepalive: Option<Env<humantime::Duration>>,
 }
 
 impl Keys {
@@ -66,6 +69,8 @@ impl Keys {
             Some("replica" | "slave") => Some(RedisRole::Replica),
             Some(_) => return Err(Problem::at("expect_role", "must be master or replica")),
         };
+        let idle = idle::build(self.idle, self.tcp_keepalive)?;
+        idle::refuse(&idle, "concurrency", self.concurrency.is_some())?;
         Ok(RedisSpec {
             host,
             port,
@@ -76,6 +81,7 @@ impl Keys {
             expect_role,
             expect_auth_required: self.expect_auth_required,
             concurrency: shared::concurrency(self.concurrency, MAX_CONCURRENCY)?,
+            idle,
         })
     }
 }

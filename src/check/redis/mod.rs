@@ -7,6 +7,7 @@ mod keys;
 pub use keys::Keys;
 
 use super::crowd;
+use super::idle::{self, Held, Idle};
 use super::{OpenedFacts, Probe};
 use crate::net::tls::TlsSetup;
 use crate::net::url_parts::host_port;
@@ -51,6 +52,8 @@ pub struct RedisSpec {
     pub expect_auth_required: bool,
     /// Sessions to hold open at once, when asked.
     pub concurrency: Option<u32>,
+    /// Sessions held idle, then used (`idle`).
+    pub idle: Option<Idle>,
 }
 
 /// An authenticated connection and the facts its failures are judged by.
@@ -75,6 +78,9 @@ impl RedisSpec {
     }
 
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
+        if let Some(idle) = &self.idle {
+            return Box::pin(self.run_idle(probe, idle)).await;
+        }
         let mut session = self.open(probe, false).await?;
         let connect = probe.phases.get(&Phase::Connect).copied();
         let queried = probe
@@ -137,6 +143,34 @@ impl RedisSpec {
             }),
             Err(failure) => Err(probe.tls_required(failure, &facts, &self.host).await),
         }
+    }
+
+    /// Authenticated sessions held idle for each step, then asked what the
+    /// check always asks (PING, cluster state, ROLE).
+    async fn run_idle<'p>(&self, probe: &mut Probe<'p>, idle: &Idle) -> Result<(), Failure> {
+        let open = |mut sibling: Probe<'p>| async move {
+            let opened = self.open(&mut sibling, false).await.map(|session| Held {
+                heard: session.facts.raw.clone(),
+                session,
+            });
+            (sibling, opened)
+        };
+        let use_it = |mut sibling: Probe<'p>, mut session: Session| async move {
+            let queried = sibling
+                .phase(
+                    Phase::Query,
+                    self.query(&mut session.connection, &session.facts),
+                )
+                .await;
+            close(session.connection, session.driver);
+            let queried = queried.map(|(observed, _)| {
+                for (key, value) in observed {
+                    sibling.observe(key, value);
+                }
+            });
+            (sibling, queried)
+        };
+        idle::run(probe, idle, open, use_it).await
     }
 
     /// `sessions` connections held open at once, each answering PING.
