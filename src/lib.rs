@@ -21,8 +21,9 @@
 //! - [`secret`]: secrets that never print, and the scrubber.
 //! - [`net`]: the resolver (lookups of one name in flight shared by every
 //!   check, [`net::lookups`]), TCP connect, TLS, the [`net::wire::Wire`] stream
-//!   that remembers what a server said first, URL parts, and the plumbing
-//!   HTTP client (reqwest).
+//!   that remembers what a server said first and how the connection ended
+//!   ([`net::ending`]), keepalives and TCP_INFO ([`net::socket`]), URL
+//!   parts, and the plumbing HTTP client (reqwest).
 //! - [`ecs`]: the task identity (cluster, task, AZ, subnet) from ECS task
 //!   metadata v4.
 //! - [`aws`]: describe-only AWS reads in the app's and the database's
@@ -32,8 +33,9 @@
 //!   hosted zone behind a path's result.
 //! - [`check`]: one module per check kind (its suite keys, spec and run),
 //!   the [`check::Probe`] that times each phase under the check's deadline,
-//!   [`check::crowd`] (sessions held open at once) and
-//!   [`check::every_address`] (one run per resolved address).
+//!   [`check::crowd`] (sessions held open at once),
+//!   [`check::every_address`] (one run per resolved address) and
+//!   [`check::idle`] (sessions held idle, then used: `idle_timeout`).
 //! - [`drill`]: the failover drill: writes, reads and an open session
 //!   measured through HAProxy while a Patroni switchover happens.
 //! - [`suite`]: a validated suite: what runs.

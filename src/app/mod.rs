@@ -273,8 +273,10 @@ async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &Check
 
 /// Said before a run that holds sessions idle: how long the gate will take.
 fn idle_notice(checks: &[&suite::Check]) -> Option<String> {
+    // The first in suite order among the longest (max_by_key keeps the last).
     let longest = checks
         .iter()
+        .rev()
         .filter(|c| c.spec.idle().is_some())
         .max_by_key(|c| c.wall_time())?;
     let idle = longest.spec.idle().map(|i| i.longest()).unwrap_or_default();

@@ -203,7 +203,7 @@ where
         sibling.add_time(Phase::Idle, rested.elapsed());
         drop(session);
         let fate = fate(end);
-        let record = died(step, fate, at - rested);
+        let record = died(step, fate, at - rested, ending.said());
         let failure = fate.is_none().then(|| ended_otherwise(end, at - rested));
         return (sibling, Step::Done(record, failure.map_or(Ok(()), Err)));
     }
@@ -216,6 +216,7 @@ where
             survived: true,
             fate: None,
             after_seconds: None,
+            server_said: None,
         };
         return (sibling, Step::Done(record, Ok(())));
     };
@@ -224,15 +225,10 @@ where
         None if is_deadline(&failure) => (Some(Fate::Silence), Instant::now()),
         None => (None, Instant::now()),
     };
+    let record = died(step, fate, at - rested, ending.said());
     match fate {
-        Some(fate) => (
-            sibling,
-            Step::Done(died(step, Some(fate), at - rested), Ok(())),
-        ),
-        None => {
-            let record = died(step, None, at - rested);
-            (sibling, Step::Done(record, Err(failure)))
-        }
+        Some(_) => (sibling, Step::Done(record, Ok(()))),
+        None => (sibling, Step::Done(record, Err(failure))),
     }
 }
 
@@ -252,12 +248,13 @@ fn is_deadline(failure: &Failure) -> bool {
 }
 
 /// The record of a step whose session did not survive.
-fn died(step: Duration, fate: Option<Fate>, after: Duration) -> IdleStep {
+fn died(step: Duration, fate: Option<Fate>, after: Duration, said: Option<&str>) -> IdleStep {
     IdleStep {
         idle_seconds: step.as_secs_f64(),
         survived: false,
         fate,
         after_seconds: Some(after.as_secs_f64()),
+        server_said: said.map(str::to_string),
     }
 }
 
@@ -338,6 +335,9 @@ fn judge(records: &[IdleStep], keepalive: Option<Duration>) -> Option<Failure> {
     let span = crate::outcome::idle_span(dead.idle_seconds);
     let after = dead.after_seconds.unwrap_or_default();
     let mut detail = format!("the session held idle for {span} was {}", fate.told(after));
+    if let Some(said) = &dead.server_said {
+        detail += &format!(", the server saying: {said}");
+    }
     if let Some(lived) = lived {
         detail += &format!(
             "; {} survived, so the limit lies between {} and {span}",
@@ -403,6 +403,7 @@ mod tests {
             survived: fate.is_none(),
             fate,
             after_seconds: fate.map(|_| after),
+            server_said: None,
         }
     }
 

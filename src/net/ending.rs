@@ -39,6 +39,9 @@ impl End {
 #[derive(Debug, Default)]
 pub struct Ending {
     first: OnceLock<(Instant, End)>,
+    /// What the server said as it closed (PgBouncer's FATAL
+    /// `client_idle_timeout`), when it said anything.
+    said: OnceLock<String>,
     noticed: Notify,
 }
 
@@ -54,6 +57,17 @@ impl Ending {
         if self.first.set((Instant::now(), end)).is_ok() {
             self.noticed.notify_waiters();
         }
+    }
+
+    /// Note the server's last words, then the end they announced.
+    pub fn record_said(&self, end: End, said: String) {
+        let _ = self.said.set(said);
+        self.record(end);
+    }
+
+    /// The server's last words, if it said any as it closed.
+    pub fn said(&self) -> Option<&str> {
+        self.said.get().map(String::as_str)
     }
 
     /// Wait until the connection has ended.

@@ -65,18 +65,27 @@ pub struct IdleStep {
     /// arriving, or the deadline for silence).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_seconds: Option<f64>,
+    /// What the server said as it closed the session, if anything
+    /// (PgBouncer: `FATAL: client_idle_timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_said: Option<String>,
 }
 
 impl IdleStep {
     /// "30s: survived", or "5m: closed by the peer (FIN) after 3.0 s".
     pub fn summary(&self) -> String {
         let step = idle_span(self.idle_seconds);
-        match (self.fate, self.after_seconds) {
+        let said = self
+            .server_said
+            .as_ref()
+            .map_or(String::new(), |said| format!(" (the server said: {said})"));
+        let summary = match (self.fate, self.after_seconds) {
             (Some(fate), Some(after)) => format!("{step}: {}", fate.told(after)),
             (Some(fate), None) => format!("{step}: {}", fate.said()),
             (None, _) if self.survived => format!("{step}: survived"),
             (None, _) => format!("{step}: failed"),
-        }
+        };
+        summary + &said
     }
 }
 
@@ -104,6 +113,7 @@ mod tests {
             survived: false,
             fate: Some(Fate::Fin),
             after_seconds: Some(3.04),
+            server_said: None,
         };
         assert_eq!(died.summary(), "5m: closed by the peer (FIN) after 3.0 s");
         let lived = IdleStep {
@@ -111,6 +121,7 @@ mod tests {
             survived: true,
             fate: None,
             after_seconds: None,
+            server_said: None,
         };
         assert_eq!(lived.summary(), "30s: survived");
     }

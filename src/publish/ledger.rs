@@ -111,9 +111,12 @@ impl Ledger {
 
     /// True once every check has finished at least once.
     pub fn complete(&self) -> bool {
-        self.order
-            .iter()
-            .all(|name| self.tallies.contains_key(name))
+        self.order.iter().all(|name| self.has(name))
+    }
+
+    /// True once the check named has finished at least once.
+    pub fn has(&self, name: &str) -> bool {
+        self.tallies.contains_key(name)
     }
 
     /// The tallies that exist, in suite order.

@@ -73,6 +73,7 @@ struct Families {
     cert_expiry: GaugeVec,
     chain_expiry: GaugeVec,
     tls_version: GaugeVec,
+    idle_survived: GaugeVec,
     build: GaugeVec,
     suite: GaugeVec,
     task: GaugeVec,
@@ -168,6 +169,12 @@ impl Families {
                 HELP_TLS_VERSION,
                 &["check", "kind", "version"],
             )?,
+            idle_survived: gauge(
+                registry,
+                "vpc_probe_idle_survived_seconds",
+                HELP_IDLE_SURVIVED,
+                CHECK,
+            )?,
             build: gauge(registry, "vpc_probe_build_info", HELP_BUILD, &["version"])?,
             suite: gauge(
                 registry,
@@ -252,6 +259,11 @@ impl Families {
             self.tls_version
                 .with_label_values(&[check[0], check[1], version])
                 .set(1.0);
+        }
+        if !outcome.idle.is_empty() {
+            let survived = outcome.idle.iter().filter(|step| step.survived);
+            let longest = survived.map(|step| step.idle_seconds).fold(0.0, f64::max);
+            self.idle_survived.with_label_values(&check).set(longest);
         }
         for finding in outcome.evidence.iter().flat_map(|e| &e.findings) {
             self.finding
@@ -358,6 +370,7 @@ const HELP_ADDRESS: &str = "With addresses = \"all\": 1 if the check passed thro
 const HELP_CYCLES: &str =
     "PostgreSQL open/auth/query/close cycles since the probe started, by result.";
 const HELP_WARNING: &str = "1 while the check passes with a warning of this reason (cert_expiring: the presented chain expires within min_cert_validity), else 0.";
+const HELP_IDLE_SURVIVED: &str = "Checks with `idle`: the longest span a held session survived at the latest run (0 when none did).";
 const HELP_CERT_EXPIRY: &str = "The earliest not-after (seconds since the epoch) of the certificates the server presented at the check's latest run, as blackbox_exporter; present also when the handshake failed on an expired one.";
 const HELP_CHAIN_EXPIRY: &str = "The earliest not-after (seconds since the epoch) of the presented chain at the latest run, as blackbox_exporter's (the one chain a server presents; the trusted root is not in it).";
 const HELP_TLS_VERSION: &str =

@@ -1,6 +1,6 @@
 //! The endpoints: `/metrics` for Prometheus, `/healthz` (the process
-//! answers) and `/readyz` (every check has run once) for ECS and load
-//! balancers.
+//! answers) and `/readyz` (every check without `idle` has run once) for
+//! ECS and load balancers.
 
 use super::state::{Readiness, State};
 use crate::publish::metrics::CONTENT_TYPE;

@@ -19,8 +19,11 @@ struct Inner {
     ledger: Ledger,
     identity: Option<TaskIdentity>,
     reload: ReloadStatus,
-    /// Set once every check of a suite has finished a run; stays set
-    /// across reloads, since the process has proved it can probe.
+    /// The checks readiness waits for: all but those holding sessions
+    /// idle, whose first result comes only after their longest span.
+    awaited: Vec<String>,
+    /// Set once every awaited check has finished a run; stays set across
+    /// reloads, since the process has proved it can probe.
     ready: bool,
 }
 
@@ -43,6 +46,7 @@ impl State {
                     succeeded: 0,
                     failed: 0,
                 },
+                awaited: awaited(suite),
                 ready: false,
             }),
         }
@@ -64,7 +68,7 @@ impl State {
     pub fn record(&self, outcome: Outcome) {
         let mut inner = self.lock();
         inner.ledger.record(outcome, SystemTime::now());
-        if inner.ledger.complete() {
+        if inner.awaited.iter().all(|name| inner.ledger.has(name)) {
             inner.ready = true;
         }
     }
@@ -95,6 +99,7 @@ impl State {
         let mut inner = self.lock();
         inner.suite = suite.name.clone();
         inner.ledger.retain(names(suite));
+        inner.awaited = awaited(suite);
         inner.reload.last_successful = true;
         inner.reload.last_success = SystemTime::now();
         inner.reload.succeeded += 1;
@@ -112,8 +117,8 @@ impl State {
             return Readiness::Ready;
         }
         Readiness::Waiting {
-            finished: inner.ledger.tallies().count(),
-            total: inner.ledger.check_count(),
+            finished: inner.awaited.iter().filter(|n| inner.ledger.has(n)).count(),
+            total: inner.awaited.len(),
         }
     }
 
@@ -140,4 +145,10 @@ impl State {
 
 fn names(suite: &Suite) -> Vec<String> {
     suite.checks.iter().map(|c| c.name.clone()).collect()
+}
+
+/// The checks readiness waits for: those that hold no session idle.
+fn awaited(suite: &Suite) -> Vec<String> {
+    let quick = suite.checks.iter().filter(|c| c.spec.idle().is_none());
+    quick.map(|c| c.name.clone()).collect()
 }

@@ -34,6 +34,7 @@ pub mod fixture;
 pub mod hostile;
 pub mod middlebox;
 pub mod moto;
+pub mod namespace;
 pub mod observe;
 pub mod patroni;
 pub mod probe;
@@ -221,10 +222,22 @@ impl Rig {
         backend: u16,
         server_options: &str,
     ) -> Result<u16, String> {
+        self.extra_haproxy_with(name, backend, server_options, "")
+    }
+
+    /// The same, with `listen_lines` (e.g. `timeout client 3s`) in its
+    /// listen section, where they override the defaults.
+    pub fn extra_haproxy_with(
+        &self,
+        name: &'static str,
+        backend: u16,
+        server_options: &str,
+        listen_lines: &str,
+    ) -> Result<u16, String> {
         let front = free_port()?;
         let config = format!(
             "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n  timeout queue 60s\n\n\
-             listen {name}\n  bind 127.0.0.1:{front}\n  server s 127.0.0.1:{backend} {server_options}\n"
+             listen {name}\n  bind 127.0.0.1:{front}\n{listen_lines}\n  server s 127.0.0.1:{backend} {server_options}\n"
         );
         let path = self.root.join(format!("{name}.cfg"));
         std::fs::write(&path, config).map_err(|e| e.to_string())?;

@@ -5,6 +5,7 @@ use super::classify::{classify, Step};
 use super::tls::{timed_tls, TlsState};
 use super::{PostgresSpec, Session, SslMode};
 use crate::check::Probe;
+use crate::net::ending::End;
 use crate::net::frames::Frames;
 use crate::net::wire::{Heard, Wire};
 use crate::outcome::{Failure, Fault, Phase, Reason};
@@ -44,7 +45,7 @@ impl PostgresSpec {
     pub(super) async fn startup(
         &self,
         wire: Wire<TcpStream>,
-        heard: &Heard,
+        heard: &Arc<Heard>,
         tls_state: &Arc<Mutex<TlsState>>,
     ) -> Result<(Client, Driver), Fault> {
         let config = self.config();
@@ -56,11 +57,11 @@ impl PostgresSpec {
                 let opened = config
                     .connect_raw(Frames::after_ssl_request(wire), connect)
                     .await;
-                opened.map(|(client, connection)| (client, tokio::spawn(connection)))
+                opened.map(|(client, connection)| (client, drive(connection, heard)))
             }
             None => {
                 let opened = config.connect_raw(Frames::messages(wire), NoTls).await;
-                opened.map(|(client, connection)| (client, tokio::spawn(connection)))
+                opened.map(|(client, connection)| (client, drive(connection, heard)))
             }
         };
         let tls_failed = tls_state.lock().expect("tls state lock").failed;
@@ -107,3 +108,24 @@ pub(super) async fn close(session: Session) -> Result<(), Fault> {
 
 /// The task that drives a session's connection until the server closes it.
 pub(super) type Driver = JoinHandle<Result<(), tokio_postgres::Error>>;
+
+/// Spawn the connection's task. A server that closes with an error
+/// message (PgBouncer's `client_idle_timeout`) ends the task before the
+/// socket's FIN is read, so its words are the connection's end.
+fn drive<S, T>(connection: tokio_postgres::Connection<S, T>, heard: &Arc<Heard>) -> Driver
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let heard = heard.clone();
+    tokio::spawn(async move {
+        let ended = connection.await;
+        if let Err(err) = &ended {
+            if let Some(db) = err.as_db_error() {
+                let said = format!("{} {}", db.severity(), db.message());
+                heard.ending().record_said(End::Fin, said);
+            }
+        }
+        ended
+    })
+}
