@@ -14,7 +14,10 @@
 //!    connection per client, one `SELECT 1` each) on the same PgBouncer.
 //! 6. Peak memory of a 1,000-check one-shot run and of each kind alone
 //!    (memory.rs); `scripts/bench memory` runs only this one.
+//! 7. Held idle sessions in `serve`: CPU while idle, memory per session
+//!    (idle.rs); `scripts/bench idle` runs only this one.
 
+mod idle;
 mod memory;
 #[path = "../../tests/rig/mod.rs"]
 mod rig;
@@ -32,10 +35,10 @@ fn main() {
     let rig = rig::rig();
     let binary =
         std::env::var("VPC_PROBE_BIN").unwrap_or_else(|_| "target/release/vpc-probe".into());
-    let memory_only = std::env::args().nth(1).is_some_and(|arg| arg == "memory");
-    if memory_only {
-        memory::run(rig, &binary);
-        return;
+    match std::env::args().nth(1).as_deref() {
+        Some("memory") => return memory::run(rig, &binary),
+        Some("idle") => return idle::run(rig, &binary),
+        _ => {}
     }
     let mut wall = Vec::new();
     let mut cycles = Vec::new();
@@ -82,6 +85,8 @@ fn main() {
     concurrency_against_pgbench(rig, &binary);
     println!();
     memory::run(rig, &binary);
+    println!();
+    idle::run(rig, &binary);
 }
 
 /// Bytes each COPY benchmark moves in, and again out.
