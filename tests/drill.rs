@@ -6,7 +6,7 @@
 mod rig;
 
 use rig::patroni::{Cluster, Options, TTL};
-use rig::probe::run_with;
+use rig::probe::drill_json;
 use rig::{PG_PASSWORD, PG_USER};
 use serde_json::Value;
 use std::path::Path;
@@ -31,23 +31,8 @@ fn drill(cluster: &Cluster, name: &str, keys: &str) -> (i32, Value, String) {
     );
     std::fs::write(&suite, text).unwrap();
     let html = cluster.dir.path().join(format!("{name}.html"));
-    let args = [
-        "drill",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--drill",
-        name,
-        "--format",
-        "json",
-        "--html",
-        html.to_str().unwrap(),
-    ];
-    let run = run_with(&args, &[], Duration::from_secs(240));
-    let json = cluster.dir.path().join(format!("{name}.json"));
-    std::fs::write(&json, &run.stdout).unwrap();
-    rig::schema::validate("drill.schema.json", &json).expect("a report valid against its schema");
-    let mut report: Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|err| panic!("{err}: {}\n{}", run.stdout, run.stderr));
+    let html_arg = ["--html", html.to_str().unwrap()];
+    let (run, mut report) = drill_json(&suite, name, &html_arg, Duration::from_secs(240));
     println!("{}", text_of(&run.stdout));
     // Failure messages show the figures; the per-attempt rows stay out.
     report["reads"] = Value::Null;

@@ -58,6 +58,12 @@ impl Keys {
         if interval < Duration::from_millis(10) {
             return Err(Problem::at("interval", "must be at least 10ms"));
         }
+        if self.expect == Expect::NoChange && self.open_session == SessionFate::Cut {
+            return Err(Problem::at(
+                "open_session",
+                "`expect = \"no-change\"` needs the open session to survive: leave open_session out",
+            ));
+        }
         let trigger = crate::check::keys::strings(self.trigger);
         if trigger.first().is_some_and(|program| program.is_empty()) {
             return Err(Problem::at(

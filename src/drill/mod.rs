@@ -59,7 +59,8 @@ pub enum Expect {
     /// A switchover or failover: another node must take the writes.
     #[default]
     PrimaryChange,
-    /// A HAProxy reload or PgBouncer restart: the primary must stay.
+    /// A HAProxy reload or PgBouncer RELOAD: the primary must stay, every
+    /// write land, and the session opened before it survive.
     NoChange,
 }
 

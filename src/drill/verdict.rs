@@ -50,13 +50,23 @@ pub(super) fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> 
             ro.longest_gap_seconds <= limit.as_secs_f64(),
         ));
     }
+    if spec.expect == Expect::NoChange {
+        // A change that must change nothing: every write lands.
+        let unwritten = report.writes.failed + report.writes.uncertain;
+        list.push(budget(
+            "failed_writes",
+            "0".into(),
+            unwritten.to_string(),
+            unwritten == 0,
+        ));
+    }
     let fate = report.open_session.fate;
-    let session_ok = match b.open_session {
+    let session_ok = match wanted_session(spec) {
         SessionFate::Cut => fate == SessionEnded::Cut,
         SessionFate::Survive => fate == SessionEnded::Survived,
         SessionFate::Any => matches!(fate, SessionEnded::Cut | SessionEnded::Survived),
     };
-    let wanted = match b.open_session {
+    let wanted = match wanted_session(spec) {
         SessionFate::Cut => "cut",
         SessionFate::Survive => "survive",
         SessionFate::Any => "cut or survive",
@@ -68,4 +78,14 @@ pub(super) fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> 
         session_ok,
     ));
     list
+}
+
+/// What must become of the session opened before the change: under
+/// `no-change`, it survives whatever `open_session` says (keys.rs refuses
+/// `cut` there).
+fn wanted_session(spec: &DrillSpec) -> SessionFate {
+    match spec.expect {
+        Expect::NoChange => SessionFate::Survive,
+        Expect::PrimaryChange => spec.budgets.open_session,
+    }
 }

@@ -88,3 +88,25 @@ pub fn check_json(suite: &Path, extra: &[&str]) -> Run {
     args.extend_from_slice(extra);
     run_with(&args, &[], Duration::from_secs(60))
 }
+
+/// `vpc-probe drill --suite SUITE --drill NAME --format json` plus
+/// `extra`, bounded by `limit`; the report is written beside the suite
+/// (NAME.json), validated against the drill schema, and parsed.
+pub fn drill_json(
+    suite: &Path,
+    name: &str,
+    extra: &[&str],
+    limit: Duration,
+) -> (Run, serde_json::Value) {
+    let suite_arg = suite.to_str().expect("utf-8 path");
+    let mut args = vec!["drill", "--suite", suite_arg, "--drill", name];
+    args.extend_from_slice(&["--format", "json"]);
+    args.extend_from_slice(extra);
+    let run = run_with(&args, &[], limit);
+    let json = suite.with_file_name(format!("{name}.json"));
+    std::fs::write(&json, &run.stdout).expect("write the report");
+    super::schema::validate("drill.schema.json", &json).expect("a report valid against its schema");
+    let report = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}\n{}", run.stdout, run.stderr));
+    (run, report)
+}
