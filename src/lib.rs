@@ -37,7 +37,8 @@
 //!   [`check::every_address`] (one run per resolved address) and
 //!   [`check::idle`] (sessions held idle, then used: `idle_timeout`).
 //! - [`drill`]: the failover drill: writes, reads and an open session
-//!   measured through HAProxy while a Patroni switchover happens.
+//!   measured through the endpoint while a change happens (a Patroni
+//!   switchover behind HAProxy, an ElastiCache failover, a proxy reload).
 //! - [`suite`]: a validated suite: what runs.
 //! - [`config`]: suite files: TOML, spans, validation, `file:line:key` errors.
 //! - [`runner`]: runs a suite's checks concurrently, one task each,

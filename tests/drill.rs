@@ -6,7 +6,7 @@
 mod rig;
 
 use rig::patroni::{Cluster, Options, TTL};
-use rig::probe::drill_json;
+use rig::probe::{drill_json, keep_acknowledged_seqs};
 use rig::{PG_PASSWORD, PG_USER};
 use serde_json::Value;
 use std::path::Path;
@@ -36,14 +36,7 @@ fn drill(cluster: &Cluster, name: &str, keys: &str) -> (i32, Value, String) {
     println!("{}", text_of(&run.stdout));
     // Failure messages show the figures; the per-attempt rows stay out.
     report["reads"] = Value::Null;
-    let attempts = report["attempts"].take();
-    report["acknowledged_seqs"] = attempts
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["fate"] == "ok")
-        .map(|a| a["seq"].clone())
-        .collect();
+    keep_acknowledged_seqs(&mut report);
     assert!(!run.stdout.contains(PG_PASSWORD) && !run.stderr.contains(PG_PASSWORD));
     (run.code, report, run.stderr)
 }

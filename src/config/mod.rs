@@ -325,6 +325,48 @@ mod tests {
         assert!(only.checks.is_empty() && only.drills.len() == 1);
     }
 
+    const REDIS_DRILL: &str = "[[drill]]\nname = \"cache-failover\"\nkind = \"redis-failover\"\n\
+        url = \"rediss://primary.cache.internal:6379\"\npassword = \"drill-secret\"\n";
+
+    #[test]
+    fn a_redis_drill_takes_the_redis_rules_and_refuses_postgres_keys() {
+        let suite = parse(REDIS_DRILL, "s.toml", "s").unwrap();
+        let drill = &suite.drills[0];
+        assert_eq!(
+            drill.target.kind(),
+            crate::drill::target::DrillKind::RedisFailover
+        );
+        assert_eq!(drill.target.name(), "primary.cache.internal");
+        assert_eq!(drill.target(), "rediss://primary.cache.internal:6379/0");
+        let cases = [
+            (
+                format!("{REDIS_DRILL}table = \"t\"\n"),
+                6,
+                "table",
+                "applies to kind `postgres-failover` only",
+            ),
+            (
+                format!("{REDIS_DRILL}ro_url = \"redis://r\"\n"),
+                6,
+                "ro_url",
+                "applies to kind `postgres-failover` only",
+            ),
+            (
+                REDIS_DRILL.replace("rediss://", "postgres://"),
+                4,
+                "url",
+                "scheme must be one of redis, rediss",
+            ),
+            (
+                format!("{REDIS_DRILL}expect = \"no-change\"\nopen_session = \"cut\"\n"),
+                7,
+                "open_session",
+                "needs the open session to survive",
+            ),
+        ];
+        refused_at(&cases);
+    }
+
     #[test]
     fn aws_table_errors_name_the_line_and_key() {
         let aws = |line: &str| format!("[aws]\nregion = \"eu-west-1\"\n{line}\n{TCP}");

@@ -2,15 +2,16 @@
 //! happened to each write and to the open session, the read-only port, the
 //! data read back, latency and the timeline.
 
-use super::record::{Attempt, Ctx, Fate, Identity, Read, SessionEnd};
+use super::record::{Attempt, Ctx, Fate, Read, SessionEnd};
 use super::report::{
-    secs, AttemptRow, Data, DrillReport, Event, Latency, OpenSession, Primary, ReadOnly, ReadRow,
-    SessionEnded, Span, Spread, Trigger, WriteFate, Writes,
+    secs, AttemptRow, Data, DnsChange, DrillReport, Ends, Event, Latency, OpenSession, Primary,
+    ReadOnly, ReadRow, SessionEnded, Span, Spread, Trigger, WriteFate, Writes,
 };
 use super::verdict::budgets;
 use super::DrillSpec;
 use crate::secret::Scrubber;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 impl DrillReport {
@@ -40,6 +41,7 @@ impl DrillReport {
             primary_after: None,
             change_seen_after_seconds: None,
             trigger: None,
+            dns: None,
             write_gap_seconds: 0.0,
             write_gap: None,
             writes: Writes::default(),
@@ -65,13 +67,14 @@ impl DrillReport {
     pub fn new(
         ctx: &Ctx,
         started: SystemTime,
-        before: Identity,
+        ends: Ends,
         trigger: Option<Trigger>,
         rows: Option<BTreeMap<u64, u64>>,
         scrubber: &Scrubber,
     ) -> DrillReport {
         let spec = &ctx.spec;
         // Before the log is locked: first_change locks it too.
+        let before = ends.before;
         let change = ctx.first_change(&before);
         let log = ctx.log.lock().unwrap_or_else(|p| p.into_inner());
         let mut writes = log.writes.clone();
@@ -81,14 +84,16 @@ impl DrillReport {
             Duration::from_secs_f64(t.started_after_seconds)
         });
         report.primary_before = Some(Primary::from(&before));
-        report.primary_after = writes.iter().rev().find_map(|a| match &a.fate {
-            Fate::Ok(identity) => Some(Primary::from(identity)),
+        let last_ack = writes.iter().rev().find_map(|a| match &a.fate {
+            Fate::Ok(identity) => Some(identity),
             _ => None,
         });
+        report.primary_after = ends.after.as_ref().or(last_ack).map(Primary::from);
+        report.dns = dns_change(spec.target.name(), &log.answers, triggered_at);
         report.change_seen_after_seconds = change
             .as_ref()
             .map(|(at, _)| secs(at.saturating_sub(triggered_at)));
-        report.trigger = trigger;
+        report.trigger = trigger.map(|t| t.scrubbed(scrubber));
         report.tally(&writes);
         report.gap(&writes);
         report.open_session = open_session(&log.session);
@@ -101,9 +106,6 @@ impl DrillReport {
         report.budgets = budgets(spec, &report, change.is_some());
         report.success = report.budgets.iter().all(|b| b.pass);
         report.duration_seconds = secs(ctx.start.elapsed());
-        if let Some(trigger) = &mut report.trigger {
-            trigger.output = scrubber.scrub(&trigger.output);
-        }
         for detail in report.failure_examples.values_mut() {
             *detail = scrubber.scrub(detail);
         }
@@ -177,6 +179,25 @@ fn widest_gap(
         .windows(2)
         .map(|pair| (pair[0], pair[1]))
         .max_by_key(|(from, to)| to.saturating_sub(*from))
+}
+
+/// The name's first and last answers and when they first changed.
+fn dns_change(
+    name: &str,
+    answers: &[(Duration, Vec<IpAddr>)],
+    triggered_at: Duration,
+) -> Option<DnsChange> {
+    let shown = |ips: &[IpAddr]| ips.iter().map(IpAddr::to_string).collect();
+    let (_, first) = answers.first()?;
+    let (_, last) = answers.last()?;
+    Some(DnsChange {
+        name: name.to_string(),
+        before: shown(first),
+        after: shown(last),
+        changed_after_seconds: answers
+            .get(1)
+            .map(|(at, _)| secs(at.saturating_sub(triggered_at))),
+    })
 }
 
 fn open_session(end: &SessionEnd) -> OpenSession {
@@ -331,6 +352,14 @@ fn timeline(
             secs(triggered_at),
             "baseline over; waiting for the change".into(),
         );
+    }
+    if let Some(dns) = &report.dns {
+        if let Some(changed) = dns.changed_after_seconds {
+            add(
+                secs(triggered_at) + changed,
+                format!("{} now answers {}", dns.name, dns.after.join(",")),
+            );
+        }
     }
     if let Some(first) = writes.iter().find(|a| !matches!(a.fate, Fate::Ok(_))) {
         add(

@@ -100,10 +100,10 @@ fn svg(report: &DrillReport) -> String {
             report.write_gap_seconds
         );
     }
-    let _ = write!(
-        svg,
-        "<text x=\"8\" y=\"62\">writes</text><text x=\"8\" y=\"122\">reads (ro)</text>"
-    );
+    let _ = write!(svg, "<text x=\"8\" y=\"62\">writes</text>");
+    if report.read_only.is_some() {
+        let _ = write!(svg, "<text x=\"8\" y=\"122\">reads (ro)</text>");
+    }
     for attempt in &report.attempts {
         let title = format!(
             "#{} {} {}",

@@ -2,10 +2,12 @@
 //! that turn them into a [`DrillSpec`].
 
 use super::postgres::PostgresTarget;
+use super::redis::RedisTarget;
 use super::target::{DrillKind, Target};
 use super::{Budgets, DrillSpec, Expect, SessionFate};
 use crate::check::keys::Problem;
 use crate::check::postgres::{self, PostgresSpec};
+use crate::check::redis;
 use crate::expand::Env;
 use crate::secret::{Scrubber, Secret};
 use serde::Deserialize;
@@ -48,6 +50,7 @@ impl Keys {
     pub fn build(self, name: String, scrubber: &mut Scrubber) -> Result<DrillSpec, Problem> {
         let target: Arc<dyn Target> = match self.kind {
             DrillKind::PostgresFailover => Arc::new(self.postgres(scrubber)?),
+            DrillKind::RedisFailover => Arc::new(self.redis(scrubber)?),
         };
         let interval = duration(self.interval, "interval", Duration::from_millis(100))?;
         let attempt_timeout = duration(
@@ -134,6 +137,30 @@ impl Keys {
             ro,
             table: table(self.table.clone())?,
         })
+    }
+}
+
+impl Keys {
+    /// The Redis kind's endpoint, built by the redis check's own rules;
+    /// the PostgreSQL-only keys are refused, not ignored.
+    fn redis(&self, scrubber: &mut Scrubber) -> Result<RedisTarget, Problem> {
+        let postgres_only = [
+            ("ro_url", self.ro_url.is_some()),
+            ("table", self.table.is_some()),
+            ("max_ro_gap", self.max_ro_gap.is_some()),
+        ];
+        if let Some((key, _)) = postgres_only.iter().find(|(_, set)| *set) {
+            return Err(Problem::at(key, "applies to kind `postgres-failover` only"));
+        }
+        let endpoint = redis::Keys::endpoint(
+            self.url.clone(),
+            self.password.clone(),
+            self.password_file.clone(),
+            self.ca_file.clone(),
+            self.tls_server_name.clone(),
+        )
+        .build(scrubber)?;
+        Ok(RedisTarget { endpoint })
     }
 }
 

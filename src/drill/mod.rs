@@ -6,7 +6,7 @@
 //! writes and judges the figures against the drill's budgets.
 //!
 //! Layout: `keys` (the `[[drill]]` suite keys), `target` (what a drill kind
-//! does: the seam), `postgres` (the PostgreSQL kind), `record` (the
+//! does: the seam), `postgres` and `redis` (the kinds), `record` (the
 //! measuring loops, any kind), `trigger`, `figures`, `verdict` (budgets),
 //! `report` (the JSON schema), `text` and `html` (the renderers).
 
@@ -15,6 +15,7 @@ pub mod html;
 pub mod keys;
 pub mod postgres;
 pub mod record;
+pub mod redis;
 pub mod report;
 pub mod target;
 mod text;
@@ -117,6 +118,9 @@ pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport
     let mut loops = tokio::task::JoinSet::new();
     loops.spawn(record::writes(ctx.clone(), stopped.clone()));
     loops.spawn(record::hold_session(ctx.clone(), held, stopped.clone()));
+    if spec.target.name().parse::<std::net::IpAddr>().is_err() {
+        loops.spawn(record::answers(ctx.clone(), stopped.clone()));
+    }
     if spec.target.watches_reads() {
         loops.spawn(record::reads(ctx.clone(), stopped));
     }
@@ -127,9 +131,21 @@ pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport
     }
     let _ = stop.send(true);
     while loops.join_next().await.is_some() {}
+    let after = bounded(&ctx, ctx.spec.target.identify(&ctx)).await;
     let rows = ctx.spec.target.read_back(&ctx).await;
     ctx.closed().await;
-    DrillReport::new(&ctx, started, before, trigger, rows, scrubber)
+    let ends = report::Ends { before, after };
+    DrillReport::new(&ctx, started, ends, trigger, rows, scrubber)
+}
+
+/// Who takes writes at the end, asked within five attempt timeouts;
+/// `None` when nobody answered.
+async fn bounded(
+    ctx: &Ctx,
+    asked: impl std::future::Future<Output = Result<Identity, crate::outcome::Fault>>,
+) -> Option<Identity> {
+    let limit = ctx.spec.attempt_timeout * 5;
+    tokio::time::timeout(limit, asked).await.ok()?.ok()
 }
 
 /// Run the trigger (if any) and wait, bounded, for the change the drill

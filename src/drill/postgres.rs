@@ -41,12 +41,20 @@ impl Target for PostgresTarget {
         self.rw.target()
     }
 
+    fn name(&self) -> &str {
+        &self.rw.host
+    }
+
     fn watches_reads(&self) -> bool {
         self.ro.is_some()
     }
 
     fn setup<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Identity, Fault>> {
         self.prepare(ctx).boxed()
+    }
+
+    fn identify<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Identity, Fault>> {
+        self.whoami(ctx).boxed()
     }
 
     fn write<'a>(
@@ -116,6 +124,21 @@ impl PostgresTarget {
         }
         ctx.close_later(session.close().map(drop));
         answer
+    }
+
+    /// The server behind the read-write port now, on a fresh session.
+    async fn whoami(&self, ctx: &Ctx) -> Result<Identity, Fault> {
+        let session = self.rw.session(&ctx.net).await?;
+        let answer = session
+            .client
+            .simple_query(&format!("SELECT {IDENTITY}"))
+            .await;
+        let identity = match answer {
+            Ok(messages) => Ok(identity(&messages)),
+            Err(err) => Err(session.fault(&err, self.rw.sslmode)),
+        };
+        ctx.close_later(session.close().map(drop));
+        identity
     }
 
     /// One INSERT on a fresh connection, returning who acknowledged it.

@@ -79,6 +79,9 @@ pub struct Log {
     pub writes: Vec<Attempt>,
     pub reads: Vec<Read>,
     pub session: SessionEnd,
+    /// The endpoint name's answers: the first, then each change, timed
+    /// from the drill's start (a failed lookup is no answer).
+    pub answers: Vec<(Duration, Vec<std::net::IpAddr>)>,
 }
 
 /// What every loop needs: the spec, the resolver, the clock and the run.
@@ -231,6 +234,30 @@ pub async fn reads(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
         |log, read| log.reads.push(read),
     )
     .await;
+}
+
+/// The endpoint's name resolved every interval through the suite's
+/// resolver, as the writes' fresh connections do: the answers kept when
+/// they change, so the report says when DNS moved.
+pub async fn answers(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(ctx.spec.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let asked = ctx.spec.target.name();
+        let lookup = tokio::time::timeout(ctx.spec.attempt_timeout, ctx.net.resolve(asked));
+        let Ok(Ok(answer)) = lookup.await else {
+            continue;
+        };
+        let at = ctx.elapsed();
+        let mut log = ctx.log();
+        if log.answers.last().is_none_or(|(_, last)| *last != answer) {
+            log.answers.push((at, answer));
+        }
+    }
 }
 
 /// Hold a session opened before the change and use it every interval

@@ -30,6 +30,10 @@ pub struct DrillReport {
     /// the first write a new primary acknowledged.
     pub change_seen_after_seconds: Option<f64>,
     pub trigger: Option<Trigger>,
+    /// The endpoint name's answers: before, after, and when they changed
+    /// (absent for an IP literal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsChange>,
     /// The longest time with no acknowledged write.
     pub write_gap_seconds: f64,
     /// When that gap began and ended, in seconds from the drill's start.
@@ -58,10 +62,32 @@ pub struct DrillReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Primary {
-    /// `address:port` as the server reports it (`inet_server_addr()`).
+    /// `address:port` as the server reports it (PostgreSQL's
+    /// `inet_server_addr()`), or the address a Redis connection reached.
     pub server: String,
-    /// The WAL timeline (8 hex digits): it grows by one at each promotion.
+    /// PostgreSQL's WAL timeline (8 hex digits, one more at each
+    /// promotion); Redis's `replid` (a new one at each promotion).
     pub timeline: Option<String>,
+}
+
+/// What the endpoint's name answered through the drill.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DnsChange {
+    pub name: String,
+    /// The first answer.
+    pub before: Vec<String>,
+    /// The last answer.
+    pub after: Vec<String>,
+    /// From the trigger's start (the baseline's end without a trigger) to
+    /// the first answer that differed; null when it never changed.
+    pub changed_after_seconds: Option<f64>,
+}
+
+/// The server taking writes when the drill began and when it ended.
+pub struct Ends {
+    pub before: Identity,
+    /// Asked once more after the settle time; `None` when nobody answered.
+    pub after: Option<Identity>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -2,7 +2,7 @@
 //! against its service (one file each: `postgres.rs`); `record.rs` times,
 //! bounds and records every answer, and `figures.rs` reads only what was
 //! recorded. A new drill kind is one file implementing [`Target`] plus its
-//! arm in [`DrillKind`]'s match in `keys.rs`.
+//! arm in [`DrillKind`]'s match in `keys.rs` (`postgres.rs`, `redis.rs`).
 
 use super::record::{Ctx, Fate, Identity};
 use crate::outcome::Fault;
@@ -17,6 +17,7 @@ use std::sync::atomic::AtomicBool;
 #[strum(serialize_all = "kebab-case")]
 pub enum DrillKind {
     PostgresFailover,
+    RedisFailover,
 }
 
 impl DrillKind {
@@ -33,11 +34,18 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     /// What is drilled, for `list` (never a secret).
     fn describe(&self) -> String;
 
+    /// The name clients resolve to reach the service: the recorder watches
+    /// its answer change (an IP literal is never watched).
+    fn name(&self) -> &str;
+
     /// Whether a read-only endpoint is watched too.
     fn watches_reads(&self) -> bool;
 
     /// Prepare what writes need and name the server taking writes now.
     fn setup<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Identity, Fault>>;
+
+    /// Name the server taking writes now (after the change, for the report).
+    fn identify<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Identity, Fault>>;
 
     /// Write `seq` on a fresh connection, setting `sent` once the write
     /// has left (a lost answer after that is uncertain, not failed).

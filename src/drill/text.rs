@@ -47,6 +47,20 @@ impl DrillReport {
                 let _ = writeln!(out, "  no change of primary seen");
             }
         }
+        if let Some(dns) = &self.dns {
+            let moved = dns
+                .changed_after_seconds
+                .map_or(" (unchanged)".into(), |at| {
+                    format!(", changed {at:.2} s after the trigger")
+                });
+            let _ = writeln!(
+                out,
+                "  dns: {} answered {} before, {} after{moved}",
+                dns.name,
+                dns.before.join(","),
+                dns.after.join(",")
+            );
+        }
     }
 
     /// The writes, why those not acknowledged failed, the open session.

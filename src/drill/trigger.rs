@@ -71,6 +71,20 @@ impl Trigger {
         }
     }
 
+    /// The same, with every secret out of its command and output: a
+    /// trigger may carry a password (`REDISCLI_AUTH=...`, a URL).
+    pub fn scrubbed(self, scrubber: &Scrubber) -> Trigger {
+        Trigger {
+            command: self
+                .command
+                .iter()
+                .map(|part| scrubber.scrub(part))
+                .collect(),
+            output: scrubber.scrub(&self.output),
+            ..self
+        }
+    }
+
     pub fn timed_out(command: &[String], started: Duration, limit: Duration) -> Trigger {
         Trigger {
             command: command.to_vec(),

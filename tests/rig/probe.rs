@@ -110,3 +110,17 @@ pub fn drill_json(
         .unwrap_or_else(|err| panic!("{err}: {}\n{}", run.stdout, run.stderr));
     (run, report)
 }
+
+/// Replace a drill report's per-attempt rows with `acknowledged_seqs`
+/// (the acknowledged writes' sequence numbers), so a failure message
+/// shows the figures, not hundreds of rows.
+pub fn keep_acknowledged_seqs(report: &mut serde_json::Value) {
+    let attempts = report["attempts"].take();
+    report["acknowledged_seqs"] = attempts
+        .as_array()
+        .map(|rows| {
+            let acknowledged = rows.iter().filter(|a| a["fate"] == "ok");
+            acknowledged.map(|a| a["seq"].clone()).collect()
+        })
+        .unwrap_or_default();
+}

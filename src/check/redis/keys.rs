@@ -32,6 +32,31 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// The keys that say where and how to connect, the rest at their
+    /// defaults: the Redis failover drill's endpoint is built by these rules.
+    pub fn endpoint(
+        url: Env<url::Url>,
+        password: Option<Secret>,
+        password_file: Option<Env<PathBuf>>,
+        ca_file: Option<Env<PathBuf>>,
+        tls_server_name: Option<Env<String>>,
+    ) -> Keys {
+        Keys {
+            url,
+            username: None,
+            password,
+            password_file,
+            expect_role: None,
+            ca_file,
+            tls_skip_verify: false,
+            tls_server_name,
+            expect_auth_required: false,
+            concurrency: None,
+            idle: None,
+            tcp_keepalive: None,
+        }
+    }
+
     pub fn build(self, scrubber: &mut Scrubber) -> Result<RedisSpec, Problem> {
         let Env(url) = &self.url;
         let scheme = shared::scheme(url, &["redis", "rediss"])?;

@@ -8,10 +8,11 @@ pub use keys::Keys;
 
 use super::crowd;
 use super::idle::{self, Held, Idle};
-use super::{OpenedFacts, Probe};
+use super::{InFlight, OpenedFacts, Probe};
 use crate::net::tls::TlsSetup;
 use crate::net::url_parts::host_port;
 use crate::net::BoxedStream;
+use crate::net::Net;
 use crate::outcome::{Failure, Fault, Phase, Reason};
 use crate::secret::Secret;
 use classify::{classify, server_error};
@@ -57,10 +58,22 @@ pub struct RedisSpec {
 }
 
 /// An authenticated connection and the facts its failures are judged by.
-struct Session {
-    connection: MultiplexedConnection,
+pub struct Session {
+    pub connection: MultiplexedConnection,
     driver: JoinHandle<()>,
-    facts: OpenedFacts,
+    pub facts: OpenedFacts,
+}
+
+impl Session {
+    /// Classify an error a command on this session raised, as a check would.
+    pub fn fault(&self, err: &RedisError) -> Fault {
+        classify(err, &self.facts)
+    }
+
+    /// Drop the connection and stop its driver: the server sees it close.
+    pub fn close(self) {
+        close(self.connection, self.driver);
+    }
 }
 
 impl RedisSpec {
@@ -143,6 +156,15 @@ impl RedisSpec {
             }),
             Err(failure) => Err(probe.tls_required(failure, &facts, &self.host).await),
         }
+    }
+
+    /// Resolve, connect, TLS and AUTH within `timeout`, for callers that
+    /// keep their own clock (the failover drill).
+    pub async fn session(&self, net: &Net, timeout: Duration) -> Result<Session, Fault> {
+        let mut probe = Probe::new(net, timeout, InFlight::default());
+        self.open(&mut probe, false)
+            .await
+            .map_err(|failure| Fault::new(failure.reason, failure.detail))
     }
 
     /// Authenticated sessions held idle for each step, then asked what the
