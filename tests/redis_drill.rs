@@ -6,7 +6,9 @@
 //! old primary demoted, then the name flipped to the new primary. In one
 //! case the old primary answers READONLY; in the other it closes its
 //! clients' connections and goes away. Each acknowledged write is looked
-//! for on the new primary independently of the drill.
+//! for on the new primary independently of the drill. Then a cluster-mode
+//! cache (three masters, three replicas): every replica takes over, the
+//! run's slot gets a new owner, and the writes follow MOVED to it.
 
 mod rig;
 
@@ -141,7 +143,7 @@ impl Cache {
         acknowledged
             .iter()
             .filter(|seq| {
-                let key = format!("vpc-probe:drill:{run_id}:{seq}");
+                let key = format!("vpc-probe:drill:{{{run_id}}}:{seq}");
                 self.cli(NEW, &["EXISTS", &key]).trim() != "1"
             })
             .count()
@@ -331,4 +333,117 @@ fn an_old_primary_that_closes_connections_is_counted_and_fails_the_budget() {
         .find(|b| b["name"] == "max_write_gap")
         .unwrap();
     assert_eq!(gap["pass"], false);
+}
+
+/// A cluster-mode cache: three masters with a replica each (AUTH), on
+/// loopback ports; `create`d by redis-cli, ready when every node says
+/// `cluster_state:ok`.
+struct Cluster {
+    dir: PathBuf,
+    ports: Vec<u16>,
+    _nodes: Vec<Daemon>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = scratch_dir("vpc-probe-redis-cluster").unwrap();
+        let ports: Vec<u16> = (0..6).map(|_| free_port().unwrap()).collect();
+        let nodes = ports
+            .iter()
+            .map(|port| {
+                let node_dir = dir.join(port.to_string());
+                std::fs::create_dir_all(&node_dir).unwrap();
+                let extra = format!(
+                    "cluster-enabled yes\ncluster-config-file {}\ncluster-node-timeout 2000\nmasterauth {REDIS_PASSWORD}\n",
+                    node_dir.join("nodes.conf").display()
+                );
+                redis_server(&node_dir, "127.0.0.1", *port, &extra)
+            })
+            .collect();
+        let cluster = Cluster {
+            dir,
+            ports,
+            _nodes: nodes,
+        };
+        let mut create = Command::new("redis-cli");
+        create
+            .args(["--no-auth-warning", "--cluster", "create"])
+            .args(cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .env("REDISCLI_AUTH", REDIS_PASSWORD);
+        process::run(&mut create, "redis-cli --cluster create").unwrap();
+        process::wait_for("cluster_state:ok", Duration::from_secs(30), || {
+            cluster.ports.iter().all(|port| {
+                cluster
+                    .cli(*port, &["CLUSTER", "INFO"])
+                    .contains("cluster_state:ok")
+            })
+        })
+        .unwrap();
+        cluster
+    }
+
+    fn cli(&self, port: u16, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "--no-auth-warning"])
+            .env("REDISCLI_AUTH", REDIS_PASSWORD)
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+#[test]
+fn a_cluster_failover_moves_the_slot_and_writes_follow_moved() {
+    let cluster = Cluster::start();
+    // Every replica takes over its master (a manual CLUSTER FAILOVER:
+    // coordinated, nothing acknowledged is lost), whichever owns the slot.
+    let ports: Vec<String> = cluster.ports.iter().map(u16::to_string).collect();
+    let trigger = format!(
+        "export REDISCLI_AUTH='{REDIS_PASSWORD}'; for p in {}; do \
+         if redis-cli --no-auth-warning -p $p ROLE | head -1 | grep -q slave; then \
+         redis-cli --no-auth-warning -p $p CLUSTER FAILOVER >/dev/null; fi; done; sleep 2",
+        ports.join(" ")
+    );
+    let suite = cluster.dir.join("cluster.toml");
+    let text = format!(
+        "[[drill]]\nname = \"cluster\"\nkind = \"redis-failover\"\n\
+         url = \"redis://127.0.0.1:{}\"\npassword = \"{REDIS_PASSWORD}\"\n\
+         interval = \"100ms\"\nattempt_timeout = \"6s\"\nbaseline = \"1s\"\nsettle = \"2s\"\n\
+         wait_for_change = \"30s\"\ntrigger = [\"sh\", \"-c\", {trigger:?}]\n\
+         max_misrouted_writes = 1000\nmax_write_gap = \"30s\"\n",
+        cluster.ports[0]
+    );
+    std::fs::write(&suite, text).unwrap();
+    let (run, mut report) = drill_json(&suite, "cluster", &[], Duration::from_secs(120));
+    no_secret("stdout", &run.stdout);
+    keep_acknowledged_seqs(&mut report);
+    println!(
+        "cluster: writes {} gap {} s misrouted {} failures {} session {} before {} after {} data {}",
+        report["writes"],
+        report["write_gap_seconds"],
+        report["misrouted_writes"],
+        report["failures_by_reason"],
+        report["open_session"],
+        report["primary_before"],
+        report["primary_after"],
+        report["data"]
+    );
+    assert_eq!(run.code, 0, "{report:#}");
+    let (before, after) = (&report["primary_before"], &report["primary_after"]);
+    assert_ne!(
+        before["server"], after["server"],
+        "the slot has a new owner"
+    );
+    assert_eq!(before["timeline"], after["timeline"], "the same slot");
+    assert!(report["change_seen_after_seconds"].as_f64().is_some());
+    assert!(
+        report.get("dns").is_none_or(Value::is_null),
+        "an address is not watched"
+    );
+    assert_eq!(report["data"]["lost"], 0, "{report:#}");
+    assert!(report["writes"]["ok"].as_u64().unwrap() >= 10);
+    // The held session sat on the old owner: the new one sends it away.
+    assert_eq!(report["open_session"]["how"], "moved", "{report:#}");
 }

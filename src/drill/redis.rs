@@ -5,7 +5,10 @@
 //! session writes too, as a pooled connection would; the read-back reads
 //! every sequence key. The server is named by the address the connection
 //! reached, with `ROLE` and `INFO replication`'s `master_replid` (a new
-//! one at each promotion) before and after.
+//! one at each promotion) before and after. On a cluster-mode cache every
+//! key of a run shares one hash slot (`{RUN}`): a write answered MOVED is
+//! sent once more to the node named, as a cluster client does, and the
+//! server is the slot's owner, before and after.
 
 use super::record::{Ctx, Fate, Identity};
 use super::target::{DrillKind, Held, Target};
@@ -15,10 +18,14 @@ use futures_util::future::{BoxFuture, FutureExt};
 use redis::{RedisError, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// How long the drill's keys live: long enough to read back and look at,
 /// never left for ever.
 const KEY_SECONDS: u64 = 24 * 3600;
+
+/// MOVED redirects one write follows: a slot moves once in a failover.
+const MAX_REDIRECTS: usize = 4;
 
 /// Sequence keys read back per MGET.
 const READ_BACK_BATCH: usize = 500;
@@ -70,7 +77,7 @@ impl Target for RedisTarget {
     fn hold<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Box<dyn Held>, &'static str>> {
         async move {
             let timeout = ctx.spec.attempt_timeout;
-            let session = self.endpoint.session(&ctx.net, timeout).await;
+            let session = self.owner_session(ctx, timeout).await;
             let held: Box<dyn Held> = Box::new(HeldSession {
                 session: session.map_err(|fault| label(&fault))?,
                 key: format!("{}:held", prefix(ctx)),
@@ -86,40 +93,75 @@ impl Target for RedisTarget {
     }
 }
 
-/// This run's keys: `vpc-probe:drill:RUN:SEQ`, `...:count`, `...:held`.
+/// This run's keys: `vpc-probe:drill:{RUN}:SEQ`, `...:count`, `...:held`;
+/// the braces make a cluster hash every one of them to one slot.
 fn prefix(ctx: &Ctx) -> String {
-    format!("vpc-probe:drill:{}", ctx.run_id)
+    format!("vpc-probe:drill:{{{}}}", ctx.run_id)
 }
 
 impl RedisTarget {
-    /// Who answers at the endpoint: the address reached, `ROLE` (it must
-    /// be a primary) and the replication id.
+    /// Who takes this run's writes: on a cluster, the owner of the run's
+    /// slot; else the address reached, which `ROLE` must call a primary.
     async fn role(&self, ctx: &Ctx) -> Result<Identity, Fault> {
         let timeout = ctx.spec.attempt_timeout;
         let mut session = self.endpoint.session(&ctx.net, timeout).await?;
-        let asked = ask_role(&mut session).await;
-        let server = session.facts.peer.to_string();
+        let asked = match slot_owner(&mut session, &prefix(ctx)).await {
+            Ok(Some(owner)) => Ok(owner),
+            Ok(None) => ask_role(&mut session).await.and_then(|(role, replid)| {
+                let server = session.facts.peer.to_string();
+                if role != "master" {
+                    let detail = format!(
+                        "{server} answers ROLE {role}: the endpoint does not reach a primary"
+                    );
+                    return Err(Fault::new(Reason::WrongRole, detail));
+                }
+                Ok(Identity {
+                    server,
+                    timeline: Some(format!("replid {replid}")),
+                })
+            }),
+            Err(fault) => Err(fault),
+        };
         session.close();
-        let (role, replid) = asked?;
-        if role != "master" {
-            let detail =
-                format!("{server} answers ROLE {role}: the endpoint does not reach a primary");
-            return Err(Fault::new(Reason::WrongRole, detail));
-        }
-        Ok(Identity {
-            server,
-            timeline: Some(format!("replid {replid}")),
-        })
+        asked
     }
 
-    /// SET of the sequence key and INCR of the counter, on a fresh session.
+    /// SET of the sequence key and INCR of the counter, on a fresh
+    /// session; a MOVED answer sends it again, to the node named, as a
+    /// cluster client does (at most [`MAX_REDIRECTS`] times).
     async fn set(&self, ctx: &Ctx, seq: u64, sent: &AtomicBool) -> Result<Identity, Fate> {
+        let mut node = self.endpoint.clone();
+        for _ in 0..MAX_REDIRECTS {
+            match self.set_at(&node, ctx, seq, sent).await {
+                Err(Attempted::Moved(to)) => {
+                    node = self.moved_to(&to).ok_or_else(|| Fate::Failed {
+                        label: "moved",
+                        misrouted: true,
+                        detail: format!("MOVED to {to}, an address the probe cannot read"),
+                    })?;
+                }
+                other => return other.map_err(Attempted::into_fate),
+            }
+        }
+        Err(Attempted::Moved(node.target()).into_fate())
+    }
+
+    /// One attempt at `endpoint`; a MOVED reply is handed back to follow.
+    async fn set_at(
+        &self,
+        endpoint: &RedisSpec,
+        ctx: &Ctx,
+        seq: u64,
+        sent: &AtomicBool,
+    ) -> Result<Identity, Attempted> {
         let timeout = ctx.spec.attempt_timeout;
-        let session = self.endpoint.session(&ctx.net, timeout).await;
-        let mut session = session.map_err(|fault| Fate::Failed {
-            label: label(&fault),
-            misrouted: false,
-            detail: fault.detail,
+        let session = endpoint.session(&ctx.net, timeout).await;
+        let mut session = session.map_err(|fault| {
+            Attempted::Done(Fate::Failed {
+                label: label(&fault),
+                misrouted: false,
+                detail: fault.detail,
+            })
         })?;
         let base = prefix(ctx);
         let mut pipe = redis::pipe();
@@ -140,10 +182,50 @@ impl RedisTarget {
                 server: session.facts.peer.to_string(),
                 timeline: None,
             }),
-            Err(err) => Err(write_error(&err, &session)),
+            Err(err) if err.code() == Some("MOVED") => match moved_target(&err) {
+                Some(to) => Err(Attempted::Moved(to)),
+                None => Err(Attempted::Done(write_error(&err, &session))),
+            },
+            Err(err) => Err(Attempted::Done(write_error(&err, &session))),
         };
         session.close();
         fate
+    }
+
+    /// A session with the server that takes this run's writes: on a
+    /// cluster, the owner of the run's slot (found through the endpoint),
+    /// else the endpoint's.
+    async fn owner_session(&self, ctx: &Ctx, timeout: Duration) -> Result<Session, Fault> {
+        let mut session = self.endpoint.session(&ctx.net, timeout).await?;
+        let owner = match slot_owner(&mut session, &prefix(ctx)).await {
+            Ok(Some(owner)) if owner.server != session.facts.peer.to_string() => owner,
+            Ok(_) => return Ok(session),
+            Err(fault) => {
+                session.close();
+                return Err(fault);
+            }
+        };
+        session.close();
+        let node = self.moved_to(&owner.server).ok_or_else(|| {
+            let detail = format!("the slot's owner {} is no address to reach", owner.server);
+            Fault::new(Reason::UnexpectedResponse, detail)
+        })?;
+        node.session(&ctx.net, timeout).await
+    }
+
+    /// The endpoint with the host and port a MOVED named, keeping the TLS
+    /// name of the endpoint (a node's certificate covers the cache's names,
+    /// not its address).
+    fn moved_to(&self, to: &str) -> Option<RedisSpec> {
+        let (host, port) = to.rsplit_once(':')?;
+        let mut node = self.endpoint.clone();
+        if let Some(tls) = &mut node.tls {
+            tls.server_name
+                .get_or_insert_with(|| self.endpoint.host.clone());
+        }
+        node.host = host.trim_matches(['[', ']']).to_string();
+        node.port = port.parse().ok()?;
+        Some(node)
     }
 
     /// Every sequence key written or tried, read back: `seq` → 1 when present.
@@ -158,7 +240,7 @@ impl RedisTarget {
             .max()
             .unwrap_or(0);
         let timeout = ctx.spec.attempt_timeout * 5;
-        let mut session = self.endpoint.session(&ctx.net, timeout).await.ok()?;
+        let mut session = self.owner_session(ctx, timeout).await.ok()?;
         let base = prefix(ctx);
         let mut rows = BTreeMap::new();
         let seqs: Vec<u64> = (1..=last).collect();
@@ -180,17 +262,97 @@ impl RedisTarget {
     }
 }
 
+/// One attempt's end, when not acknowledged: a fate, or a MOVED to follow.
+enum Attempted {
+    Done(Fate),
+    /// The node (`host:port`) the server sent the write to.
+    Moved(String),
+}
+
+impl Attempted {
+    /// The fate; a MOVED left unfollowed is a misrouted write.
+    fn into_fate(self) -> Fate {
+        match self {
+            Attempted::Done(fate) => fate,
+            Attempted::Moved(to) => Fate::Failed {
+                label: "moved",
+                misrouted: true,
+                detail: format!("still MOVED (to {to}) after {MAX_REDIRECTS} redirects"),
+            },
+        }
+    }
+}
+
+/// On a cluster, the owner of `key`'s slot (`CLUSTER KEYSLOT`, `CLUSTER
+/// SLOTS`); `None` when the server is not in cluster mode.
+async fn slot_owner(session: &mut Session, key: &str) -> Result<Option<Identity>, Fault> {
+    let info: Result<String, RedisError> = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(&mut session.connection)
+        .await;
+    let enabled = info.is_ok_and(|info| info.contains("cluster_enabled:1"));
+    if !enabled {
+        return Ok(None);
+    }
+    let slot: i64 = session
+        .query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
+        .await?;
+    let slots: Value = session.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
+    let owner = owner_of(&slots, slot).ok_or_else(|| {
+        Fault::new(
+            Reason::UnexpectedResponse,
+            format!("CLUSTER SLOTS names no owner of slot {slot}"),
+        )
+    })?;
+    Ok(Some(Identity {
+        server: owner,
+        timeline: Some(format!("slot {slot}")),
+    }))
+}
+
+/// `host:port` of the master serving `slot`, from a CLUSTER SLOTS reply:
+/// `[[start, end, [host, port, id, ...], replicas...], ...]`.
+fn owner_of(slots: &Value, slot: i64) -> Option<String> {
+    let Value::Array(ranges) = slots else {
+        return None;
+    };
+    ranges.iter().find_map(|range| {
+        let Value::Array(fields) = range else {
+            return None;
+        };
+        let (Some(Value::Int(start)), Some(Value::Int(end))) = (fields.first(), fields.get(1))
+        else {
+            return None;
+        };
+        if !(*start..=*end).contains(&slot) {
+            return None;
+        }
+        let Some(Value::Array(master)) = fields.get(2) else {
+            return None;
+        };
+        let host = match master.first()? {
+            Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            Value::SimpleString(text) => text.clone(),
+            _ => return None,
+        };
+        let Value::Int(port) = master.get(1)? else {
+            return None;
+        };
+        Some(crate::net::url_parts::host_port(&host, *port as u16))
+    })
+}
+
+/// The `host:port` a MOVED error names (`MOVED 3999 10.0.1.5:6379`).
+fn moved_target(err: &RedisError) -> Option<String> {
+    let detail = err.detail()?;
+    let target = detail.split_whitespace().nth(1)?;
+    Some(target.to_string())
+}
+
 /// `ROLE`'s first word and `INFO replication`'s `master_replid`.
 async fn ask_role(session: &mut Session) -> Result<(String, String), Fault> {
-    let role: Value = redis::cmd("ROLE")
-        .query_async(&mut session.connection)
-        .await
-        .map_err(|err| session.fault(&err))?;
-    let info: String = redis::cmd("INFO")
-        .arg("replication")
-        .query_async(&mut session.connection)
-        .await
-        .map_err(|err| session.fault(&err))?;
+    let role: Value = session.query(&redis::cmd("ROLE")).await?;
+    let info: String = session.query(redis::cmd("INFO").arg("replication")).await?;
     let replid = info
         .lines()
         .find_map(|line| line.trim_end().strip_prefix("master_replid:"))
@@ -250,7 +412,7 @@ fn write_error(err: &RedisError, session: &Session) -> Fate {
     match err.code() {
         Some(_) => Fate::Failed {
             label,
-            misrouted: label == "readonly",
+            misrouted: matches!(label, "readonly" | "moved"),
             detail: fault.detail,
         },
         None => Fate::Uncertain {
@@ -260,10 +422,12 @@ fn write_error(err: &RedisError, session: &Session) -> Fate {
     }
 }
 
-/// The label of a command's error: `readonly` by its code, else the reason.
+/// The label of a command's error: `readonly` or `moved` by its code,
+/// else the reason.
 fn label_of(err: &RedisError, session: &Session) -> &'static str {
     match err.code() {
         Some("READONLY") => "readonly",
+        Some("MOVED") => "moved",
         _ => label(&session.fault(err)),
     }
 }
@@ -271,4 +435,42 @@ fn label_of(err: &RedisError, session: &Session) -> &'static str {
 /// The label of a failure to open a session: its reason.
 fn label(fault: &Fault) -> &'static str {
     fault.reason.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn the_slot_owner_is_the_master_of_the_range_holding_it() {
+        let range = |start, end, host: &str, port| {
+            Value::Array(vec![
+                Value::Int(start),
+                Value::Int(end),
+                Value::Array(vec![bulk(host), Value::Int(port), bulk("id")]),
+                Value::Array(vec![bulk("10.0.9.9"), Value::Int(6379), bulk("replica")]),
+            ])
+        };
+        let slots = Value::Array(vec![
+            range(0, 5460, "10.0.1.1", 6379),
+            range(5461, 10922, "10.0.1.2", 6380),
+        ]);
+        assert_eq!(owner_of(&slots, 7000).as_deref(), Some("10.0.1.2:6380"));
+        assert_eq!(owner_of(&slots, 0).as_deref(), Some("10.0.1.1:6379"));
+        assert_eq!(owner_of(&slots, 16000), None);
+    }
+
+    #[test]
+    fn a_moved_error_names_its_node() {
+        let err = RedisError::from((
+            redis::ErrorKind::Moved,
+            "An error was signalled by the server",
+            "3999 10.0.1.5:6381".to_string(),
+        ));
+        assert_eq!(moved_target(&err).as_deref(), Some("10.0.1.5:6381"));
+    }
 }

@@ -70,6 +70,12 @@ impl Session {
         classify(err, &self.facts)
     }
 
+    /// Send `cmd` and read its reply; an error classified as a check would.
+    pub async fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T, Fault> {
+        let reply = cmd.query_async(&mut self.connection).await;
+        reply.map_err(|err| classify(&err, &self.facts))
+    }
+
     /// Drop the connection and stop its driver: the server sees it close.
     pub fn close(self) {
         close(self.connection, self.driver);
