@@ -347,7 +347,7 @@ struct Cluster {
 impl Cluster {
     fn start() -> Cluster {
         let dir = scratch_dir("vpc-probe-redis-cluster").unwrap();
-        let ports: Vec<u16> = (0..6).map(|_| free_port().unwrap()).collect();
+        let ports: Vec<u16> = (0..6).map(|_| cluster_port()).collect();
         let nodes = ports
             .iter()
             .map(|port| {
@@ -392,6 +392,21 @@ impl Cluster {
             .expect("redis-cli");
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
+}
+
+/// A free port whose cluster bus port (10000 higher) is free too: a node
+/// on a port above 55535 refuses to start.
+fn cluster_port() -> u16 {
+    for _ in 0..200 {
+        let port = free_port().unwrap();
+        let bus = port
+            .checked_add(10000)
+            .map(|bus| std::net::TcpListener::bind(("127.0.0.1", bus)));
+        if matches!(bus, Some(Ok(_))) {
+            return port;
+        }
+    }
+    panic!("no port with a free cluster bus port in 200 tries");
 }
 
 #[test]
