@@ -13,7 +13,7 @@
 mod rig;
 
 use rig::probe::{drill_json, keep_acknowledged_seqs};
-use rig::process::{self, free_port, free_udp_port, scratch_dir, Daemon};
+use rig::process::{self, free_cluster_port, free_port, free_udp_port, scratch_dir, Daemon};
 use rig::REDIS_PASSWORD;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -347,7 +347,7 @@ struct Cluster {
 impl Cluster {
     fn start() -> Cluster {
         let dir = scratch_dir("vpc-probe-redis-cluster").unwrap();
-        let ports: Vec<u16> = (0..6).map(|_| cluster_port()).collect();
+        let ports: Vec<u16> = (0..6).map(|_| free_cluster_port().unwrap()).collect();
         let nodes = ports
             .iter()
             .map(|port| {
@@ -392,21 +392,6 @@ impl Cluster {
             .expect("redis-cli");
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
-}
-
-/// A free port whose cluster bus port (10000 higher) is free too: a node
-/// on a port above 55535 refuses to start.
-fn cluster_port() -> u16 {
-    for _ in 0..200 {
-        let port = free_port().unwrap();
-        let bus = port
-            .checked_add(10000)
-            .map(|bus| std::net::TcpListener::bind(("127.0.0.1", bus)));
-        if matches!(bus, Some(Ok(_))) {
-            return port;
-        }
-    }
-    panic!("no port with a free cluster bus port in 200 tries");
 }
 
 #[test]
@@ -461,4 +446,31 @@ fn a_cluster_failover_moves_the_slot_and_writes_follow_moved() {
     assert!(report["writes"]["ok"].as_u64().unwrap() >= 10);
     // The held session sat on the old owner: the new one sends it away.
     assert_eq!(report["open_session"]["how"], "moved", "{report:#}");
+}
+
+#[test]
+fn a_reload_of_nothing_over_tls_and_auth_changes_nothing() {
+    let rig = rig::rig();
+    let tls = rig::tls::tls_rig();
+    let dir = scratch_dir("vpc-probe-redis-drill-tls").unwrap();
+    let suite = dir.join("tls.toml");
+    let text = format!(
+        "[suite]\nresolver = \"{}\"\n\n[[drill]]\nname = \"tls\"\nkind = \"redis-failover\"\n\
+         url = \"rediss://{}:{}\"\npassword = \"{}\"\nca_file = \"{}\"\n\
+         interval = \"100ms\"\nbaseline = \"1s\"\nsettle = \"1s\"\nexpect = \"no-change\"\n",
+        rig.dns,
+        rig::ELASTICACHE_NAME,
+        tls.redis_tls,
+        rig::tls::REDIS_TOKEN,
+        tls.ca_file.display()
+    );
+    std::fs::write(&suite, text).unwrap();
+    let (run, report) = drill_json(&suite, "tls", &[], Duration::from_secs(60));
+    assert!(!run.stdout.contains(rig::tls::REDIS_TOKEN));
+    assert_eq!(run.code, 0, "{report:#}");
+    assert_eq!(report["writes"]["failed"], 0);
+    assert_eq!(report["open_session"]["fate"], "survived");
+    assert_eq!(report["dns"]["changed_after_seconds"], Value::Null);
+    assert_eq!(report["primary_before"], report["primary_after"]);
+    assert_eq!(report["data"]["lost"], 0);
 }

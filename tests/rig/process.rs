@@ -247,6 +247,21 @@ pub fn free_port() -> Result<u16, String> {
 }
 
 /// A loopback UDP port nobody listens on, claimed as [`free_port`] does.
+/// A free port whose Redis cluster bus port (10000 higher) is free too: a
+/// cluster node on a port above 55535 refuses to start.
+pub fn free_cluster_port() -> Result<u16, String> {
+    for _ in 0..200 {
+        let port = free_port()?;
+        let Some(bus) = port.checked_add(10000) else {
+            continue;
+        };
+        if TcpListener::bind(("127.0.0.1", bus)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no port with a free cluster bus port in 200 tries".into())
+}
+
 pub fn free_udp_port() -> Result<u16, String> {
     claim_port(|port| UdpSocket::bind(("127.0.0.1", port)).is_ok())
 }

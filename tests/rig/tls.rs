@@ -256,7 +256,11 @@ pub struct Cluster {
 impl Cluster {
     /// Three fresh nodes in `root/cluster-N`, joined, with every slot covered.
     pub fn start(root: &Path) -> Result<Cluster, String> {
-        let ports = [free_port()?, free_port()?, free_port()?];
+        let ports = [
+            process::free_cluster_port()?,
+            process::free_cluster_port()?,
+            process::free_cluster_port()?,
+        ];
         let mut daemons = Vec::new();
         for port in ports {
             let dir = root.join(format!("cluster-{port}"));
