@@ -8,7 +8,8 @@
 //! describes into `model`), `rules` (how a security group or network ACL
 //! judges one packet), `path` (the TCP walk both ways), `dns` (private
 //! zones, VPC DNS attributes, the peering's DNS option), `fix` (the `aws …`
-//! command for each finding). Nothing here sends traffic to a checked path
+//! command for each finding), `token` (IAM authentication tokens for
+//! ElastiCache and RDS, presigned from the same credentials). Nothing here sends traffic to a checked path
 //! or knows about `Outcome`: the joining happens in `crate::evidence`.
 
 pub mod client;
@@ -22,4 +23,5 @@ pub mod path;
 pub mod read;
 pub mod rules;
 pub mod settings;
+pub mod token;
 pub mod xml;
