@@ -31,7 +31,9 @@ impl Namespace {
                 .success(),
             "ip netns add"
         );
-        process::at_exit(&["ip", "netns", "del", &name]);
+        // Usually deleted on drop already; quiet when it is.
+        let delete = format!("ip netns del {name} 2>/dev/null; true");
+        process::at_exit(&["sh", "-c", &delete]);
         let ns = Namespace { name };
         ns.exec(&["ip", "link", "set", "lo", "up"]);
         Some(ns)
