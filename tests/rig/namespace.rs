@@ -22,7 +22,11 @@ impl Namespace {
             return None;
         }
         let name = format!("vpcp-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        // A namespace left by an earlier run of this pid goes first.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
         assert!(
             Command::new("ip")
                 .args(["netns", "add", &name])
