@@ -521,37 +521,10 @@ fn a_failing_check_carries_its_findings_in_json_text_and_junit() {
     assert!(xml.contains("destination_unknown 127.0.0.1"), "{xml}");
 }
 
-/// Serves the ECS container credentials document (as the task's agent at
-/// 169.254.170.2 does) once per request, on loopback; counts the requests.
-fn container_credentials() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{BufRead, BufReader};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!(
-        "http://{}/v2/credentials/task",
-        listener.local_addr().unwrap()
-    );
-    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = served.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let body = r#"{"RoleArn":"arn:aws:iam::123456789012:role/vpc-probe-task","AccessKeyId":"ASIAVPCPROBETASK","SecretAccessKey":"task-role-secret","Token":"task-role-token","Expiration":"2099-01-01T00:00:00Z"}"#;
-            let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-            let _ = (&stream).write_all(answer.as_bytes());
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    });
-    (url, served)
-}
-
 #[test]
 fn the_task_roles_credentials_come_from_the_ecs_container_endpoint() {
     let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
-    let (url, served) = container_credentials();
+    let (url, served) = rig::fixture::container_credentials();
     let home = tempfile::tempdir().expect("an empty home");
     let home = home.path().to_str().unwrap().to_string();
     let envs = [

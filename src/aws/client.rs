@@ -146,6 +146,24 @@ pub async fn credentials() -> Result<Credentials, String> {
     }
 }
 
+/// The chain's credentials, kept while they have more than five minutes
+/// left: an IAM token is made for every connection, the lookup (an HTTP
+/// call to the ECS credentials endpoint) once per expiry.
+pub async fn cached_credentials() -> Result<Credentials, String> {
+    static KEPT: tokio::sync::Mutex<Option<Credentials>> = tokio::sync::Mutex::const_new(None);
+    let mut kept = KEPT.lock().await;
+    let fresh_enough = |c: &Credentials| {
+        c.expiry()
+            .is_none_or(|at| at > SystemTime::now() + Duration::from_secs(300))
+    };
+    if let Some(credentials) = kept.as_ref().filter(|c| fresh_enough(c)) {
+        return Ok(credentials.clone());
+    }
+    let credentials = credentials().await?;
+    *kept = Some(credentials.clone());
+    Ok(credentials)
+}
+
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

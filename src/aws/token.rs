@@ -120,6 +120,69 @@ pub fn token(
     Secret::checked(token.to_string())
 }
 
+/// The region to sign in: the suite's `[aws] region`, else AWS_REGION,
+/// else AWS_DEFAULT_REGION.
+pub fn region(configured: Option<&str>) -> Option<String> {
+    configured.map(str::to_string).or_else(|| {
+        ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    })
+}
+
+/// What an ElastiCache endpoint's own name says against the token's cache
+/// name and region (`master.<group>.<id>.<code>.cache.amazonaws.com`,
+/// `<name>-<id>.serverless.<code>.cache.amazonaws.com`): a mismatch the
+/// server would only answer with WRONGPASS. `None` when they agree, or
+/// when the host is not such a name (a CNAME, an address).
+pub fn mismatch(host: &str, cache_name: &str, region: &str) -> Option<String> {
+    let labels: Vec<&str> = host.trim_end_matches('.').split('.').collect();
+    let cache_at = labels.iter().rposition(|label| *label == "cache")?;
+    if labels.get(cache_at + 1..) != Some(&["amazonaws", "com"][..]) || cache_at < 2 {
+        return None;
+    }
+    let code = labels[cache_at - 1];
+    let named: &str = match *labels.first()? {
+        name if labels.get(1) == Some(&"serverless") => name.rsplit_once('-')?.0,
+        "master" | "replica" | "clustercfg" => labels.get(1)?,
+        node => node.split("-0").next()?,
+    };
+    let mut wrong = Vec::new();
+    if !named.eq_ignore_ascii_case(cache_name) {
+        wrong.push(format!(
+            "the endpoint belongs to cache `{named}`, the token names `{cache_name}` (cache_name)"
+        ));
+    }
+    if region_code(region).as_deref() != Some(code) {
+        wrong.push(format!(
+            "the endpoint is in region code `{code}`, the token is signed for {region}"
+        ));
+    }
+    (!wrong.is_empty()).then(|| wrong.join("; "))
+}
+
+/// The short code ElastiCache puts in endpoint names: `eu-west-1` → `euw1`,
+/// `ap-southeast-2` → `apse2`, `us-gov-west-1` → `usgw1`.
+fn region_code(region: &str) -> Option<String> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let (number, words) = parts.split_last()?;
+    let (area, directions) = words.split_first()?;
+    let mut code = area.to_string();
+    for word in directions {
+        let initials: String = ["north", "south", "east", "west", "central", "gov"]
+            .iter()
+            .filter(|part| word.contains(*part))
+            .map(|part| &part[..1])
+            .collect();
+        code += &if initials.is_empty() {
+            word[..1].to_string()
+        } else {
+            initials
+        };
+    }
+    Some(code + number)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +243,33 @@ mod tests {
             token.contains("X-Amz-Security-Token=FwoGZXIvYXdz%2F%2Ftoken"),
             "{token}"
         );
+    }
+
+    fn coded(region: &str, code: &str) {
+        assert_eq!(region_code(region).as_deref(), Some(code));
+    }
+
+    crate::cases!(coded {
+        eu_west_1: "eu-west-1" => "euw1";
+        us_east_1: "us-east-1" => "use1";
+        ap_southeast_2: "ap-southeast-2" => "apse2";
+        ap_northeast_1: "ap-northeast-1" => "apne1";
+        eu_central_1: "eu-central-1" => "euc1";
+        us_gov_west_1: "us-gov-west-1" => "usgw1";
+    });
+
+    #[test]
+    fn an_endpoint_name_tells_a_wrong_cache_or_region() {
+        let primary = "master.glimpse-redis.abc123.use1.cache.amazonaws.com";
+        assert_eq!(mismatch(primary, "glimpse-redis", "us-east-1"), None);
+        assert_eq!(mismatch(primary, "Glimpse-Redis", "us-east-1"), None);
+        let both = mismatch(primary, "other", "eu-west-1").unwrap();
+        assert!(both.contains("belongs to cache `glimpse-redis`"), "{both}");
+        assert!(both.contains("region code `use1`, the token is signed for eu-west-1"));
+        let serverless = "sessions-x1y2z3.serverless.euw1.cache.amazonaws.com";
+        assert_eq!(mismatch(serverless, "sessions", "eu-west-1"), None);
+        assert!(mismatch(serverless, "session", "eu-west-1").is_some());
+        assert_eq!(mismatch("redis.glimpse.internal", "x", "eu-west-1"), None);
     }
 
     #[test]

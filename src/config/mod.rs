@@ -7,9 +7,10 @@ mod fields;
 mod locate;
 
 use crate::aws::settings::{Explain, RoleArn, Settings, Source, DEFAULT_EXPLAIN_TIMEOUT};
+use crate::check::CheckSpec;
 use crate::expand::Env;
 use crate::secret::Scrubber;
-use crate::suite::{Suite, DEFAULT_MIN_CERT_VALIDITY, DEFAULT_TIMEOUT};
+use crate::suite::{Check, Suite, DEFAULT_MIN_CERT_VALIDITY, DEFAULT_TIMEOUT};
 use locate::Locator;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -180,6 +181,10 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
         drills.push(drill);
     }
     let aws = raw.aws.map(|aws| aws.settings(&at)).transpose()?;
+    let mut checks = checks;
+    if let Some(region) = aws.as_ref().and_then(|aws| aws.region.as_ref()) {
+        sign_in(&mut checks, region);
+    }
     let name = raw
         .suite
         .name
@@ -194,6 +199,18 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
         aws,
         scrubber,
     })
+}
+
+/// IAM tokens are signed in the suite's `[aws] region` unless the
+/// environment says otherwise at run time.
+fn sign_in(checks: &mut [Check], region: &str) {
+    for check in checks {
+        if let CheckSpec::Redis(spec) = &mut check.spec {
+            if let Some(iam) = spec.iam.as_mut() {
+                iam.region.get_or_insert_with(|| region.to_string());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -365,6 +382,48 @@ mod tests {
             ),
         ];
         refused_at(&cases);
+    }
+
+    #[test]
+    fn redis_iam_keys_are_checked_where_they_stand() {
+        let iam = |url: &str, more: &str| {
+            format!("[[check]]\nname = \"c\"\nkind = \"redis\"\nurl = \"{url}\"\nauth = \"iam\"\n{more}")
+        };
+        let keys = "user = \"app\"\ncache_name = \"glimpse\"\n";
+        let cases = [
+            (iam("redis://h", keys), 5, "auth", "IAM authentication needs TLS"),
+            (
+                iam("rediss://h", &format!("{keys}password = \"token-x\"\n")),
+                8,
+                "password",
+                "the token is the password",
+            ),
+            (iam("rediss://h", "user = \"app\"\n"), 5, "auth", "needs `cache_name`"),
+            (
+                "[[check]]\nname = \"c\"\nkind = \"redis\"\nurl = \"rediss://h\"\ncache_name = \"x\"\n".into(),
+                5,
+                "cache_name",
+                "applies with `auth = \"iam\"`",
+            ),
+        ];
+        refused_at(&cases);
+        let suite = parse(
+            &format!(
+                "[aws]\nregion = \"eu-west-1\"\n\n{}",
+                iam("rediss://h", keys)
+            ),
+            "s.toml",
+            "s",
+        )
+        .unwrap();
+        let CheckSpec::Redis(spec) = &suite.checks[0].spec else {
+            panic!("a redis check");
+        };
+        let auth = spec.iam.as_ref().expect("IAM");
+        assert_eq!(
+            (auth.user.as_str(), auth.region.as_deref()),
+            ("app", Some("eu-west-1"))
+        );
     }
 
     #[test]

@@ -247,3 +247,37 @@ pub fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
     }
     let _ = to.shutdown(std::net::Shutdown::Write);
 }
+
+/// The task role's credentials the container credentials fixture serves.
+pub const TASK_ACCESS_KEY: &str = "ASIAVPCPROBETASK";
+pub const TASK_SECRET_KEY: &str = "task-role-secret";
+pub const TASK_TOKEN: &str = "task-role-token";
+
+/// Serves the ECS container credentials document (as the task's agent at
+/// 169.254.170.2 does) once per request, on loopback; counts the requests.
+pub fn container_credentials() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/v2/credentials/task",
+        listener.local_addr().unwrap()
+    );
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let body = format!(
+                r#"{{"RoleArn":"arn:aws:iam::123456789012:role/vpc-probe-task","AccessKeyId":"{TASK_ACCESS_KEY}","SecretAccessKey":"{TASK_SECRET_KEY}","Token":"{TASK_TOKEN}","Expiration":"2099-01-01T00:00:00Z"}}"#
+            );
+            let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = (&stream).write_all(answer.as_bytes());
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    (url, served)
+}

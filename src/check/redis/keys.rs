@@ -1,6 +1,7 @@
 //! The suite keys of `kind = "redis"` and the rules that build a
 //! [`RedisSpec`] from them.
 
+use super::iam::IamAuth;
 use super::{RedisRole, RedisSpec};
 use crate::check::crowd::MAX_CONCURRENCY;
 use crate::check::idle;
@@ -29,6 +30,11 @@ pub struct Keys {
     concurrency: Option<u32>,
     idle: Option<idle::Steps>,
     tcp_keepalive: Option<Env<humantime::Duration>>,
+    auth: Option<Env<String>>,
+    user: Option<Env<String>>,
+    cache_name: Option<Env<String>>,
+    #[serde(default)]
+    serverless: bool,
 }
 
 impl Keys {
@@ -54,6 +60,10 @@ impl Keys {
             concurrency: None,
             idle: None,
             tcp_keepalive: None,
+            auth: None,
+            user: None,
+            cache_name: None,
+            serverless: false,
         }
     }
 
@@ -69,7 +79,13 @@ impl Keys {
                 "give the user once: in the URL or `username`",
             ));
         }
-        let username = from_url.or(self.username.map(|Env(u)| u));
+        if self.username.is_some() && self.user.is_some() {
+            return Err(Problem::at(
+                "user",
+                "give the user once: `user` or `username`",
+            ));
+        }
+        let username = from_url.or(self.username.or(self.user).map(|Env(u)| u));
         let db = match url.path().trim_start_matches('/') {
             "" => 0,
             path => path
@@ -82,7 +98,15 @@ impl Keys {
             self.ca_file.as_ref(),
             self.tls_server_name,
         )?;
-        if self.expect_auth_required && password.is_none() {
+        let iam = iam_auth(
+            self.auth,
+            self.cache_name,
+            self.serverless,
+            &username,
+            tls.is_some(),
+            password.is_some(),
+        )?;
+        if self.expect_auth_required && password.is_none() && iam.is_none() {
             return Err(Problem::at(
                 "expect_auth_required",
                 "needs a password (or password_file) to authenticate after proving AUTH is enforced",
@@ -107,6 +131,61 @@ impl Keys {
             expect_auth_required: self.expect_auth_required,
             concurrency: shared::concurrency(self.concurrency, MAX_CONCURRENCY)?,
             idle,
+            iam,
         })
     }
+}
+
+/// `auth = "iam"` and its keys: a user and a cache name, over TLS, with no
+/// password (the token is the password); the IAM keys need `auth = "iam"`.
+fn iam_auth(
+    auth: Option<Env<String>>,
+    cache_name: Option<Env<String>>,
+    serverless: bool,
+    username: &Option<String>,
+    tls: bool,
+    password: bool,
+) -> Result<Option<IamAuth>, Problem> {
+    match auth.as_ref().map(|Env(a)| a.as_str()) {
+        None | Some("password") => {
+            if cache_name.is_some() || serverless {
+                let key = if serverless {
+                    "serverless"
+                } else {
+                    "cache_name"
+                };
+                return Err(Problem::at(key, "applies with `auth = \"iam\"`"));
+            }
+            return Ok(None);
+        }
+        Some("iam") => {}
+        Some(_) => return Err(Problem::at("auth", "must be password or iam")),
+    }
+    if !tls {
+        return Err(Problem::at(
+            "auth",
+            "IAM authentication needs TLS: use rediss:// (ElastiCache takes IAM tokens only with in-transit encryption)",
+        ));
+    }
+    if password {
+        return Err(Problem::at(
+            "password",
+            "with `auth = \"iam\"` the token is the password: remove it",
+        ));
+    }
+    let user = username
+        .clone()
+        .ok_or_else(|| Problem::at("auth", "IAM authentication needs `user`"))?;
+    let Env(cache_name) = cache_name.ok_or_else(|| {
+        Problem::at(
+            "auth",
+            "IAM authentication needs `cache_name` (the replication group or Serverless cache)",
+        )
+    })?;
+    Ok(Some(IamAuth {
+        user,
+        cache_name,
+        serverless,
+        region: None,
+    }))
 }

@@ -2,6 +2,7 @@
 //! (password or ACL user), PING, and optionally the replication role.
 
 mod classify;
+pub mod iam;
 mod keys;
 
 pub use keys::Keys;
@@ -55,6 +56,8 @@ pub struct RedisSpec {
     pub concurrency: Option<u32>,
     /// Sessions held idle, then used (`idle`).
     pub idle: Option<Idle>,
+    /// `auth = "iam"`: a fresh ElastiCache IAM token per connection.
+    pub iam: Option<iam::IamAuth>,
 }
 
 /// An authenticated connection and the facts its failures are judged by.
@@ -241,6 +244,15 @@ impl RedisSpec {
                     ))
                 }
             }
+        }
+        if let Some(iam) = &self.iam {
+            let token = iam.token().await?;
+            let _: Value = redis::cmd("AUTH")
+                .arg(&iam.user)
+                .arg(token.expose())
+                .query_async(connection)
+                .await
+                .map_err(|err| iam.rejected(&self.host, classify(&err, facts)))?;
         }
         if let Some(password) = &self.password {
             let mut auth = redis::cmd("AUTH");

@@ -1,0 +1,176 @@
+//! `auth = "iam"` on redis checks against a TLS RESP server that verifies
+//! ElastiCache IAM tokens itself (tests/rig/iam_redis.py: botocore
+//! recomputes the signature at the token's own date), with the task
+//! role's credentials served by an ECS container credentials fixture. One
+//! test per row: a good token passes; an expired one, a wrong region, a
+//! wrong cache name, a wrong user and no credentials at all each fail
+//! with what the probe can tell about the cause. The token never shows.
+
+mod rig;
+
+use rig::fixture::{container_credentials, TASK_ACCESS_KEY, TASK_SECRET_KEY};
+use rig::probe::run_with;
+use rig::process::{self, free_port, Daemon};
+use rig::{rig, ELASTICACHE_NAME};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// What the server accepts: the cache in ELASTICACHE_NAME, in us-east-1.
+const CACHE: &str = "glimpse-redis";
+const USER: &str = "probe-iam";
+const REGION: &str = "us-east-1";
+
+/// The verifying server on a port, with its clock `skew` seconds ahead.
+fn server(skew: u32) -> u16 {
+    let tls = rig::tls::tls_rig();
+    let port = free_port().unwrap();
+    let python = rig::moto::venv_bin().unwrap().join("python");
+    let mut command = Command::new(python);
+    command
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/rig/iam_redis.py"
+        ))
+        .arg(port.to_string())
+        .arg(tls.root.join("redis.crt"))
+        .arg(tls.root.join("redis.key"))
+        .args([CACHE, USER, REGION, TASK_ACCESS_KEY, TASK_SECRET_KEY])
+        .arg(skew.to_string());
+    let log = tls.root.join(format!("iam-redis-{port}.log"));
+    let daemon = Daemon::spawn("iam-redis", command, &log).unwrap();
+    daemon
+        .wait_ready("the IAM Redis fixture", Duration::from_secs(30), || {
+            process::accepts(port)
+        })
+        .unwrap();
+    port
+}
+
+/// The fixture with a true clock, and one 20 minutes ahead (every token
+/// the probe makes is expired to it).
+fn servers() -> &'static (u16, u16) {
+    static SERVERS: OnceLock<(u16, u16)> = OnceLock::new();
+    SERVERS.get_or_init(|| (server(0), server(1200)))
+}
+
+/// Run one IAM check: (exit code, its JSON, everything printed).
+fn iam_check(
+    port: u16,
+    keys: &str,
+    region: &str,
+    with_credentials: bool,
+) -> (i32, serde_json::Value) {
+    let rig = rig();
+    let tls = rig::tls::tls_rig();
+    let checks = format!(
+        "[[check]]\nname = \"iam\"\nkind = \"redis\"\nurl = \"rediss://{ELASTICACHE_NAME}:{port}\"\n\
+         auth = \"iam\"\nca_file = \"{}\"\n{keys}\n",
+        tls.ca_file.display()
+    );
+    let suite = rig.suite(
+        &format!("iam-{port}-{}", fastrand_name(keys, region)),
+        &checks,
+    );
+    let home = tempfile::tempdir().unwrap();
+    let (url, served) = container_credentials();
+    let mut envs = vec![
+        ("HOME", home.path().to_str().unwrap().to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_ACCESS_KEY_ID", String::new()),
+        ("AWS_SECRET_ACCESS_KEY", String::new()),
+        ("AWS_REGION", region.into()),
+    ];
+    if with_credentials {
+        envs.push(("AWS_CONTAINER_CREDENTIALS_FULL_URI", url));
+    }
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let suite_arg = suite.to_str().unwrap();
+    let args = ["check", "--suite", suite_arg, "--format", "json"];
+    let run = run_with(&args, &envs, Duration::from_secs(60));
+    for text in [&run.stdout, &run.stderr] {
+        assert!(
+            !text.contains("X-Amz-Signature"),
+            "a token was printed: {text}"
+        );
+        assert!(!text.contains(TASK_SECRET_KEY));
+    }
+    if with_credentials {
+        assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    }
+    let check = run.check("iam");
+    println!("{}: {}", keys.replace('\n', " "), check["detail"]);
+    (run.code, check)
+}
+
+/// A file name per row.
+fn fastrand_name(keys: &str, region: &str) -> String {
+    let text = format!("{keys}{region}");
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(40)
+        .collect()
+}
+
+fn keys(cache: &str, user: &str) -> String {
+    format!("user = \"{user}\"\ncache_name = \"{cache}\"")
+}
+
+/// A refusal: auth_failed, with `words` in the detail.
+fn refused(check: &serde_json::Value, words: &str) {
+    assert_eq!(check["reason"], "auth_failed", "{check}");
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(words), "{detail}");
+}
+
+#[test]
+fn a_fresh_token_from_the_task_role_is_accepted() {
+    let (good, _) = *servers();
+    let (code, check) = iam_check(good, &keys(CACHE, USER), REGION, true);
+    assert_eq!(code, 0, "{check}");
+}
+
+#[test]
+fn an_expired_token_is_refused_and_the_clock_named() {
+    let (_, ahead) = *servers();
+    let (code, check) = iam_check(ahead, &keys(CACHE, USER), REGION, true);
+    assert_eq!(code, 1);
+    refused(&check, "server said: WRONGPASS");
+    refused(&check, "clock must be right");
+}
+
+#[test]
+fn a_token_for_another_region_is_told_by_the_endpoint_name() {
+    let (good, _) = *servers();
+    let (_, check) = iam_check(good, &keys(CACHE, USER), "eu-west-1", true);
+    refused(
+        &check,
+        "the endpoint is in region code `use1`, the token is signed for eu-west-1",
+    );
+}
+
+#[test]
+fn a_token_for_another_cache_is_told_by_the_endpoint_name() {
+    let (good, _) = *servers();
+    let (_, check) = iam_check(good, &keys("other-cache", USER), REGION, true);
+    refused(
+        &check,
+        "the endpoint belongs to cache `glimpse-redis`, the token names `other-cache`",
+    );
+}
+
+#[test]
+fn a_token_for_another_user_names_the_user_and_the_policy() {
+    let (good, _) = *servers();
+    let (_, check) = iam_check(good, &keys(CACHE, "someone"), REGION, true);
+    refused(&check, "user `someone`");
+    refused(&check, "elasticache:Connect");
+}
+
+#[test]
+fn without_credentials_the_chain_says_so() {
+    let (good, _) = *servers();
+    let (_, check) = iam_check(good, &keys(CACHE, USER), REGION, false);
+    refused(&check, "no AWS credentials");
+    refused(&check, "taskRoleArn");
+}
