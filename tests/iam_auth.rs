@@ -4,17 +4,21 @@
 //! role's credentials served by an ECS container credentials fixture. One
 //! test per row: a good token passes; an expired one, a wrong region, a
 //! wrong cache name, a wrong user and no credentials at all each fail
-//! with what the probe can tell about the cause. The token never shows.
+//! with what the probe can tell about the cause. Then RDS: a real
+//! PostgreSQL whose role's password is the token for a moment, and the
+//! probe run with its clock stopped at that moment (libfaketime), so it
+//! makes the same token and logs in with it. The token never shows.
 
 mod rig;
 
-use rig::fixture::{container_credentials, TASK_ACCESS_KEY, TASK_SECRET_KEY};
+use rig::fixture::{container_credentials, TASK_ACCESS_KEY, TASK_SECRET_KEY, TASK_TOKEN};
 use rig::probe::run_with;
 use rig::process::{self, free_port, Daemon};
 use rig::{rig, ELASTICACHE_NAME};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+use vpc_probe::aws::token::{token, Resource};
 
 /// What the server accepts: the cache in ELASTICACHE_NAME, in us-east-1.
 const CACHE: &str = "glimpse-redis";
@@ -54,24 +58,37 @@ fn servers() -> &'static (u16, u16) {
     SERVERS.get_or_init(|| (server(0), server(1200)))
 }
 
-/// Run one IAM check: (exit code, its JSON, everything printed).
+/// Run one IAM check: (exit code, its JSON).
 fn iam_check(
     port: u16,
     keys: &str,
     region: &str,
     with_credentials: bool,
 ) -> (i32, serde_json::Value) {
-    let rig = rig();
     let tls = rig::tls::tls_rig();
     let checks = format!(
         "[[check]]\nname = \"iam\"\nkind = \"redis\"\nurl = \"rediss://{ELASTICACHE_NAME}:{port}\"\n\
          auth = \"iam\"\nca_file = \"{}\"\n{keys}\n",
         tls.ca_file.display()
     );
-    let suite = rig.suite(
-        &format!("iam-{port}-{}", fastrand_name(keys, region)),
-        &checks,
-    );
+    let name = format!("iam-{port}-{}", fastrand_name(keys, region));
+    let run = probe_with_task_role(&name, &checks, region, with_credentials, &[]);
+    let check = run.check("iam");
+    println!("{}: {}", keys.replace('\n', " "), check["detail"]);
+    (run.code, check)
+}
+
+/// `check --format json` on `checks`, the task role's credentials served
+/// by the container credentials fixture (unless `with_credentials` is
+/// false), `region` as AWS_REGION, and `more` in the environment.
+fn probe_with_task_role(
+    name: &str,
+    checks: &str,
+    region: &str,
+    with_credentials: bool,
+    more: &[(&str, &str)],
+) -> rig::probe::Run {
+    let suite = rig().suite(name, checks);
     let home = tempfile::tempdir().unwrap();
     let (url, served) = container_credentials();
     let mut envs = vec![
@@ -84,7 +101,8 @@ fn iam_check(
     if with_credentials {
         envs.push(("AWS_CONTAINER_CREDENTIALS_FULL_URI", url));
     }
-    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    envs.extend_from_slice(more);
     let suite_arg = suite.to_str().unwrap();
     let args = ["check", "--suite", suite_arg, "--format", "json"];
     let run = run_with(&args, &envs, Duration::from_secs(60));
@@ -98,9 +116,7 @@ fn iam_check(
     if with_credentials {
         assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     }
-    let check = run.check("iam");
-    println!("{}: {}", keys.replace('\n', " "), check["detail"]);
-    (run.code, check)
+    run
 }
 
 /// A file name per row.
@@ -173,4 +189,69 @@ fn without_credentials_the_chain_says_so() {
     let (_, check) = iam_check(good, &keys(CACHE, USER), REGION, false);
     refused(&check, "no AWS credentials");
     refused(&check, "taskRoleArn");
+}
+
+/// libfaketime, from Debian's `faketime` (scripts/install-deps).
+const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+#[test]
+fn an_rds_token_is_the_password_over_verified_tls() {
+    let rig = rig();
+    if !std::path::Path::new(FAKETIME).exists() && process::may_skip("libfaketime is not installed")
+    {
+        return;
+    }
+    // The moment the probe will sign at: now, in whole seconds.
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let credentials = aws_credential_types::Credentials::new(
+        TASK_ACCESS_KEY,
+        TASK_SECRET_KEY,
+        Some(TASK_TOKEN.to_string()),
+        None,
+        "test",
+    );
+    let resource = Resource::Rds {
+        host: "127.0.0.1".into(),
+        port: rig.postgres,
+        user: "iam_probe".into(),
+    };
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(now);
+    let password = token(&credentials, REGION, &resource, at).unwrap();
+    let sql = format!(
+        "DROP ROLE IF EXISTS iam_probe; CREATE ROLE iam_probe LOGIN PASSWORD '{}'",
+        password.expose()
+    );
+    rig.psql("app", &sql).unwrap();
+    let check = |name: &str, user: &str| {
+        format!(
+            "[[check]]\nname = \"{name}\"\nkind = \"postgres\"\n\
+             url = \"postgres://{user}@127.0.0.1:{}/app?sslmode=verify-full\"\n\
+             ca_file = \"{}\"\nauth = \"iam\"\n",
+            rig.postgres,
+            rig.pg_certificate().display()
+        )
+    };
+    let checks = check("rds", "iam_probe") + &check("rds-unknown", "iam_nobody");
+    let frozen = humantime::format_rfc3339_seconds(at).to_string();
+    let frozen = frozen.trim_end_matches('Z').replace('T', " ");
+    let clock = [
+        ("LD_PRELOAD", FAKETIME),
+        ("FAKETIME", frozen.as_str()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ("TZ", "UTC"),
+    ];
+    let run = probe_with_task_role("iam-rds", &checks, REGION, true, &clock);
+    let _ = rig.psql("app", "DROP ROLE IF EXISTS iam_probe");
+    let good = run.check("rds");
+    assert_eq!(good["success"], true, "{good}");
+    let unknown = run.check("rds-unknown");
+    println!("{}", unknown["detail"]);
+    refused(&unknown, "GRANT rds_iam TO iam_nobody");
+    refused(
+        &unknown,
+        "rds-db:connect on arn:aws:rds-db:us-east-1:<account>:dbuser:<DbiResourceId>/iam_nobody",
+    );
 }

@@ -120,6 +120,17 @@ pub fn token(
     Secret::checked(token.to_string())
 }
 
+/// A token for `resource` signed now, from the chain's credentials (kept
+/// per expiry), in `region` or the environment's; else what is missing.
+pub async fn fresh(region: Option<&str>, resource: &Resource) -> Result<Secret, String> {
+    let region = self::region(region)
+        .ok_or("IAM authentication needs a region: set [aws] region in the suite, or AWS_REGION")?;
+    let credentials = super::client::cached_credentials().await.map_err(|why| {
+        format!("IAM authentication: {why}; on ECS, give the task definition a taskRoleArn")
+    })?;
+    token(&credentials, &region, resource, SystemTime::now())
+}
+
 /// The region to sign in: the suite's `[aws] region`, else AWS_REGION,
 /// else AWS_DEFAULT_REGION.
 pub fn region(configured: Option<&str>) -> Option<String> {

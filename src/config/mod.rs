@@ -205,10 +205,13 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
 /// environment says otherwise at run time.
 fn sign_in(checks: &mut [Check], region: &str) {
     for check in checks {
-        if let CheckSpec::Redis(spec) = &mut check.spec {
-            if let Some(iam) = spec.iam.as_mut() {
-                iam.region.get_or_insert_with(|| region.to_string());
-            }
+        let signed = match &mut check.spec {
+            CheckSpec::Redis(spec) => spec.iam.as_mut().map(|iam| &mut iam.region),
+            CheckSpec::Postgres(spec) => spec.iam.as_mut().map(|iam| &mut iam.region),
+            CheckSpec::Dns(_) | CheckSpec::Tcp(_) | CheckSpec::Http(_) => None,
+        };
+        if let Some(signed) = signed {
+            signed.get_or_insert_with(|| region.to_string());
         }
     }
 }
@@ -407,6 +410,19 @@ mod tests {
             ),
         ];
         refused_at(&cases);
+        let rds = |query: &str| {
+            format!("[[check]]\nname = \"c\"\nkind = \"postgres\"\nurl = \"postgres://app@db:5432/app{query}\"\nauth = \"iam\"\n")
+        };
+        refused_at(&[
+            (rds("?sslmode=require"), 5, "auth", "only over verified TLS"),
+            (
+                rds("?sslmode=verify-full") + "password = \"x-token\"\n",
+                6,
+                "password",
+                "the token is the password",
+            ),
+        ]);
+        assert!(parse(&rds("?sslmode=verify-full"), "s.toml", "s").is_ok());
         let suite = parse(
             &format!(
                 "[aws]\nregion = \"eu-west-1\"\n\n{}",

@@ -1,7 +1,7 @@
 //! The suite keys of `kind = "postgres"` and the rules that build a
 //! [`PostgresSpec`] from them (also the failover drill's endpoints).
 
-use super::{copy, PostgresSpec, Role, SslMode};
+use super::{copy, PostgresSpec, RdsIam, Role, SslMode};
 use crate::check::crowd::MAX_CONCURRENCY;
 use crate::check::idle;
 use crate::check::keys::{self as shared, Problem};
@@ -34,6 +34,7 @@ pub struct Keys {
     concurrency: Option<u32>,
     idle: Option<idle::Steps>,
     tcp_keepalive: Option<Env<humantime::Duration>>,
+    auth: Option<Env<String>>,
 }
 
 impl Keys {
@@ -61,6 +62,7 @@ impl Keys {
             concurrency: None,
             idle: None,
             tcp_keepalive: None,
+            auth: None,
         }
     }
 
@@ -103,6 +105,7 @@ impl Keys {
         if query.trim().is_empty() {
             return Err(Problem::at("query", "must not be empty"));
         }
+        let iam = rds_iam(self.auth, sslmode, password.is_some())?;
         let idle = idle::build(self.idle, self.tcp_keepalive)?;
         idle::refuse(&idle, "cycles", self.cycles.is_some())?;
         idle::refuse(&idle, "copy_bytes", self.copy_bytes.is_some())?;
@@ -125,6 +128,7 @@ impl Keys {
             prepared_statements: self.prepared_statements,
             concurrency: shared::concurrency(self.concurrency, MAX_CONCURRENCY)?,
             idle,
+            iam,
         })
     }
 }
@@ -171,4 +175,32 @@ fn role(expect_role: Option<Env<String>>) -> Result<Role, Problem> {
             "must be primary, replica or any",
         )),
     }
+}
+
+/// `auth = "iam"` (RDS, Aurora): the token is the password, so none is
+/// given, and it goes only over TLS that checks the server
+/// (`sslmode=verify-full` or `verify-ca`, the RDS CA bundle as `ca_file`).
+fn rds_iam(
+    auth: Option<Env<String>>,
+    sslmode: SslMode,
+    password: bool,
+) -> Result<Option<RdsIam>, Problem> {
+    match auth.as_ref().map(|Env(a)| a.as_str()) {
+        None | Some("password") => return Ok(None),
+        Some("iam") => {}
+        Some(_) => return Err(Problem::at("auth", "must be password or iam")),
+    }
+    if sslmode != SslMode::VerifyFull {
+        return Err(Problem::at(
+            "auth",
+            "IAM authentication sends its token only over verified TLS: add ?sslmode=verify-full and the RDS CA bundle as ca_file",
+        ));
+    }
+    if password {
+        return Err(Problem::at(
+            "password",
+            "with `auth = \"iam\"` the token is the password: remove it",
+        ));
+    }
+    Ok(Some(RdsIam { region: None }))
 }

@@ -7,6 +7,7 @@
 
 mod classify;
 mod copy;
+mod iam;
 mod keys;
 mod mtu;
 mod prepared;
@@ -73,6 +74,15 @@ pub struct PostgresSpec {
     pub concurrency: Option<u32>,
     /// Sessions held idle, then queried (`idle`).
     pub idle: Option<Idle>,
+    /// `auth = "iam"`: a fresh RDS IAM token as the password, per connection.
+    pub iam: Option<RdsIam>,
+}
+
+/// RDS / Aurora IAM authentication: where the token is signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdsIam {
+    /// The suite's `[aws] region`; else the environment's, at run time.
+    pub region: Option<String>,
 }
 
 /// An open session and the task driving its connection.

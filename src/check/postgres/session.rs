@@ -48,7 +48,11 @@ impl PostgresSpec {
         heard: &Arc<Heard>,
         tls_state: &Arc<Mutex<TlsState>>,
     ) -> Result<(Client, Driver), Fault> {
-        let config = self.config();
+        let mut config = self.config();
+        if let Some(iam) = &self.iam {
+            let token = iam.token(&self.host, self.port, &self.user).await?;
+            config.password(token.expose());
+        }
         let opened = match &self.tls {
             Some(tls) => {
                 let name = tls.name(&self.host);
@@ -70,7 +74,13 @@ impl PostgresSpec {
                 .as_ref()
                 .map_or(self.host.as_str(), |t| t.name(&self.host))
         });
-        opened.map_err(|err| classify(&err, heard, self.sslmode, Step::Startup, tls_failed))
+        opened.map_err(|err| {
+            let fault = classify(&err, heard, self.sslmode, Step::Startup, tls_failed);
+            match &self.iam {
+                Some(iam) => iam.rejected(fault, &self.host, self.port, &self.user),
+                None => fault,
+            }
+        })
     }
 
     fn config(&self) -> tokio_postgres::Config {

@@ -8,7 +8,6 @@
 use crate::aws::token::{self, Resource};
 use crate::outcome::{Fault, Reason};
 use crate::secret::Secret;
-use std::time::SystemTime;
 
 /// The IAM identity a Redis check authenticates as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,35 +21,15 @@ pub struct IamAuth {
 }
 
 impl IamAuth {
-    /// The region the token is signed for.
-    fn region(&self) -> Result<String, Fault> {
-        token::region(self.region.as_deref()).ok_or_else(|| {
-            Fault::new(
-                Reason::AuthFailed,
-                "IAM authentication needs a region: set [aws] region in the suite, or AWS_REGION",
-            )
-        })
-    }
-
-    /// A fresh token for one connection, with the user to send it as.
+    /// A fresh token for one connection, sent with the user.
     pub async fn token(&self) -> Result<Secret, Fault> {
-        let region = self.region()?;
-        let credentials = crate::aws::client::cached_credentials()
-            .await
-            .map_err(|why| {
-                Fault::new(
-                    Reason::AuthFailed,
-                    format!(
-                        "IAM authentication: {why}; on ECS, give the task definition a taskRoleArn"
-                    ),
-                )
-            })?;
         let resource = Resource::ElastiCache {
             cache_name: self.cache_name.clone(),
             user: self.user.clone(),
             serverless: self.serverless,
         };
-        token::token(&credentials, &region, &resource, SystemTime::now())
+        token::fresh(self.region.as_deref(), &resource)
+            .await
             .map_err(|why| Fault::new(Reason::AuthFailed, why))
     }
 
@@ -60,7 +39,7 @@ impl IamAuth {
         if fault.reason != Reason::AuthFailed {
             return fault;
         }
-        let region = self.region().unwrap_or_default();
+        let region = token::region(self.region.as_deref()).unwrap_or_default();
         let why = match token::mismatch(host, &self.cache_name, &region) {
             Some(seen) => format!("the token cannot match this endpoint: {seen}"),
             None => format!(
