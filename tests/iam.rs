@@ -1,7 +1,11 @@
 //! The IAM documents in deploy/iam/ have the shape IAM accepts, use no
 //! wildcard action, and grant exactly the describe and list actions the
 //! code in src/aws calls: a new call without its grant fails here, not in
-//! a customer's account.
+//! a customer's account. The IAM authentication documents (the ElastiCache
+//! user and user group, the two connect policies) are checked against
+//! botocore's model and against what the probe sends.
+
+mod rig;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -120,4 +124,121 @@ fn the_peer_role_reads_its_side_and_trusts_only_the_task_role() {
         "the trust names the task definition's task role"
     );
     assert!(trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"].is_string());
+}
+
+/// The ElastiCache user and user group documents are valid input to
+/// botocore's model of CreateUser / CreateUserGroup (as
+/// `aws elasticache create-user --cli-input-json file://...` reads them).
+fn valid_elasticache_input(operation: &str, name: &str) {
+    let python = rig::moto::venv_bin()
+        .expect("scripts/python-tools")
+        .join("python");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/iam")
+        .join(name);
+    let script = format!(
+        "import json, botocore.session\nfrom botocore.validate import ParamValidator\n\
+         shape = botocore.session.get_session().get_service_model('elasticache').operation_model('{operation}').input_shape\n\
+         report = ParamValidator().validate(json.load(open({path:?})), shape)\n\
+         print(report.generate_report()) if report.has_errors() else None\n\
+         raise SystemExit(1 if report.has_errors() else 0)\n",
+        path = path.display().to_string()
+    );
+    let output = std::process::Command::new(python)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{name} is not valid {operation} input: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The commands the redis check and the Redis drill send, as ACL rules.
+const PROBE_COMMANDS: [&str; 10] = [
+    "+ping",
+    "+info",
+    "+role",
+    "+cluster|info",
+    "+set",
+    "+incr",
+    "+expire",
+    "+mget",
+    "+cluster|slots",
+    "+cluster|keyslot",
+];
+
+#[test]
+fn the_elasticache_user_is_an_iam_user_the_probe_can_work_as() {
+    valid_elasticache_input("CreateUser", "elasticache-user.json");
+    valid_elasticache_input("CreateUserGroup", "elasticache-user-group.json");
+    let user = document("elasticache-user.json");
+    assert_eq!(user["AuthenticationMode"]["Type"], "iam");
+    assert_eq!(
+        user["UserId"], user["UserName"],
+        "IAM needs the user id to equal the name"
+    );
+    let access = user["AccessString"].as_str().unwrap();
+    let rules: Vec<&str> = access.split_whitespace().collect();
+    assert_eq!(rules.first(), Some(&"on"));
+    let missing: Vec<&&str> = PROBE_COMMANDS
+        .iter()
+        .filter(|c| !rules.contains(c))
+        .collect();
+    assert!(missing.is_empty(), "the access string lacks {missing:?}");
+    let group = document("elasticache-user-group.json");
+    let members = group["UserIds"].as_array().unwrap();
+    assert!(
+        members.contains(&user["UserId"]),
+        "the group holds the probe's user"
+    );
+    assert!(
+        members.contains(&"default".into()),
+        "ElastiCache groups need the default user"
+    );
+}
+
+/// A policy's one statement: its action and resources.
+fn connect_statement(name: &str) -> (String, Vec<String>) {
+    let doc = document(name);
+    assert_eq!(doc["Version"], "2012-10-17");
+    let statements = doc["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{name}");
+    let statement = &statements[0];
+    assert_eq!(statement["Effect"], "Allow");
+    let resources = match &statement["Resource"] {
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect(),
+        other => panic!("{name}: Resource {other}"),
+    };
+    (statement["Action"].as_str().unwrap().to_string(), resources)
+}
+
+#[test]
+fn the_connect_policies_name_the_cache_the_user_and_the_database_user() {
+    let (action, resources) = connect_statement("elasticache-connect-policy.json");
+    assert_eq!(action, "elasticache:Connect");
+    let user = document("elasticache-user.json");
+    let user_arn = format!(":user:{}", user["UserId"].as_str().unwrap());
+    assert!(resources
+        .iter()
+        .any(|r| r.starts_with("arn:aws:elasticache:") && r.ends_with(&user_arn)));
+    assert!(resources.iter().any(|r| {
+        r.starts_with("arn:aws:elasticache:")
+            && (r.contains(":replicationgroup:") || r.contains(":serverlesscache:"))
+    }));
+    let (action, resources) = connect_statement("rds-connect-policy.json");
+    assert_eq!(action, "rds-db:connect");
+    let arn = &resources[0];
+    let (prefix, user) = arn.rsplit_once('/').unwrap();
+    assert!(
+        prefix.starts_with("arn:aws:rds-db:") && prefix.contains(":dbuser:"),
+        "{arn}"
+    );
+    assert!(!user.is_empty() && !user.contains('*'), "{arn}");
 }
