@@ -27,8 +27,14 @@ const REGION: &str = "us-east-1";
 
 /// The verifying server on a port, with its clock `skew` seconds ahead.
 fn server(skew: u32) -> u16 {
-    let tls = rig::tls::tls_rig();
     let port = free_port().unwrap();
+    start_server(&format!("127.0.0.1:{port}"), &[&skew.to_string()]);
+    port
+}
+
+/// The fixture on `at` (host:port) with `more` arguments after the keys.
+fn start_server(at: &str, more: &[&str]) {
+    let tls = rig::tls::tls_rig();
     let python = rig::moto::venv_bin().unwrap().join("python");
     let mut command = Command::new(python);
     command
@@ -36,19 +42,21 @@ fn server(skew: u32) -> u16 {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/rig/iam_redis.py"
         ))
-        .arg(port.to_string())
+        .arg(at)
         .arg(tls.root.join("redis.crt"))
         .arg(tls.root.join("redis.key"))
         .args([CACHE, USER, REGION, TASK_ACCESS_KEY, TASK_SECRET_KEY])
-        .arg(skew.to_string());
-    let log = tls.root.join(format!("iam-redis-{port}.log"));
+        .args(more);
+    let log = tls
+        .root
+        .join(format!("iam-redis-{}.log", at.replace(':', "-")));
     let daemon = Daemon::spawn("iam-redis", command, &log).unwrap();
+    let addr: std::net::SocketAddr = at.parse().unwrap();
     daemon
         .wait_ready("the IAM Redis fixture", Duration::from_secs(30), || {
-            process::accepts(port)
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
         })
         .unwrap();
-    port
 }
 
 /// The fixture with a true clock, and one 20 minutes ahead (every token
@@ -254,4 +262,47 @@ fn an_rds_token_is_the_password_over_verified_tls() {
         &unknown,
         "rds-db:connect on arn:aws:rds-db:us-east-1:<account>:dbuser:<DbiResourceId>/iam_nobody",
     );
+}
+
+/// A Serverless cache's reader endpoint: port 6380 (on a loopback address
+/// of its own, so the port is free), TLS named for the cache.
+fn serverless_reader() -> &'static str {
+    static READER: OnceLock<()> = OnceLock::new();
+    READER.get_or_init(|| start_server("127.0.0.5:6380", &["0", "serverless"]));
+    "127.0.0.5:6380"
+}
+
+fn serverless_check(serverless: bool) -> (i32, serde_json::Value) {
+    let tls = rig::tls::tls_rig();
+    let checks = format!(
+        "[[check]]\nname = \"iam\"\nkind = \"redis\"\nurl = \"rediss://{}\"\n\
+         tls_server_name = \"{ELASTICACHE_NAME}\"\nca_file = \"{}\"\n\
+         auth = \"iam\"\n{}\nserverless = {serverless}\n",
+        serverless_reader(),
+        tls.ca_file.display(),
+        keys(CACHE, USER)
+    );
+    let run = probe_with_task_role(
+        &format!("iam-serverless-{serverless}"),
+        &checks,
+        REGION,
+        true,
+        &[],
+    );
+    let check = run.check("iam");
+    println!("serverless = {serverless}: {}", check["detail"]);
+    (run.code, check)
+}
+
+#[test]
+fn a_serverless_reader_gets_readonly_before_its_reads_and_a_serverless_token() {
+    let (code, check) = serverless_check(true);
+    assert_eq!(code, 0, "{check}");
+    assert_eq!(check["observed"]["cluster_state"], "ok");
+}
+
+#[test]
+fn a_replication_group_token_is_refused_by_a_serverless_cache() {
+    let (_, check) = serverless_check(false);
+    refused(&check, "server said: WRONGPASS");
 }

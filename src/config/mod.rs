@@ -403,6 +403,12 @@ mod tests {
             ),
             (iam("rediss://h", "user = \"app\"\n"), 5, "auth", "needs `cache_name`"),
             (
+                "[[check]]\nname = \"c\"\nkind = \"redis\"\nurl = \"redis://h\"\nserverless = true\n".into(),
+                5,
+                "serverless",
+                "speaks only TLS",
+            ),
+            (
                 "[[check]]\nname = \"c\"\nkind = \"redis\"\nurl = \"rediss://h\"\ncache_name = \"x\"\n".into(),
                 5,
                 "cache_name",

@@ -6,7 +6,11 @@ is recomputed with botocore's own signer at the token's own X-Amz-Date.
 A rejected token gets ElastiCache's one answer, WRONGPASS; the reason goes
 to stderr for the test's log.
 
-Usage: iam_redis.py PORT CERT KEY CACHE_NAME USER REGION ACCESS_KEY SECRET_KEY [SKEW_SECONDS]
+Usage: iam_redis.py [HOST:]PORT CERT KEY CACHE_NAME USER REGION ACCESS_KEY SECRET_KEY
+       [SKEW_SECONDS] [serverless]
+With `serverless`, it plays a Serverless cache's reader endpoint: tokens
+must carry ResourceType=ServerlessCache, INFO says cluster mode, and reads
+(PING here) are sent away with MOVED until the client says READONLY.
 Prints "ready" once listening.
 """
 
@@ -26,6 +30,9 @@ import botocore_token  # noqa: E402  (the same recipe the token test compares wi
 
 (port, cert, key, cache_name, user, region, access_key, secret_key) = sys.argv[1:9]
 skew = float(sys.argv[9]) if len(sys.argv) > 9 else 0.0
+serverless = len(sys.argv) > 10 and sys.argv[10] == "serverless"
+host, _, port = port.rpartition(":")
+host = host or "127.0.0.1"
 lock = threading.Lock()
 
 
@@ -45,6 +52,8 @@ def why_rejected(auth_user, token):
         return f"cache name {host}, not {cache_name.lower()}"
     if auth_user != user or params.get("User") != user:
         return f"user {auth_user}/{params.get('User')}, not {user}"
+    if serverless and params.get("ResourceType") != "ServerlessCache":
+        return "not a Serverless token (no ResourceType=ServerlessCache)"
     scope = params.get("X-Amz-Credential", "").split("/")
     if len(scope) != 5 or scope[0] != access_key:
         return f"credential {params.get('X-Amz-Credential')}"
@@ -79,6 +88,7 @@ def read_command(stream):
 def serve(conn):
     stream = conn.makefile("rwb")
     authed = False
+    readonly = False
     try:
         while True:
             command = read_command(stream)
@@ -95,10 +105,19 @@ def serve(conn):
                     stream.write(b"-WRONGPASS invalid username-password pair or user is disabled.\r\n")
             elif not authed:
                 stream.write(b"-NOAUTH Authentication required.\r\n")
+            elif name == "READONLY":
+                readonly = True
+                stream.write(b"+OK\r\n")
+            elif name == "PING" and serverless and not readonly:
+                stream.write(b"-MOVED 0 127.0.0.1:6379\r\n")
             elif name == "PING":
                 stream.write(b"+PONG\r\n")
             elif name == "INFO":
-                body = b"# Cluster\r\ncluster_enabled:0\r\n"
+                enabled = b"1" if serverless else b"0"
+                body = b"# Cluster\r\ncluster_enabled:" + enabled + b"\r\n"
+                stream.write(b"$%d\r\n%s\r\n" % (len(body), body))
+            elif name == "CLUSTER" and serverless:
+                body = b"cluster_state:ok\r\n"
                 stream.write(b"$%d\r\n%s\r\n" % (len(body), body))
             else:
                 stream.write(b"-ERR unknown command\r\n")
@@ -113,7 +132,7 @@ context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(cert, key)
 listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", int(port)))
+listener.bind((host, int(port)))
 listener.listen(64)
 print("ready", flush=True)
 while True:

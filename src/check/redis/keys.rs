@@ -98,6 +98,12 @@ impl Keys {
             self.ca_file.as_ref(),
             self.tls_server_name,
         )?;
+        if self.serverless && tls.is_none() {
+            return Err(Problem::at(
+                "serverless",
+                "ElastiCache Serverless speaks only TLS: use rediss://",
+            ));
+        }
         let iam = iam_auth(
             self.auth,
             self.cache_name,
@@ -132,6 +138,7 @@ impl Keys {
             concurrency: shared::concurrency(self.concurrency, MAX_CONCURRENCY)?,
             idle,
             iam,
+            serverless: self.serverless,
         })
     }
 }
@@ -148,13 +155,8 @@ fn iam_auth(
 ) -> Result<Option<IamAuth>, Problem> {
     match auth.as_ref().map(|Env(a)| a.as_str()) {
         None | Some("password") => {
-            if cache_name.is_some() || serverless {
-                let key = if serverless {
-                    "serverless"
-                } else {
-                    "cache_name"
-                };
-                return Err(Problem::at(key, "applies with `auth = \"iam\"`"));
+            if cache_name.is_some() {
+                return Err(Problem::at("cache_name", "applies with `auth = \"iam\"`"));
             }
             return Ok(None);
         }

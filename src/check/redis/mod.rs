@@ -58,7 +58,13 @@ pub struct RedisSpec {
     pub idle: Option<Idle>,
     /// `auth = "iam"`: a fresh ElastiCache IAM token per connection.
     pub iam: Option<iam::IamAuth>,
+    /// An ElastiCache Serverless cache: on its reader port, READONLY
+    /// comes before any read.
+    pub serverless: bool,
 }
+
+/// ElastiCache Serverless's reader endpoint port (the primary is 6379).
+pub const SERVERLESS_READER_PORT: u16 = 6380;
 
 /// An authenticated connection and the facts its failures are judged by.
 pub struct Session {
@@ -261,6 +267,12 @@ impl RedisSpec {
             }
             auth.arg(password.expose());
             let _: Value = auth
+                .query_async(connection)
+                .await
+                .map_err(|err| classify(&err, facts))?;
+        }
+        if self.serverless && self.port == SERVERLESS_READER_PORT {
+            let _: Value = redis::cmd("READONLY")
                 .query_async(connection)
                 .await
                 .map_err(|err| classify(&err, facts))?;
