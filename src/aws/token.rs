@@ -146,7 +146,7 @@ pub fn region(configured: Option<&str>) -> Option<String> {
 /// `<name>-<id>.serverless.<code>.cache.amazonaws.com`): a mismatch the
 /// server would only answer with WRONGPASS. `None` when they agree, or
 /// when the host is not such a name (a CNAME, an address).
-pub fn mismatch(host: &str, cache_name: &str, region: &str) -> Option<String> {
+pub fn mismatch(host: &str, cache_name: &str, region: &str, serverless: bool) -> Option<String> {
     let labels: Vec<&str> = host.trim_end_matches('.').split('.').collect();
     let cache_at = labels.iter().rposition(|label| *label == "cache")?;
     if labels.get(cache_at + 1..) != Some(&["amazonaws", "com"][..]) || cache_at < 2 {
@@ -159,6 +159,13 @@ pub fn mismatch(host: &str, cache_name: &str, region: &str) -> Option<String> {
         node => node.split("-0").next()?,
     };
     let mut wrong = Vec::new();
+    let serverless_endpoint = labels.get(1) == Some(&"serverless");
+    if serverless_endpoint != serverless {
+        wrong.push(match serverless_endpoint {
+            true => "the endpoint is an ElastiCache Serverless cache, the token is not: set serverless = true".to_string(),
+            false => "the endpoint is a replication group's, the token is a Serverless cache's: set serverless = false".to_string(),
+        });
+    }
     if !named.eq_ignore_ascii_case(cache_name) {
         wrong.push(format!(
             "the endpoint belongs to cache `{named}`, the token names `{cache_name}` (cache_name)"
@@ -272,15 +279,22 @@ mod tests {
     #[test]
     fn an_endpoint_name_tells_a_wrong_cache_or_region() {
         let primary = "master.glimpse-redis.abc123.use1.cache.amazonaws.com";
-        assert_eq!(mismatch(primary, "glimpse-redis", "us-east-1"), None);
-        assert_eq!(mismatch(primary, "Glimpse-Redis", "us-east-1"), None);
-        let both = mismatch(primary, "other", "eu-west-1").unwrap();
+        assert_eq!(mismatch(primary, "glimpse-redis", "us-east-1", false), None);
+        assert_eq!(mismatch(primary, "Glimpse-Redis", "us-east-1", false), None);
+        let both = mismatch(primary, "other", "eu-west-1", false).unwrap();
         assert!(both.contains("belongs to cache `glimpse-redis`"), "{both}");
         assert!(both.contains("region code `use1`, the token is signed for eu-west-1"));
         let serverless = "sessions-x1y2z3.serverless.euw1.cache.amazonaws.com";
-        assert_eq!(mismatch(serverless, "sessions", "eu-west-1"), None);
-        assert!(mismatch(serverless, "session", "eu-west-1").is_some());
-        assert_eq!(mismatch("redis.glimpse.internal", "x", "eu-west-1"), None);
+        assert_eq!(mismatch(serverless, "sessions", "eu-west-1", true), None);
+        assert!(mismatch(serverless, "session", "eu-west-1", true).is_some());
+        let kind = mismatch(serverless, "sessions", "eu-west-1", false).unwrap();
+        assert!(kind.contains("set serverless = true"), "{kind}");
+        let kind = mismatch(primary, "glimpse-redis", "us-east-1", true).unwrap();
+        assert!(kind.contains("set serverless = false"), "{kind}");
+        assert_eq!(
+            mismatch("redis.glimpse.internal", "x", "eu-west-1", false),
+            None
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ impl IamAuth {
             return fault;
         }
         let region = token::region(self.region.as_deref()).unwrap_or_default();
-        let why = match token::mismatch(host, &self.cache_name, &region) {
+        let why = match token::mismatch(host, &self.cache_name, &region, self.serverless) {
             Some(seen) => format!("the token cannot match this endpoint: {seen}"),
             None => format!(
                 "the IAM token for user `{}` on cache `{}` in {region} was refused: the user's authentication mode must be IAM, its user id must equal its user name, the task role's policy must allow elasticache:Connect on both the cache's and the user's ARN, and the task's clock must be right (a token lives 900 s)",
