@@ -79,7 +79,7 @@ fn iam_check(
          auth = \"iam\"\nca_file = \"{}\"\n{keys}\n",
         tls.ca_file.display()
     );
-    let name = format!("iam-{port}-{}", fastrand_name(keys, region));
+    let name = format!("iam-{port}-{}", suite_file_name(keys, region));
     let run = probe_with_task_role(&name, &checks, region, with_credentials, &[]);
     let check = run.check("iam");
     println!("{}: {}", keys.replace('\n', " "), check["detail"]);
@@ -128,7 +128,7 @@ fn probe_with_task_role(
 }
 
 /// A file name per row.
-fn fastrand_name(keys: &str, region: &str) -> String {
+fn suite_file_name(keys: &str, region: &str) -> String {
     let text = format!("{keys}{region}");
     text.chars()
         .filter(char::is_ascii_alphanumeric)

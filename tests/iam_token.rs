@@ -133,5 +133,6 @@ rows! {
     elasticache_with_a_task_role_session_token: (cache("glimpse-prod", "app", false), Some("FwoGZXIvYXdz//token+x="), "eu-west-1");
     elasticache_serverless: (cache("sessions-cache", "app", true), Some("IQoJb3JpZ2luX2VjE/abc=="), "eu-central-1");
     rds_cluster_endpoint: (rds("db.cluster-abc.eu-west-1.rds.amazonaws.com", 5432, "probe"), None, "eu-west-1");
+    // A token is signed, never sent: no traffic goes to this address.
     rds_with_a_session_token: (rds("10.0.1.12", 6432, "app_iam"), Some("FwoGZXIvYXdz//token+x="), "eu-west-1");
 }

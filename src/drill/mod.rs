@@ -6,10 +6,12 @@
 //! writes and judges the figures against the drill's budgets.
 //!
 //! Layout: `keys` (the `[[drill]]` suite keys), `target` (what a drill kind
-//! does: the seam), `postgres` and `redis` (the kinds), `record` (the
+//! does: the seam), `postgres` and `redis` (the kinds; `cluster` is how the
+//! Redis one follows a cluster's slots and redirects), `record` (the
 //! measuring loops, any kind), `trigger`, `figures`, `verdict` (budgets),
 //! `report` (the JSON schema), `text` and `html` (the renderers).
 
+mod cluster;
 mod figures;
 pub mod html;
 pub mod keys;

@@ -377,13 +377,18 @@ fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The first element of an array reply, as text.
-fn first_text(reply: &Value) -> Option<String> {
+pub fn first_text(reply: &Value) -> Option<String> {
     match reply {
-        Value::Array(items) => match items.first()? {
-            Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-            Value::SimpleString(text) => Some(text.clone()),
-            _ => None,
-        },
+        Value::Array(items) => text(items.first()?),
+        _ => None,
+    }
+}
+
+/// A bulk or simple string reply, as text.
+pub fn text(reply: &Value) -> Option<String> {
+    match reply {
+        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        Value::SimpleString(text) => Some(text.clone()),
         _ => None,
     }
 }
