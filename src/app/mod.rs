@@ -259,7 +259,7 @@ async fn check_and_publish(suite: &Suite, checks: &[&suite::Check], args: &Check
                     }
                 }
             },
-            stop_signal()
+            stop_signal("stopping: the checks still running are reported as interrupted")
         )
     );
     let mut report = match ran {
@@ -302,7 +302,7 @@ fn idle_notice(checks: &[&suite::Check]) -> Option<String> {
 
 /// SIGTERM (ECS stopping the task) or SIGINT; never completes if the
 /// handlers cannot be installed (the run then simply finishes).
-async fn stop_signal() {
+async fn stop_signal(saying: &str) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut terminate), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
@@ -314,7 +314,7 @@ async fn stop_signal() {
         _ = terminate.recv() => {}
         _ = interrupt.recv() => {}
     }
-    tracing::warn!("stopping: the checks still running are reported as interrupted");
+    tracing::warn!("{saying}");
 }
 
 /// Stdout closed by its reader (a pipe to `head`): not the probe's failure.
@@ -395,7 +395,15 @@ fn drilled(args: &DrillArgs) -> Result<Exit, Exit> {
     let runtime = runtime()?;
     let net = crate::net::Net::new(suite.resolver, spec.attempt_timeout)
         .map_err(|err| Exit::error(format!("{err:#}")))?;
-    let report = runtime.block_on(crate::drill::run(spec, net, &suite.scrubber));
+    tracing::info!(
+        "drill {}: this run takes at most {} (baseline + wait_for_change + settle + {} x attempt_timeout)",
+        spec.name,
+        humantime::format_duration(spec.longest()),
+        crate::drill::ATTEMPTS_OUTSIDE_THE_WINDOW
+    );
+    let stop =
+        stop_signal("stopping the drill: the trigger is ended and what was measured is reported");
+    let report = runtime.block_on(crate::drill::run(spec, net, &suite.scrubber, stop));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     if let Err(err) = write_drill(&report, args) {
         if !reader_went_away(&err) {

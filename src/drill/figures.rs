@@ -33,6 +33,7 @@ impl DrillReport {
             kind: spec.target.kind().as_str().into(),
             success: false,
             error: None,
+            interrupted: false,
             run_id: ctx.run_id.clone(),
             started: humantime::format_rfc3339_millis(started).to_string(),
             duration_seconds: secs(ctx.start.elapsed()),
@@ -110,6 +111,12 @@ impl DrillReport {
             *detail = scrubber.scrub(detail);
         }
         report
+    }
+
+    /// Mark a run stopped by SIGTERM: what it measured stands, it never passes.
+    pub fn interrupt(&mut self) {
+        self.interrupted = true;
+        self.success = false;
     }
 
     fn tally(&mut self, writes: &[Attempt]) {

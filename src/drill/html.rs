@@ -65,6 +65,9 @@ pub fn render(report: &DrillReport) -> String {
         kind = escape(&report.kind),
         class = verdict.to_lowercase(),
     );
+    if report.interrupted {
+        page += "<p class=\"fail\">interrupted (SIGTERM): what was measured until then</p>";
+    }
     if let Some(error) = &report.error {
         let _ = write!(
             page,

@@ -97,8 +97,33 @@ impl DrillSpec {
     }
 }
 
+/// How many attempt timeouts a drill may spend outside its measuring
+/// window: setup 2, opening the held session 1, the last attempts in
+/// flight 1, the primary after and the read-back together 3, closing 1.
+pub const ATTEMPTS_OUTSIDE_THE_WINDOW: u32 = 8;
+
+impl DrillSpec {
+    /// The longest a run can take: baseline + wait_for_change + settle +
+    /// 8 × attempt_timeout (each wait below is bounded by its share).
+    pub fn longest(&self) -> Duration {
+        self.baseline
+            + self.wait_for_change
+            + self.settle
+            + self.attempt_timeout * ATTEMPTS_OUTSIDE_THE_WINDOW
+    }
+}
+
 /// Run the drill once; setup failures are in the report, never a panic.
-pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport {
+/// `stop` (SIGTERM, SIGINT) ends the measuring early: the trigger's process
+/// group is ended and the report holds what was measured, marked
+/// interrupted. Every wait is bounded: see [`DrillSpec::longest`].
+pub async fn run(
+    spec: &DrillSpec,
+    net: Net,
+    scrubber: &Scrubber,
+    stop: impl std::future::Future<Output = ()>,
+) -> DrillReport {
+    tokio::pin!(stop);
     let started = SystemTime::now();
     let ctx = Arc::new(Ctx {
         spec: spec.clone(),
@@ -108,16 +133,111 @@ pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport
         log: Default::default(),
         closing: Default::default(),
     });
-    let before = match ctx.spec.target.setup(&ctx).await {
-        Ok(identity) => identity,
-        Err(fault) => {
+    let setup = tokio::time::timeout(spec.attempt_timeout * 2, ctx.spec.target.setup(&ctx));
+    let unusable = |error: String, interrupted: bool| {
+        let mut report = DrillReport::unusable(spec, started, &ctx, scrubber.scrub(&error));
+        report.interrupted = interrupted;
+        report
+    };
+    let before = tokio::select! {
+        answered = setup => match answered {
+            Ok(Ok(identity)) => identity,
+            Ok(Err(fault)) => {
+                ctx.closed().await;
+                return unusable(fault.detail, false);
+            }
+            Err(_) => {
+                ctx.closed().await;
+                let limit = humantime::format_duration(spec.attempt_timeout * 2);
+                return unusable(format!("setup: no answer within {limit} (2 × attempt_timeout)"), false);
+            }
+        },
+        () = &mut stop => {
             ctx.closed().await;
-            return DrillReport::unusable(spec, started, &ctx, scrubber.scrub(&fault.detail));
+            return unusable("interrupted (SIGTERM) before measuring began".into(), true);
         }
     };
-    let (stop, stopped) = watch::channel(false);
-    let held = ctx.spec.target.hold(&ctx).await;
+    let (stop_loops, stopped) = watch::channel(false);
     let mut loops = tokio::task::JoinSet::new();
+    let mut window = Window::default();
+    let interrupted = tokio::select! {
+        () = measure(&ctx, &before, &mut loops, stopped, &mut window, scrubber) => false,
+        () = &mut stop => true,
+    };
+    if interrupted {
+        window.end(&ctx, scrubber).await;
+    }
+    let _ = stop_loops.send(true);
+    drain(&mut loops, spec.attempt_timeout).await;
+    let (after, rows) = if interrupted {
+        (None, None)
+    } else {
+        ending(&ctx).await
+    };
+    ctx.closed().await;
+    let ends = report::Ends { before, after };
+    let mut report = DrillReport::new(&ctx, started, ends, window.trigger, rows, scrubber);
+    if interrupted {
+        report.interrupt();
+    }
+    report
+}
+
+/// The trigger of a run: running, or what it did.
+#[derive(Default)]
+struct Window {
+    triggered_at: Duration,
+    running: Option<trigger::Running>,
+    trigger: Option<Trigger>,
+}
+
+impl Window {
+    /// End a trigger still running (the drill was interrupted), saying so.
+    async fn end(&mut self, ctx: &Ctx, scrubber: &Scrubber) {
+        if let Some(running) = self.running.take() {
+            let ran = running.end("interrupted (SIGTERM)").await;
+            let finished = ctx.start.elapsed();
+            let command = &ctx.spec.trigger;
+            self.trigger = Some(Trigger::new(
+                command,
+                ran,
+                self.triggered_at,
+                finished,
+                scrubber,
+            ));
+        }
+    }
+
+    /// Record a trigger that has finished (or whose limit ended it).
+    async fn collect(&mut self, ctx: &Ctx, scrubber: &Scrubber) {
+        if let Some(running) = self.running.take() {
+            let ran = running.finished().await;
+            let finished = ctx.start.elapsed();
+            let command = &ctx.spec.trigger;
+            self.trigger = Some(Trigger::new(
+                command,
+                ran,
+                self.triggered_at,
+                finished,
+                scrubber,
+            ));
+        }
+    }
+}
+
+/// The measuring window: the held session opened (bounded), the loops
+/// started, the baseline, the change and the settle time.
+async fn measure(
+    ctx: &Arc<Ctx>,
+    before: &Identity,
+    loops: &mut tokio::task::JoinSet<()>,
+    stopped: watch::Receiver<bool>,
+    window: &mut Window,
+    scrubber: &Scrubber,
+) {
+    let spec = &ctx.spec;
+    let hold = tokio::time::timeout(spec.attempt_timeout, spec.target.hold(ctx));
+    let held = hold.await.unwrap_or(Err("timeout"));
     loops.spawn(record::writes(ctx.clone(), stopped.clone()));
     loops.spawn(record::hold_session(ctx.clone(), held, stopped.clone()));
     if spec.target.name().parse::<std::net::IpAddr>().is_err() {
@@ -127,72 +247,69 @@ pub async fn run(spec: &DrillSpec, net: Net, scrubber: &Scrubber) -> DrillReport
         loops.spawn(record::reads(ctx.clone(), stopped));
     }
     tokio::time::sleep(spec.baseline).await;
-    let (trigger, change) = change_window(&ctx, &before, scrubber).await;
+    let change = change_window(ctx, before, window, scrubber).await;
     if change.is_some() || spec.expect == Expect::NoChange {
         tokio::time::sleep(spec.settle).await;
     }
-    let _ = stop.send(true);
-    while loops.join_next().await.is_some() {}
-    let after = bounded(&ctx, ctx.spec.target.identify(&ctx)).await;
-    let rows = ctx.spec.target.read_back(&ctx).await;
-    ctx.closed().await;
-    let ends = report::Ends { before, after };
-    DrillReport::new(&ctx, started, ends, trigger, rows, scrubber)
 }
 
-/// Who takes writes at the end, asked within five attempt timeouts;
-/// `None` when nobody answered.
-async fn bounded(
+/// Wait for the loops to stop: each attempt in flight is bounded by
+/// `attempt_timeout`, so this is too (anything left is aborted).
+async fn drain(loops: &mut tokio::task::JoinSet<()>, limit: Duration) {
+    let joined = async { while loops.join_next().await.is_some() {} };
+    if tokio::time::timeout(limit, joined).await.is_err() {
+        loops.abort_all();
+    }
+}
+
+/// Who takes writes at the end and this run's rows read back, asked
+/// together within three attempt timeouts; `None` for what never answered.
+async fn ending(
     ctx: &Ctx,
-    asked: impl std::future::Future<Output = Result<Identity, crate::outcome::Fault>>,
-) -> Option<Identity> {
-    let limit = ctx.spec.attempt_timeout * 5;
-    tokio::time::timeout(limit, asked).await.ok()?.ok()
+) -> (
+    Option<Identity>,
+    Option<std::collections::BTreeMap<u64, u64>>,
+) {
+    let limit = ctx.spec.attempt_timeout * 3;
+    let after = async {
+        let asked = tokio::time::timeout(limit, ctx.spec.target.identify(ctx));
+        asked.await.ok()?.ok()
+    };
+    let rows = async {
+        let asked = tokio::time::timeout(limit, ctx.spec.target.read_back(ctx));
+        asked.await.ok().flatten()
+    };
+    tokio::join!(after, rows)
 }
 
-/// Run the trigger (if any) and wait, bounded, for the change the drill
-/// expects: a new primary, or (no-change) the trigger's end.
+/// Run the trigger (if any) and wait, bounded by `wait_for_change`, for
+/// the change the drill expects: a new primary, or (no-change) the
+/// trigger's end.
 async fn change_window(
     ctx: &Arc<Ctx>,
     before: &Identity,
+    window: &mut Window,
     scrubber: &Scrubber,
-) -> (Option<Trigger>, Option<(Duration, Identity)>) {
-    let triggered_at = ctx.start.elapsed();
+) -> Option<(Duration, Identity)> {
+    window.triggered_at = ctx.start.elapsed();
     let deadline = Instant::now() + ctx.spec.wait_for_change;
-    let command = ctx.spec.trigger.clone();
-    let mut running = (!command.is_empty())
-        .then(|| tokio::spawn(trigger::run_trigger(command, ctx.spec.wait_for_change)));
-    let mut trigger = None;
+    window.running = trigger::Running::start(&ctx.spec.trigger, ctx.spec.wait_for_change);
     loop {
-        if let Some(handle) = running.as_mut().filter(|handle| handle.is_finished()) {
-            let finished = ctx.start.elapsed();
-            let ran = handle.await.unwrap_or_default();
-            trigger = Some(Trigger::new(
-                &ctx.spec.trigger,
-                ran,
-                triggered_at,
-                finished,
-                scrubber,
-            ));
-            running = None;
+        if window.running.as_ref().is_some_and(|r| r.is_finished()) {
+            window.collect(ctx, scrubber).await;
         }
         let change = ctx.first_change(before);
-        let waiting_on_trigger = running.is_some();
+        let waiting_on_trigger = window.running.is_some();
         let done = match ctx.spec.expect {
             Expect::PrimaryChange => change.is_some() && !waiting_on_trigger,
             Expect::NoChange => !waiting_on_trigger,
         };
-        if done || Instant::now() >= deadline {
-            if let Some(handle) = running {
-                handle.abort();
-                trigger = Some(Trigger::timed_out(
-                    &ctx.spec.trigger,
-                    triggered_at,
-                    ctx.spec.wait_for_change,
-                ));
-            }
-            return (trigger, change);
+        let now = Instant::now();
+        if done || now >= deadline {
+            // A trigger past wait_for_change is killed by its own limit.
+            window.collect(ctx, scrubber).await;
+            return change;
         }
-        tokio::time::sleep(ctx.spec.interval).await;
+        tokio::time::sleep(ctx.spec.interval.min(deadline - now)).await;
     }
 }

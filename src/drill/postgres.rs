@@ -11,8 +11,6 @@ use crate::outcome::{Fault, Reason};
 use futures_util::future::{BoxFuture, FutureExt};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-use tokio::time::Instant;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::SimpleQueryMessage;
 
@@ -72,7 +70,11 @@ impl Target for PostgresTarget {
 
     fn hold<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Box<dyn Held>, &'static str>> {
         async move {
-            let session = self.rw.session(&ctx.net).await.map_err(|f| label(&f))?;
+            let session = self
+                .rw
+                .session(&ctx.net, ctx.spec.attempt_timeout)
+                .await
+                .map_err(|f| label(&f))?;
             let held: Box<dyn Held> = Box::new(HeldSession {
                 session,
                 sslmode: self.rw.sslmode,
@@ -90,12 +92,16 @@ impl Target for PostgresTarget {
 impl PostgresTarget {
     /// Make sure the table exists and learn the primary before anything moves.
     async fn prepare(&self, ctx: &Ctx) -> Result<Identity, Fault> {
-        let session = self.rw.session(&ctx.net).await.map_err(|fault| {
-            Fault::new(
-                fault.reason,
-                format!("connecting to the read-write port: {}", fault.detail),
-            )
-        })?;
+        let session = self
+            .rw
+            .session(&ctx.net, ctx.spec.attempt_timeout)
+            .await
+            .map_err(|fault| {
+                Fault::new(
+                    fault.reason,
+                    format!("connecting to the read-write port: {}", fault.detail),
+                )
+            })?;
         let table = &self.table;
         let create = format!(
             "DO $$ BEGIN IF to_regclass('{table}') IS NULL THEN \
@@ -128,7 +134,7 @@ impl PostgresTarget {
 
     /// The server behind the read-write port now, on a fresh session.
     async fn whoami(&self, ctx: &Ctx) -> Result<Identity, Fault> {
-        let session = self.rw.session(&ctx.net).await?;
+        let session = self.rw.session(&ctx.net, ctx.spec.attempt_timeout).await?;
         let answer = session
             .client
             .simple_query(&format!("SELECT {IDENTITY}"))
@@ -145,7 +151,7 @@ impl PostgresTarget {
     async fn insert(&self, ctx: &Ctx, seq: u64, sent: &AtomicBool) -> Result<Identity, Fate> {
         let session = self
             .rw
-            .session(&ctx.net)
+            .session(&ctx.net, ctx.spec.attempt_timeout)
             .await
             .map_err(|fault| Fate::Failed {
                 label: label(&fault),
@@ -171,7 +177,10 @@ impl PostgresTarget {
         let Some(ro) = &self.ro else {
             return Err("no_read_only_port");
         };
-        let session = ro.session(&ctx.net).await.map_err(|f| label(&f))?;
+        let session = ro
+            .session(&ctx.net, ctx.spec.attempt_timeout)
+            .await
+            .map_err(|f| label(&f))?;
         let answer = session
             .client
             .simple_query("SELECT pg_is_in_recovery()::text")
@@ -185,16 +194,20 @@ impl PostgresTarget {
     }
 
     /// This run's rows, `seq` → how many times it is present; `None` when
-    /// the read-write port never answered within the settle time.
+    /// the read-write port never answered (the caller bounds the retries).
     async fn rows_of_this_run(&self, ctx: &Ctx) -> Option<BTreeMap<u64, u64>> {
         let sql = format!(
             "SELECT seq::text, count(*)::text FROM {} WHERE run_id = '{}' GROUP BY seq",
             self.table, ctx.run_id
         );
-        let deadline = Instant::now() + ctx.spec.settle.max(Duration::from_secs(5));
-        while Instant::now() < deadline {
-            let asked = tokio::time::timeout(ctx.spec.attempt_timeout * 5, async {
-                let session = self.rw.session(&ctx.net).await.ok()?;
+        // The caller bounds the whole read-back; each try gets one attempt.
+        loop {
+            let asked = tokio::time::timeout(ctx.spec.attempt_timeout, async {
+                let session = self
+                    .rw
+                    .session(&ctx.net, ctx.spec.attempt_timeout)
+                    .await
+                    .ok()?;
                 let rows = session.client.simple_query(&sql).await.ok();
                 ctx.close_later(session.close().map(drop));
                 rows
@@ -204,7 +217,6 @@ impl PostgresTarget {
             }
             tokio::time::sleep(ctx.spec.interval).await;
         }
-        None
     }
 }
 

@@ -20,6 +20,10 @@ pub struct DrillReport {
     pub success: bool,
     /// Why the drill could not measure at all (setup failed); null otherwise.
     pub error: Option<String>,
+    /// Stopped by SIGTERM or SIGINT before it finished: what was measured
+    /// until then, never a pass; a trigger still running was ended.
+    #[serde(default)]
+    pub interrupted: bool,
     pub run_id: String,
     pub started: String,
     pub duration_seconds: f64,

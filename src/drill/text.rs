@@ -15,7 +15,17 @@ impl DrillReport {
         let _ = writeln!(out, "drill {} ({}): {verdict}", self.drill, self.kind);
         if let Some(error) = &self.error {
             let _ = writeln!(out, "  could not run: {error}");
+            if self.interrupted {
+                let _ = writeln!(out, "  interrupted (SIGTERM)");
+            }
             return out;
+        }
+        if self.interrupted {
+            let _ = writeln!(
+                out,
+                "  interrupted (SIGTERM) after {:.1} s: the figures below are what was measured until then",
+                self.duration_seconds
+            );
         }
         self.write_change(&mut out);
         self.write_writes(&mut out);

@@ -54,6 +54,14 @@ pub fn render_drill(report: &crate::drill::report::DrillReport) -> anyhow::Resul
         status.set_message(error.as_str());
         suite.add_test_case(TestCase::new("setup", status));
     }
+    if report.interrupted {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(format!(
+            "interrupted (SIGTERM) after {:.1} s",
+            report.duration_seconds
+        ));
+        suite.add_test_case(TestCase::new("interrupted", status));
+    }
     for budget in &report.budgets {
         let status = if budget.pass {
             TestCaseStatus::success()

@@ -281,3 +281,55 @@ pub fn container_credentials() -> (String, std::sync::Arc<std::sync::atomic::Ato
     });
     (url, served)
 }
+
+/// A relay to `upstream` on a free loopback port that forwards until its
+/// switch is set, then freezes: nothing more passes either way, every
+/// socket (and every new connection) is held open, as a hung proxy does.
+/// A frozen connection is let go after two minutes.
+pub fn spawn_freezing_relay(
+    upstream: u16,
+) -> Result<(u16, std::sync::Arc<std::sync::atomic::AtomicBool>), String> {
+    let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (up, down) = (frozen.clone(), frozen.clone());
+    let bound = spawn_relay(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        SocketAddr::from(([127, 0, 0, 1], upstream)),
+        move |client, server| pump_until_frozen(client, server, &up),
+        move |server, client| pump_until_frozen(server, client, &down),
+    )?;
+    Ok((bound.port(), frozen))
+}
+
+/// Copy `from` to `to` in small steps until `frozen`, then hold both.
+fn pump_until_frozen(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    frozen: &std::sync::atomic::AtomicBool,
+) {
+    use std::sync::atomic::Ordering;
+    let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+    let mut buffer = [0u8; 16 * 1024];
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        if frozen.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        match from.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) if !frozen.load(Ordering::SeqCst) => {
+                if to.write_all(&buffer[..read]).is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}

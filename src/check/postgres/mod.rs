@@ -18,10 +18,10 @@ mod tls;
 
 use super::crowd;
 use super::idle::{self, Held, Idle};
-use super::Probe;
+use super::{InFlight, Probe};
 use crate::net::tls::TlsSetup;
 use crate::net::url_parts::host_port;
-use crate::net::wire::{Heard, Wire, MAX_ANSWER};
+use crate::net::wire::{Heard, MAX_ANSWER};
 use crate::net::Net;
 use crate::outcome::{Cycles, Failure, Fault, Phase, Reason};
 use crate::secret::Secret;
@@ -29,9 +29,8 @@ use classify::{classify, Step};
 pub use keys::Keys;
 use session::{close, Driver};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tls::TlsState;
 
 /// libpq's `sslmode`, as far as it changes what the probe does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,19 +114,17 @@ impl PostgresSpec {
         MAX_ANSWER + 2 * self.copy_bytes.unwrap_or(0)
     }
 
-    /// Resolve, connect and start a session in one untimed step, for
-    /// callers that keep their own clock (the failover drill).
-    pub async fn session(&self, net: &Net) -> Result<Session, Fault> {
-        let addrs = net.resolve(&self.host).await?;
-        let tcp = crate::net::connect(&addrs, self.port).await?;
-        let (wire, heard) = Wire::with_limit(tcp, self.read_limit());
-        let tls_state = Arc::new(Mutex::new(TlsState::default()));
-        let (client, driver) = self.startup(wire, &heard, &tls_state).await?;
-        Ok(Session {
-            client,
-            driver,
-            heard,
-        })
+    /// Resolve, connect and start a session within `limit`, each phase's
+    /// timeout classified as a check's would be (the failover drill).
+    pub async fn session(&self, net: &Net, limit: Duration) -> Result<Session, Fault> {
+        let mut probe = Probe::new(net, limit, InFlight::default());
+        let opened = async {
+            let addrs = probe.resolve(&self.host).await?;
+            self.connect_and_open(&mut probe, &addrs).await
+        };
+        opened
+            .await
+            .map_err(|failure| Fault::new(failure.reason, failure.detail))
     }
 
     pub async fn run(&self, probe: &mut Probe<'_>) -> Result<(), Failure> {
