@@ -54,7 +54,7 @@ fn suite(name: &str, kind: &str, port: u16, extra: &str) -> PathBuf {
 }
 
 /// Run the drill to its end (or kill it past two minutes).
-fn drill(path: &PathBuf, name: &str) -> (rig::probe::Run, Value) {
+fn drill(path: &std::path::Path, name: &str) -> (rig::probe::Run, Value) {
     let args = [
         "drill",
         "--suite",

@@ -490,3 +490,166 @@ fn a_warning_fails_the_gate_only_when_asked() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.check("https").get("warning").is_none());
 }
+
+/// How many runs `serve` has counted for `check` in a /metrics body.
+fn runs_of(body: &str, check: &str) -> u64 {
+    let prefix = format!("vpc_probe_check_runs_total{{check=\"{check}\",");
+    body.lines()
+        .filter(|line| line.starts_with(&prefix))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The value of the series `line_start` (its name and labels) in a body.
+fn series(body: &str, line_start: &str) -> Option<String> {
+    body.lines()
+        .find(|line| line.starts_with(line_start))
+        .and_then(|line| line.rsplit_once(' '))
+        .map(|(_, value)| value.to_string())
+}
+
+/// Poll `serve` until every check in `checks` has run at least `runs` times.
+fn after_runs(served: &rig::observe::Served, checks: &[&str], runs: u64) -> String {
+    served.metrics_until(std::time::Duration::from_secs(60), |body| {
+        checks.iter().all(|check| runs_of(body, check) >= runs)
+    })
+}
+
+/// `serve` makes a full handshake on every run (no session resumption):
+/// from the third run on, every TLS kind, passing or failing, still has
+/// its chain's expiry series, and the passing ones their version and the
+/// certificate warning. With rustls's default resumption, runs after the
+/// first resumed, presented no certificate, and lost all of it.
+#[test]
+fn serve_reports_every_tls_kinds_chain_on_every_run() {
+    let tls = tls_rig();
+    let ca = tls.ca_file.display();
+    let wrong = "tls_server_name = \"wrong.glimpse.internal\"\n";
+    let failing = format!(
+        "[[check]]\nname = \"redis-wrong-name\"\nkind = \"redis\"\nurl = \"rediss://{ELASTICACHE_NAME}:{}\"\npassword = \"{REDIS_TOKEN}\"\nca_file = \"{ca}\"\n{wrong}\n\
+         [[check]]\nname = \"https-expired\"\nkind = \"http\"\nurl = \"https://{ANISETTE_NAME}:{}/v3/client_info\"\nca_file = \"{ca}\"\n\n\
+         [[check]]\nname = \"postgres-wrong-name\"\nkind = \"postgres\"\nurl = \"postgres://{PG_USER}@{HAPROXY_NAME}:{}/app?sslmode=verify-full\"\npassword = \"{PG_PASSWORD}\"\nca_file = \"{ca}\"\n{wrong}\n",
+        tls.redis_tls, tls.expired_https, tls.pg_tls
+    );
+    let suite = rig().suite("tls-serve-every-run", &(chain_checks() + &failing));
+    let served = rig::observe::Served::start(&suite, "1s", &[]);
+    let passing = [
+        ("redis-tls", "redis"),
+        ("https", "http"),
+        ("postgres-tls", "postgres"),
+    ];
+    let failed = [
+        ("redis-wrong-name", "redis"),
+        ("https-expired", "http"),
+        ("postgres-wrong-name", "postgres"),
+    ];
+    let names: Vec<&str> = passing
+        .iter()
+        .chain(&failed)
+        .map(|(name, _)| *name)
+        .collect();
+    let body = after_runs(&served, &names, 3);
+    let mut missing = Vec::new();
+    for (name, kind) in passing.iter().chain(&failed) {
+        let labels = format!("{{check=\"{name}\",kind=\"{kind}\"}}");
+        for family in [
+            "probe_ssl_earliest_cert_expiry",
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+        ] {
+            if series(&body, &format!("{family}{labels} ")).is_none() {
+                missing.push(format!("{family}{labels}"));
+            }
+        }
+    }
+    for (name, kind) in passing {
+        let version =
+            format!("probe_tls_version_info{{check=\"{name}\",kind=\"{kind}\",version=\"TLSv1_");
+        if series(&body, &version).as_deref() != Some("1") {
+            missing.push(format!("{version}…\"}} 1"));
+        }
+        let warning = format!("vpc_probe_warning{{check=\"{name}\",reason=\"cert_expiring\"}} ");
+        if series(&body, &warning).as_deref() != Some("1") {
+            missing.push(format!("{warning}1"));
+        }
+    }
+    for (name, _) in failed {
+        let warning = format!("vpc_probe_warning{{check=\"{name}\",reason=\"cert_expiring\"}} ");
+        if series(&body, &warning).as_deref() != Some("0") {
+            missing.push(format!("{warning}0"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "missing after 3 runs: {missing:#?}\n{body}"
+    );
+}
+
+/// A server that swaps its certificate while keeping its session state
+/// (HAProxy's `set ssl cert` + `commit ssl cert` keeps the session cache
+/// and ticket keys) is seen on the next run of the same `serve`: the new
+/// chain's expiry and its warning. The test first proves that the server
+/// really would resume a session across the swap (openssl s_client).
+#[test]
+fn serve_sees_a_certificate_swapped_behind_kept_session_state() {
+    let tls = tls_rig();
+    let ca = tls.ca_file.display();
+    let check = format!(
+        "[[check]]\nname = \"https-swap\"\nkind = \"http\"\nurl = \"https://{ANISETTE_NAME}:{}/v3/client_info\"\nca_file = \"{ca}\"\n",
+        tls.swap_https
+    );
+    let suite = rig().suite("tls-swap", &check);
+    let served = rig::observe::Served::start(&suite, "1s", &[]);
+    let labels = "{check=\"https-swap\",kind=\"http\"}";
+    let expiry = format!("probe_ssl_earliest_cert_expiry{labels} ");
+    let warning = "vpc_probe_warning{check=\"https-swap\",reason=\"cert_expiring\"} ";
+    let body = after_runs(&served, &["https-swap"], 2);
+    let before = midnight_in(30).to_string();
+    assert_eq!(
+        series(&body, &expiry).as_deref(),
+        Some(before.as_str()),
+        "{body}"
+    );
+    assert_eq!(series(&body, warning).as_deref(), Some("0"), "{body}");
+
+    let session = rig().root.join("tls-swap.session");
+    let resumed = s_client(tls.swap_https, &session, false);
+    assert!(resumed.contains("New,"), "a first handshake: {resumed}");
+    tls.swap_certificate().unwrap();
+    let again = s_client(tls.swap_https, &session, true);
+    assert!(
+        again.contains("Reused,"),
+        "the server resumes across the swap: {again}"
+    );
+
+    let swapped = runs_of(&body, "https-swap");
+    let after = midnight_in(2).to_string();
+    let body = served.metrics_until(std::time::Duration::from_secs(30), |body| {
+        runs_of(body, "https-swap") >= swapped + 2
+    });
+    assert_eq!(
+        series(&body, &expiry).as_deref(),
+        Some(after.as_str()),
+        "the new chain: {body}"
+    );
+    assert_eq!(series(&body, warning).as_deref(), Some("1"), "{body}");
+}
+
+/// One `openssl s_client` handshake with TLS 1.2 and a session file
+/// (written, or read to resume); its output.
+fn s_client(port: u16, session: &std::path::Path, resume: bool) -> String {
+    let mut command = std::process::Command::new("openssl");
+    command.args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{port}"),
+        "-tls1_2",
+    ]);
+    command.args(["-servername", ANISETTE_NAME]);
+    let flag = if resume { "-sess_in" } else { "-sess_out" };
+    command.arg(flag).arg(session);
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -110,7 +110,7 @@ impl Running {
         let said = format!("{why}: the drill ended its process group{group}");
         Ran {
             exit_code: ran.exit_code,
-            output: tail(&format!("{}\n{said}", ran.output).trim_start().to_string()),
+            output: tail(format!("{}\n{said}", ran.output).trim_start()),
         }
     }
 }

@@ -1,6 +1,5 @@
 //! What a server's certificate chain says, read from the DER the server
-//! presented (x509-cert, already in the build through
-//! tokio-postgres-rustls): the leaf's subject, names and issuer, its
+//! presented (x509-cert): the leaf's subject, names and issuer, its
 //! not-after, and the earliest not-after of the chain. Recorded by the
 //! TLS verifier for the check whose task it runs in, so the facts are
 //! there also when the handshake fails on an expired certificate.

@@ -47,6 +47,8 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// A client configuration; `ca_file` adds private CAs (PEM) to the roots.
+/// Sessions are never resumed: every handshake presents and verifies the
+/// chain.
 pub fn client_config(verify: Verify, ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -62,10 +64,15 @@ pub fn client_config(verify: Verify, ca_file: Option<&Path>) -> Result<Arc<Clien
             algorithms: provider().signature_verification_algorithms,
         }),
     };
-    let config = builder
+    let mut config = builder
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(Recording(verifier)))
         .with_no_client_auth();
+    // A full handshake every time: a resumed one presents no certificate,
+    // so the chain would go unrecorded and unverified from the second run
+    // on (a server that swapped its certificate but kept its ticket keys
+    // would pass on what the first run saw), as blackbox_exporter does.
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
 }
 

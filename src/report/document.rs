@@ -79,7 +79,7 @@ pub struct CheckReport {
 /// handshake completed, and the chain the server presented.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TlsReport {
-    /// e.g. TLSv1_3; absent when the handshake did not complete (or PostgreSQL, whose session tokio-postgres keeps).
+    /// e.g. TLSv1_3; absent when the handshake did not complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

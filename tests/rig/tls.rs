@@ -45,6 +45,17 @@ pub struct TlsRig {
     /// HAProxy (tcp) in front of a PgBouncer that requires TLS, with a
     /// certificate for [`HAPROXY_NAME`].
     pub pg_tls: u16,
+    /// HTTPS in front of anisette whose certificate ([`TlsRig::swap_cert`],
+    /// valid 30 days) can be replaced at run time through HAProxy's
+    /// runtime API ([`TlsRig::swap_certificate`]), keeping its session
+    /// cache and ticket keys: a resumed handshake would not notice.
+    pub swap_https: u16,
+    /// The path HAProxy knows the swappable certificate by.
+    pub swap_cert: PathBuf,
+    /// A leaf for the same name, valid 2 days: what the swap puts in.
+    pub swap_soon: PathBuf,
+    /// HAProxy's admin socket.
+    pub admin_socket: PathBuf,
     daemons: Vec<Daemon>,
 }
 
@@ -77,7 +88,12 @@ impl TlsRig {
             &mut daemons,
         )?;
         let ports = start_haproxy(&root, &certs, main.anisette, pgbouncer, &mut daemons)?;
+        let admin_socket = root.join("haproxy-tls.sock");
         Ok(TlsRig {
+            swap_https: ports[4],
+            swap_cert: certs.swap.clone(),
+            swap_soon: certs.swap_soon.clone(),
+            admin_socket,
             ca_file: certs.ca.clone(),
             root,
             redis_tls,
@@ -102,6 +118,9 @@ struct Certificates {
     anisette: PathBuf,
     expired: PathBuf,
     untrusted: PathBuf,
+    /// Swappable at run time: valid 30 days, then the 2-day one.
+    swap: PathBuf,
+    swap_soon: PathBuf,
 }
 
 impl Certificates {
@@ -133,6 +152,17 @@ impl Certificates {
                 .date_naive();
             rcgen::date_time_ymd(date.year(), date.month() as u8, date.day() as u8)
         };
+        let leaf_for = |name: &str, from: i64, to: i64| -> Result<String, String> {
+            let key = KeyPair::generate().map_err(err)?;
+            let mut params = CertificateParams::new(vec![name.to_string()]).map_err(err)?;
+            params.subject_alt_names = vec![SanType::DnsName(name.try_into().map_err(err)?)];
+            params.not_before = day(from);
+            params.not_after = day(to);
+            let cert = params.signed_by(&key, &issuer).map_err(err)?;
+            Ok(cert.pem() + &key.serialize_pem())
+        };
+        let swap = leaf_for(ANISETTE_NAME, -1, 30)?;
+        let swap_soon = leaf_for(ANISETTE_NAME, -1, 2)?;
         let leaf = |name: &str, expired: bool| -> Result<(String, String), String> {
             let key = KeyPair::generate().map_err(err)?;
             let mut params = CertificateParams::new(vec![name.to_string()]).map_err(err)?;
@@ -167,6 +197,8 @@ impl Certificates {
             anisette: write("anisette.pem", anisette_cert + &anisette_key)?,
             expired: write("expired.pem", expired_cert + &expired_key)?,
             untrusted: write("untrusted.pem", own.pem() + &own_key.serialize_pem())?,
+            swap: write("swap.pem", swap)?,
+            swap_soon: write("swap-soon.pem", swap_soon)?,
         };
         // PgBouncer runs as postgres and reads its key from here.
         process::give_to_postgres(root)?;
@@ -212,10 +244,23 @@ fn start_haproxy(
     anisette: u16,
     pgbouncer: u16,
     daemons: &mut Vec<Daemon>,
-) -> Result<[u16; 4], String> {
-    let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
-    let mut config = String::from(
-        "global\n  maxconn 200\n\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n\n",
+) -> Result<[u16; 5], String> {
+    let ports = [
+        free_port()?,
+        free_port()?,
+        free_port()?,
+        free_port()?,
+        free_port()?,
+    ];
+    let mut config = format!(
+        "global\n  maxconn 200\n  stats socket {} level admin\n\n\
+         defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n\n",
+        root.join("haproxy-tls.sock").display()
+    );
+    config += &format!(
+        "frontend https_swap\n  bind 127.0.0.1:{} ssl crt {}\n  default_backend anisette\n\n",
+        ports[4],
+        certs.swap.display()
     );
     for (index, crt) in [&certs.anisette, &certs.expired, &certs.untrusted]
         .into_iter()
@@ -244,6 +289,41 @@ fn start_haproxy(
     daemons.push(daemon);
     ready?;
     Ok(ports)
+}
+
+impl TlsRig {
+    /// Replace the swappable frontend's certificate with the 2-day leaf
+    /// through HAProxy's runtime API (`set ssl cert` + `commit ssl cert`):
+    /// new handshakes present it; session state and ticket keys stay.
+    pub fn swap_certificate(&self) -> Result<(), String> {
+        let pem = std::fs::read_to_string(&self.swap_soon).map_err(|e| e.to_string())?;
+        let cert = self.swap_cert.display();
+        let set = self.admin(&format!("set ssl cert {cert} <<\n{pem}\n"))?;
+        if !set.contains("Transaction created") && !set.contains("Transaction updated") {
+            return Err(format!("set ssl cert: {set}"));
+        }
+        let commit = self.admin(&format!("commit ssl cert {cert}\n"))?;
+        if !commit.contains("Success") {
+            return Err(format!("commit ssl cert: {commit}"));
+        }
+        Ok(())
+    }
+
+    /// One command on HAProxy's admin socket, and its answer.
+    fn admin(&self, command: &str) -> Result<String, String> {
+        use std::io::{Read, Write};
+        let mut socket = std::os::unix::net::UnixStream::connect(&self.admin_socket)
+            .map_err(|e| format!("{}: {e}", self.admin_socket.display()))?;
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        socket
+            .write_all(command.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        let _ = socket.read_to_string(&mut answer);
+        Ok(answer)
+    }
 }
 
 /// A Redis Cluster of three masters on loopback (what ElastiCache calls

@@ -30,7 +30,13 @@ impl PostgresSpec {
         match state.spent {
             Some(spent) => {
                 probe.move_time(Phase::Auth, Phase::Tls, spent);
-                probe.observe("tls", if state.failed { "failed" } else { "on" });
+                match state.version {
+                    Some(version) if !state.failed => probe.observe("tls", version),
+                    _ => probe.observe("tls", "failed"),
+                }
+                if let Some(cipher) = state.cipher {
+                    probe.observe("tls_cipher", cipher);
+                }
             }
             None => probe.observe("tls", "off"),
         }
@@ -56,8 +62,7 @@ impl PostgresSpec {
         let opened = match &self.tls {
             Some(tls) => {
                 let name = tls.name(&self.host);
-                let connect =
-                    timed_tls::<Frames<Wire<TcpStream>>>(&tls.config, name, tls_state.clone())?;
+                let connect = timed_tls(&tls.config, name, tls_state.clone())?;
                 let opened = config
                     .connect_raw(Frames::after_ssl_request(wire), connect)
                     .await;
