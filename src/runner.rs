@@ -4,7 +4,8 @@
 use crate::check::{InFlight, Probe};
 use crate::net::Net;
 use crate::outcome::{
-    AddressResult, ChainFacts, Failure, Fault, Outcome, Phase, Reason, ServerIdentity, Warning,
+    AddressResult, ChainFacts, Failure, Fault, IdleStep, Outcome, Phase, Reason, ServerIdentity,
+    Warning,
 };
 use crate::secret::Scrubber;
 use crate::suite::{Check, Suite};
@@ -199,6 +200,7 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
     let run = check.spec.run_at(&mut probe, check.addresses);
     let result = crate::net::certs::SEEN.scope(seen.clone(), run).await;
     let certificate = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let certificate = certificate.map(|chain| scrubbed_chain(chain, scrubber));
     let elapsed = clock.elapsed();
     let result = result
         .and_then(|()| within_max_duration(check.max_duration, elapsed, &probe.phases))
@@ -223,6 +225,7 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
             .into_iter()
             .map(|one| AddressResult {
                 result: one.result.map_err(|failure| scrubbed(failure, scrubber)),
+                idle: scrubbed_idle(one.idle, scrubber),
                 ..one
             })
             .collect(),
@@ -234,8 +237,30 @@ async fn run_check(net: &Net, check: &Check, scrubber: &Scrubber, in_flight: InF
         evidence: None,
         warning,
         certificate,
-        idle: probe.idle,
+        idle: scrubbed_idle(probe.idle, scrubber),
     }
+}
+
+/// A presented chain's names scrubbed: they are the server's words.
+fn scrubbed_chain(chain: ChainFacts, scrubber: &Scrubber) -> ChainFacts {
+    ChainFacts {
+        subject: scrubber.scrub(&chain.subject),
+        sans: chain.sans.iter().map(|san| scrubber.scrub(san)).collect(),
+        issuer: scrubber.scrub(&chain.issuer),
+        ..chain
+    }
+}
+
+/// Idle steps with what the server said scrubbed: a server's words may
+/// echo a secret (a user name and token in an error).
+fn scrubbed_idle(steps: Vec<IdleStep>, scrubber: &Scrubber) -> Vec<IdleStep> {
+    steps
+        .into_iter()
+        .map(|step| IdleStep {
+            server_said: step.server_said.map(|said| scrubber.scrub(&said)),
+            ..step
+        })
+        .collect()
 }
 
 /// A passing check whose chain expires within its `min_cert_validity`.
@@ -412,6 +437,44 @@ mod future_sizes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every string a server supplies passes the scrubber: a secret
+    /// planted in each such field is gone.
+    #[test]
+    fn server_supplied_strings_are_scrubbed() {
+        let planted = "planted-Secret-9931";
+        let mut scrubber = Scrubber::default();
+        scrubber.add(&crate::secret::Secret::new(planted));
+        let said = format!("FATAL: password {planted} expired");
+        let steps = vec![IdleStep {
+            idle_seconds: 1.0,
+            survived: false,
+            fate: Some(crate::outcome::Fate::Fin),
+            after_seconds: Some(0.5),
+            server_said: Some(said),
+        }];
+        let idle = scrubbed_idle(steps, &scrubber);
+        let chain = scrubbed_chain(
+            ChainFacts {
+                subject: format!("CN={planted}"),
+                sans: vec![format!("{planted}.example")],
+                issuer: format!("CN={planted} CA"),
+                not_after: 0,
+                earliest_not_after: 0,
+                presented: 1,
+            },
+            &scrubber,
+        );
+        let fields = [
+            idle[0].server_said.clone().unwrap_or_default(),
+            chain.subject,
+            chain.sans.join(","),
+            chain.issuer,
+        ];
+        for field in fields {
+            assert!(!field.contains(planted) && !field.is_empty(), "{field}");
+        }
+    }
 
     #[test]
     fn over_budget_is_too_slow_in_the_slowest_phase() {

@@ -296,3 +296,99 @@ fn serve_runs_an_idle_check_on_its_own_loop_and_is_ready_without_it() {
     let held = "vpc_probe_idle_survived_seconds{check=\"held\",kind=\"redis\"} 8";
     served.metrics_until(Duration::from_secs(20), |body| body.contains(held));
 }
+
+/// A tcp check holds its connection without payload, so only the far
+/// side's FIN tells it the connection died: HAProxy (`mode tcp`, client
+/// and server timeouts 3 s) in front of a server that never closes, and a
+/// server that closes idle connections itself after 1 s, both fail it
+/// with `idle_timeout`, fate fin.
+#[test]
+fn a_tcp_check_held_idle_sees_the_far_side_close() {
+    let rig = rig();
+    let lines = "  timeout client 3s\n  timeout server 3s";
+    let front = rig
+        .extra_haproxy_with("haproxy-idle-tcp", rig.silent, "", lines)
+        .unwrap();
+    let through_haproxy = one(
+        rig,
+        "tcp-through-haproxy",
+        &format!(
+            "kind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {front}\nidle = \"6s\"\ntimeout = \"3s\""
+        ),
+    );
+    ended_by_fin_near_three_seconds(&through_haproxy);
+    let closer = rig::fixture::spawn(rig::fixture::Mode::ClosesIdle).unwrap();
+    let direct = one(
+        rig,
+        "tcp-closing-server",
+        &format!("kind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {closer}\nidle = \"4s\"\ntimeout = \"3s\""),
+    );
+    assert_eq!(verdict(&direct), "idle_timeout", "{direct}");
+    let (fate, after) = step(&direct, 0);
+    assert_eq!(fate, "fin", "{direct}");
+    assert!((0.5..3.0).contains(&after), "the FIN came after {after} s");
+}
+
+/// Two servers on one port behind a name with two addresses: 127.0.0.1
+/// never closes, 127.0.0.3 closes idle connections after 1 s.
+fn pair_of_servers() -> u16 {
+    use rig::fixture::{spawn_at, Mode};
+    for _ in 0..20 {
+        let Ok(closing) = spawn_at(Mode::ClosesIdle, "127.0.0.3:0".parse().unwrap()) else {
+            continue;
+        };
+        let port = closing.port();
+        if spawn_at(
+            Mode::Silent,
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        )
+        .is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and 127.0.0.3");
+}
+
+/// `addresses = "all"` with `idle`: each address is held and judged, and
+/// reports its own steps; the check's steps show the address that died.
+#[test]
+fn every_address_is_held_idle_and_judged() {
+    let rig = rig();
+    let port = pair_of_servers();
+    let check = one(
+        rig,
+        "tcp-pair-idle",
+        &format!(
+            "kind = \"tcp\"\nhost = \"{PAIR_NAME}\"\nport = {port}\naddresses = \"all\"\nidle = \"3s\"\ntimeout = \"3s\""
+        ),
+    );
+    assert_eq!(verdict(&check), "idle_timeout", "{check}");
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("1 of 2 addresses failed: 127.0.0.3: idle_timeout"),
+        "{detail}"
+    );
+    assert_eq!(
+        step(&check, 0).0,
+        "fin",
+        "the check's step is the one that died: {check}"
+    );
+    let addresses = check["addresses"].as_array().expect("addresses");
+    let fate_of = |address: &str| {
+        let one = addresses
+            .iter()
+            .find(|a| a["address"] == address)
+            .unwrap_or_else(|| panic!("{address}: {check}"));
+        let step = &one["idle"][0];
+        match step["survived"].as_bool() {
+            Some(true) => "survived".to_string(),
+            _ => step["fate"]
+                .as_str()
+                .unwrap_or("no idle result")
+                .to_string(),
+        }
+    };
+    assert_eq!(fate_of("127.0.0.1"), "survived", "{check}");
+    assert_eq!(fate_of("127.0.0.3"), "fin", "{check}");
+}

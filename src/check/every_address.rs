@@ -5,7 +5,7 @@
 //! probe pinned to that address; it passes only if each does.
 
 use super::{CheckSpec, Probe};
-use crate::outcome::{AddressResult, Failure, Fault};
+use crate::outcome::{AddressResult, Failure, Fault, IdleStep};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -53,6 +53,7 @@ pub async fn run(spec: &CheckSpec, host: &str, probe: &mut Probe<'_>) -> Result<
                 address: *address,
                 result,
                 duration: start.elapsed(),
+                idle: std::mem::take(&mut pinned.idle),
             };
             (one, pinned)
         }
@@ -79,7 +80,26 @@ fn merge(probe: &mut Probe<'_>, runs: Vec<(AddressResult, Probe<'_>)>) -> Result
         }
         probe.addresses.push(one);
     }
+    probe.idle = idle_of_all(&probe.addresses);
     verdict(&probe.addresses)
+}
+
+/// The check's idle steps over every address: per step, the first
+/// address's record where it died, else the first address's.
+fn idle_of_all(addresses: &[AddressResult]) -> Vec<IdleStep> {
+    let steps = addresses
+        .iter()
+        .map(|one| one.idle.len())
+        .max()
+        .unwrap_or(0);
+    (0..steps)
+        .filter_map(|index| {
+            let records = addresses.iter().filter_map(|one| one.idle.get(index));
+            let mut records = records.peekable();
+            let first = records.peek().cloned()?.clone();
+            Some(records.find(|r| !r.survived).cloned().unwrap_or(first))
+        })
+        .collect()
 }
 
 /// Pass when every address passed; else the first failing address's
@@ -122,6 +142,7 @@ mod tests {
                 )),
             },
             duration: Duration::from_millis(1),
+            idle: Vec::new(),
         }
     }
 

@@ -7,6 +7,8 @@ use super::idle::{self, Held, Idle};
 use super::keys::Problem;
 use super::Probe;
 use crate::expand::{Env, Port};
+use crate::net::ending::End;
+use crate::net::socket::TcpState;
 use crate::net::url_parts::host_port;
 use crate::net::wire::Wire;
 use crate::outcome::{Failure, Fault, Phase, Reason};
@@ -160,6 +162,7 @@ impl Quiet {
         crate::net::socket::keep_alive(socket, Duration::from_secs(1)).map_err(failed)?;
         let asked = Instant::now();
         loop {
+            self.closed_by_state(socket).map_err(failed)?;
             if let Some((_, end)) = self.heard.ending().get() {
                 let detail = format!("the connection ended ({end:?}) when probed");
                 return Err(Fault::new(Reason::ClosedByPeer, detail));
@@ -169,6 +172,19 @@ impl Quiet {
             }
             tokio::time::sleep(ACK_POLL).await;
         }
+    }
+}
+
+impl Quiet {
+    /// A peer that closed leaves the connection in CLOSE_WAIT, and a
+    /// half-closed peer still acknowledges keepalives: the kernel's state
+    /// is the witness, recorded as the FIN it stands for if the reader has
+    /// not seen it yet.
+    fn closed_by_state(&self, socket: &TcpStream) -> std::io::Result<()> {
+        if crate::net::socket::tcp_state(socket)? == TcpState::PeerClosed {
+            self.heard.ending().record(End::Fin);
+        }
+        Ok(())
     }
 }
 

@@ -21,6 +21,35 @@ pub fn keep_alive(socket: &impl AsFd, every: Duration) -> io::Result<()> {
 /// A keepalive probe's answer is such an acknowledgement, so after
 /// [`keep_alive`] this age falls back to zero on a live path.
 pub fn last_ack_age(socket: &impl AsRawFd) -> io::Result<Duration> {
+    let info = tcp_info(socket)?;
+    Ok(Duration::from_millis(u64::from(info.tcpi_last_ack_recv)))
+}
+
+/// What the kernel's TCP state machine says of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpState {
+    Established,
+    /// The peer sent its FIN (CLOSE_WAIT, LAST_ACK, CLOSING) or the
+    /// connection is gone (CLOSE): a held session that can no longer work.
+    PeerClosed,
+    /// Any other state (FIN_WAIT, TIME_WAIT, SYN_*): not one a held
+    /// session is in.
+    Other,
+}
+
+/// The connection's state (`tcpi_state`): a quiet connection whose peer
+/// closed still acknowledges keepalives, but its state says CLOSE_WAIT.
+pub fn tcp_state(socket: &impl AsRawFd) -> io::Result<TcpState> {
+    let info = tcp_info(socket)?;
+    Ok(match i32::from(info.tcpi_state) {
+        1 => TcpState::Established,
+        7..=9 | 11 => TcpState::PeerClosed,
+        _ => TcpState::Other,
+    })
+}
+
+/// One `getsockopt(TCP_INFO)`: the one unsafe call of the crate's own.
+fn tcp_info(socket: &impl AsRawFd) -> io::Result<libc::tcp_info> {
     // SAFETY: `tcp_info` is plain old data, zeroed is a valid value, and
     // the kernel writes at most `len` bytes into it; the descriptor is
     // borrowed from a live socket for the length of the call.
@@ -39,7 +68,7 @@ pub fn last_ack_age(socket: &impl AsRawFd) -> io::Result<Duration> {
     if result != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(Duration::from_millis(u64::from(info.tcpi_last_ack_recv)))
+    Ok(info)
 }
 
 #[cfg(test)]
@@ -78,5 +107,25 @@ mod tests {
             }
         }
         assert!(fresh, "no keepalive answer within 4 s");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_closed_shows_in_the_state() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        assert_eq!(tcp_state(&client).unwrap(), TcpState::Established);
+        drop(server);
+        let mut closed = false;
+        for _ in 0..50 {
+            if tcp_state(&client).unwrap() == TcpState::PeerClosed {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(closed, "CLOSE_WAIT within 1 s of the peer's close");
     }
 }

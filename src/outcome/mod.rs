@@ -126,11 +126,13 @@ impl Failure {
 
 /// One resolved address's own result, when a check probes every address
 /// behind its name (`addresses = "all"`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AddressResult {
     pub address: std::net::IpAddr,
     pub result: Result<(), Failure>,
     pub duration: Duration,
+    /// This address's idle steps, when the check holds sessions idle.
+    pub idle: Vec<IdleStep>,
 }
 
 /// Timings of repeated PostgreSQL open/auth/query/close cycles.

@@ -438,6 +438,7 @@ mod tests {
                 address: address.parse().unwrap(),
                 result,
                 duration: std::time::Duration::from_millis(3),
+                idle: Vec::new(),
             });
         }
         let mut ledger = Ledger::new(vec!["haproxy-all".into()]);

@@ -113,6 +113,9 @@ pub struct AddressReport {
     pub phase: Option<Phase>,
     pub detail: Option<String>,
     pub duration_seconds: f64,
+    /// This address's idle steps (`idle` with `addresses = "all"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle: Vec<IdleStep>,
 }
 
 /// Timings of a PostgreSQL check's cycles.
@@ -206,6 +209,7 @@ impl AddressReport {
             phase: failure.map(|f| f.phase),
             detail: failure.map(|f| f.detail.clone()),
             duration_seconds: one.duration.as_secs_f64(),
+            idle: one.idle.clone(),
         }
     }
 }

@@ -15,6 +15,9 @@ pub enum Mode {
     Unavailable,
     /// Accepts, reads nothing, says nothing.
     Silent,
+    /// Accepts, says nothing, and closes each connection (FIN) after one
+    /// idle second: a server with an idle timeout of its own.
+    ClosesIdle,
     /// Speaks first, like SSH on a port the check thought was HTTP.
     SshBanner,
     /// The ECS task metadata endpoint v4: `GET /task` answers AWS's
@@ -58,6 +61,12 @@ pub fn spawn_at(mode: Mode, addr: SocketAddr) -> Result<SocketAddr, String> {
                 }
                 Mode::Anisette | Mode::Unavailable | Mode::TaskMetadata => {
                     std::thread::spawn(move || serve(stream, mode));
+                }
+                Mode::ClosesIdle => {
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs(1));
+                        drop(stream);
+                    });
                 }
                 Mode::PgZeroColumns => {
                     std::thread::spawn(move || pg_zero_columns(stream));
