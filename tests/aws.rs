@@ -7,6 +7,7 @@
 mod rig;
 
 use rig::moto::{Moto, CREDENTIALS};
+use rig::namespace::Namespace;
 use rig::probe::{run_with, Run};
 use serde_json::Value;
 use std::io::Write;
@@ -374,22 +375,83 @@ fn the_healthy_world_passes_every_path() {
     assert!(calls <= 40, "{calls} describe calls");
 }
 
-/// A check that fails on loopback (nothing listens), explained from the
-/// world as if it ran from the task in subnet A; `endpoint` serves the describes.
-fn failing_check(endpoint: &str, explain: &str, envs: &[(&str, &str)]) -> Run {
-    failing_check_with(endpoint, explain, envs, &["--format", "json"])
+/// The world's Redis address: inside a namespace of the test's own it is
+/// a loopback address nothing listens on, so a check to it fails
+/// (connect_refused) without a packet leaving the namespace, and the
+/// describes explain it as the path from the task in subnet A.
+const FAILING: &str = "10.0.2.10:6379";
+
+/// A namespace of the test's own holding [`FAILING`]'s address, and the
+/// offline AWS served inside it (moto, with `fault`), when asked for;
+/// `None` when namespaces cannot be made here (not root, outside CI).
+struct Inside {
+    ns: Namespace,
+    moto: Option<Moto>,
 }
 
-/// The suite of [`failing_check`]: one tcp check to a closed loopback port.
+impl Inside {
+    fn new(tag: &str, fault: Option<&str>) -> Option<Inside> {
+        let ns = Namespace::create(tag)?;
+        let address = FAILING.split(':').next().unwrap();
+        ns.exec(&["ip", "addr", "add", &format!("{address}/32"), "dev", "lo"]);
+        let moto = fault.map(|fault| {
+            Moto::start(fault, &self::wrap(&ns)).unwrap_or_else(|err| panic!("{err}"))
+        });
+        Some(Inside { ns, moto })
+    }
+
+    fn moto(&self) -> &Moto {
+        self.moto.as_ref().expect("moto inside the namespace")
+    }
+
+    /// A deny fixture in front of the namespace's moto.
+    fn denying(&self, actions: &[&str]) -> (String, rig::process::Daemon) {
+        self.moto()
+            .denying(actions, &wrap(&self.ns))
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// `vpc-probe ARGS` inside the namespace with `envs`, bounded at 60 s.
+    fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        let started = std::time::Instant::now();
+        let child = self
+            .ns
+            .command("timeout")
+            .args(["60", rig::probe::binary()])
+            .args(args)
+            .env_remove("VPC_PROBE_SUITE")
+            .env_remove("ECS_CONTAINER_METADATA_URI_V4")
+            .envs(envs.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("vpc-probe in a namespace");
+        rig::namespace::finish(child, started)
+    }
+}
+
+/// The words that run a command inside `ns`.
+fn wrap(ns: &Namespace) -> [&str; 4] {
+    ["ip", "netns", "exec", ns.name.as_str()]
+}
+
+/// A check to [`FAILING`], explained from the world as if it ran from
+/// the task in subnet A; `endpoint` serves the describes.
+fn failing_check(inside: &Inside, endpoint: &str, explain: &str, envs: &[(&str, &str)]) -> Run {
+    failing_check_with(inside, endpoint, explain, envs, &["--format", "json"])
+}
+
+/// The suite of [`failing_check`]: one tcp check to [`FAILING`].
 fn failing_suite(endpoint: &str, explain: &str) -> tempfile::NamedTempFile {
-    let port = rig::process::free_port().expect("a free port");
+    let (host, port) = FAILING.split_once(':').unwrap();
     let mut file = tempfile::Builder::new()
         .suffix(".toml")
         .tempfile()
         .expect("suite file");
     let text = format!(
         "[aws]\nregion = \"{}\"\nendpoint_url = \"{endpoint}\"\npeer_role_arn = \"{}\"\nsource = \"{TASK_A}\"\n{explain}\n\
-         [[check]]\nname = \"local\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\ntimeout = \"2s\"\n",
+         [[check]]\nname = \"local\"\nkind = \"tcp\"\nhost = \"{host}\"\nport = {port}\ntimeout = \"2s\"\n",
         rig::moto::REGION,
         rig::moto::ROLE
     );
@@ -397,12 +459,18 @@ fn failing_suite(endpoint: &str, explain: &str) -> tempfile::NamedTempFile {
     file
 }
 
-fn failing_check_with(endpoint: &str, explain: &str, envs: &[(&str, &str)], args: &[&str]) -> Run {
+fn failing_check_with(
+    inside: &Inside,
+    endpoint: &str,
+    explain: &str,
+    envs: &[(&str, &str)],
+    args: &[&str],
+) -> Run {
     let file = failing_suite(endpoint, explain);
     let path = file.path().to_str().expect("utf-8").to_string();
     let mut all = vec!["check", "--suite", &path];
     all.extend_from_slice(args);
-    run_with(&all, envs, Duration::from_secs(60))
+    inside.run(&all, envs)
 }
 
 /// The check's own verdict, whatever the describes said.
@@ -415,11 +483,11 @@ fn assert_unchanged(run: &Run) -> Value {
 
 #[test]
 fn a_describe_the_policy_leaves_out_gives_one_line_and_an_unchanged_result() {
-    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
-    let (endpoint, _deny) = moto
-        .denying(&["DescribeNetworkAcls"])
-        .unwrap_or_else(|err| panic!("{err}"));
-    let check = assert_unchanged(&failing_check(&endpoint, "", &CREDENTIALS));
+    let Some(inside) = Inside::new("aws-deny-nacl", Some("healthy")) else {
+        return;
+    };
+    let (endpoint, _deny) = inside.denying(&["DescribeNetworkAcls"]);
+    let check = assert_unchanged(&failing_check(&inside, &endpoint, "", &CREDENTIALS));
     let evidence = &check["evidence"];
     let skipped = evidence["skipped"].as_str().unwrap_or_default();
     assert!(
@@ -441,11 +509,11 @@ fn a_describe_the_policy_leaves_out_gives_one_line_and_an_unchanged_result() {
 
 #[test]
 fn a_peer_role_that_cannot_be_assumed_gives_one_line_and_an_unchanged_result() {
-    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
-    let (endpoint, _deny) = moto
-        .denying(&["AssumeRole"])
-        .unwrap_or_else(|err| panic!("{err}"));
-    let check = assert_unchanged(&failing_check(&endpoint, "", &CREDENTIALS));
+    let Some(inside) = Inside::new("aws-deny-role", Some("healthy")) else {
+        return;
+    };
+    let (endpoint, _deny) = inside.denying(&["AssumeRole"]);
+    let check = assert_unchanged(&failing_check(&inside, &endpoint, "", &CREDENTIALS));
     let skipped = check["evidence"]["skipped"]
         .as_str()
         .unwrap_or_default()
@@ -458,6 +526,9 @@ fn a_peer_role_that_cannot_be_assumed_gives_one_line_and_an_unchanged_result() {
 
 #[test]
 fn without_credentials_the_explanation_is_skipped_quickly_and_the_result_stands() {
+    let Some(inside) = Inside::new("aws-no-creds", None) else {
+        return;
+    };
     let home = tempfile::tempdir().expect("an empty home");
     let home = home.path().to_str().expect("utf-8").to_string();
     let envs = [
@@ -468,7 +539,7 @@ fn without_credentials_the_explanation_is_skipped_quickly_and_the_result_stands(
     ];
     // Nothing listens at the endpoint: no call may be needed to say why.
     let endpoint = format!("http://127.0.0.1:{}", rig::process::free_port().unwrap());
-    let run = failing_check(&endpoint, "", &envs);
+    let run = failing_check(&inside, &endpoint, "", &envs);
     let check = assert_unchanged(&run);
     let skipped = check["evidence"]["skipped"].as_str().unwrap_or_default();
     assert!(skipped.contains("no AWS credentials"), "{check:#}");
@@ -481,8 +552,12 @@ fn without_credentials_the_explanation_is_skipped_quickly_and_the_result_stands(
 
 #[test]
 fn explain_never_reads_nothing() {
+    let Some(inside) = Inside::new("aws-never", None) else {
+        return;
+    };
     let endpoint = format!("http://127.0.0.1:{}", rig::process::free_port().unwrap());
     let check = assert_unchanged(&failing_check(
+        &inside,
         &endpoint,
         "explain = \"never\"",
         &CREDENTIALS,
@@ -492,33 +567,66 @@ fn explain_never_reads_nothing() {
 
 #[test]
 fn a_failing_check_carries_its_findings_in_json_text_and_junit() {
-    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
-    let check = assert_unchanged(&failing_check(&moto.endpoint, "", &CREDENTIALS));
+    let Some(inside) = Inside::new("aws-findings", Some("healthy")) else {
+        return;
+    };
+    let endpoint = inside.moto().endpoint.clone();
+    let check = assert_unchanged(&failing_check(&inside, &endpoint, "", &CREDENTIALS));
     let findings = check["evidence"]["findings"]
         .as_array()
         .expect("findings")
         .clone();
-    // 127.0.0.1 is no interface of either account, and no route leads there.
+    // The healthy world lets tcp/6379 through both ways: look elsewhere.
     let codes: Vec<&str> = findings.iter().filter_map(|f| f["code"].as_str()).collect();
-    assert_eq!(codes, ["no_route", "destination_unknown"], "{check:#}");
-    assert!(
-        findings[1]["explanation"]
-            .as_str()
-            .unwrap()
-            .contains("123456789012, 222222222222"),
-        "{check:#}"
-    );
+    assert_eq!(codes, ["path_open"], "{check:#}");
+    assert_eq!(findings[0]["object"], FAILING, "{check:#}");
     let junit = tempfile::Builder::new().suffix(".xml").tempfile().unwrap();
     let junit_path = junit.path().to_str().unwrap().to_string();
-    let text = failing_check_with(&moto.endpoint, "", &CREDENTIALS, &["--junit", &junit_path]);
+    let args = ["--junit", junit_path.as_str()];
+    let text = failing_check_with(&inside, &endpoint, "", &CREDENTIALS, &args);
+    let line = format!("- path_open {FAILING}");
     assert!(
-        text.stdout.contains("local: what AWS says")
-            && text.stdout.contains("- destination_unknown 127.0.0.1"),
+        text.stdout.contains("local: what AWS says") && text.stdout.contains(&line),
         "{}",
         text.stdout
     );
     let xml = std::fs::read_to_string(junit.path()).unwrap();
-    assert!(xml.contains("destination_unknown 127.0.0.1"), "{xml}");
+    assert!(xml.contains(&format!("path_open {FAILING}")), "{xml}");
+}
+
+/// A destination that never enters the VPC (loopback here; link-local
+/// addresses are judged the same, in evidence::ask's unit rows) gets no
+/// finding and costs no describe: nothing in the VPC decides its fate.
+#[test]
+fn a_loopback_destination_is_not_a_vpc_path() {
+    let port = rig::process::free_port().unwrap();
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    // Nothing listens at the endpoint either: a describe would fail loudly.
+    let endpoint = format!("http://127.0.0.1:{}", rig::process::free_port().unwrap());
+    let text = format!(
+        "[aws]\nregion = \"{}\"\nendpoint_url = \"{endpoint}\"\nsource = \"{TASK_A}\"\n\
+         [[check]]\nname = \"loopback\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\ntimeout = \"2s\"\n",
+        rig::moto::REGION
+    );
+    file.write_all(text.as_bytes()).unwrap();
+    let path = file.path().to_str().unwrap();
+    let run = run_with(
+        &["check", "--suite", path, "--format", "json"],
+        &CREDENTIALS,
+        Duration::from_secs(60),
+    );
+    let check = run.check("loopback");
+    assert_eq!(check["reason"], "connect_refused", "{check:#}");
+    let evidence = &check["evidence"];
+    assert!(
+        evidence["findings"].as_array().is_none_or(|f| f.is_empty()),
+        "{evidence:#}"
+    );
+    let skipped = evidence["skipped"].as_str().unwrap_or_default();
+    assert!(
+        skipped.contains("127.0.0.1 is loopback: the path never enters the VPC"),
+        "{evidence:#}"
+    );
 }
 
 #[test]
@@ -556,15 +664,41 @@ fn the_task_roles_credentials_come_from_the_ecs_container_endpoint() {
 
 #[test]
 fn serve_exports_each_finding_of_its_failing_checks() {
-    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
-    let suite = failing_suite(&moto.endpoint, "");
-    let served = rig::observe::Served::start(suite.path(), "5s", &CREDENTIALS);
-    let text = served.metrics_until(Duration::from_secs(30), |body| {
-        body.contains("vpc_probe_finding{check=\"local\",code=\"destination_unknown\"} 1")
-    });
-    assert!(
-        text.contains("vpc_probe_finding{check=\"local\",code=\"no_route\"} 1"),
-        "{text}"
-    );
+    let Some(inside) = Inside::new("aws-serve", Some("redis_sg_missing")) else {
+        return;
+    };
+    let suite = failing_suite(&inside.moto().endpoint, "");
+    let port = rig::process::free_port().unwrap();
+    let mut serve = inside
+        .ns
+        .command(rig::probe::binary())
+        .args(["serve", "--suite", suite.path().to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--interval", "5s"])
+        .env_remove("VPC_PROBE_SUITE")
+        .env_remove("ECS_CONTAINER_METADATA_URI_V4")
+        .envs(CREDENTIALS)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve in a namespace");
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let want = "vpc_probe_finding{check=\"local\",code=\"sg_ingress_missing\"} 1";
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline && !text.contains(want) {
+        std::thread::sleep(Duration::from_millis(200));
+        let scraped = inside
+            .ns
+            .command("curl")
+            .args(["-s", "-m", "5", &url])
+            .output();
+        text = scraped
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(text.contains(want), "{text}");
     assert!(!text.contains(CREDENTIALS[1].1), "no secret in /metrics");
 }

@@ -61,13 +61,25 @@ pub async fn explain_checks(
         return None;
     }
     let started = std::time::Instant::now();
-    let asks: Vec<(usize, Ask)> = picked
+    let mut asks: Vec<(usize, Ask)> = picked
         .iter()
         .filter_map(|i| {
             let check = checks.iter().find(|c| c.name == outcomes[*i].name)?;
             Some((*i, ask::after_run(check, &outcomes[*i])))
         })
         .collect();
+    // Nothing to ask (a loopback or link-local destination, an IPv6 path):
+    // said so, and no reading made for it.
+    asks.retain(|(i, ask)| match ask {
+        Ask::Nothing(why) => {
+            outcomes[*i].evidence = Some(Evidence::skipped(why.clone()));
+            false
+        }
+        _ => true,
+    });
+    if asks.is_empty() {
+        return None;
+    }
     let Some(source) = source(settings, task) else {
         let why =
             "no source for the path: set [aws] source, or run as an ECS task (task metadata v4)";

@@ -57,4 +57,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+SERVER = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+# Readiness for a caller that cannot connect here (inside a namespace).
+print(f"listening on 127.0.0.1:{PORT}", flush=True)
+SERVER.serve_forever()

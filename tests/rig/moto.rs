@@ -64,20 +64,22 @@ impl Moto {
     }
 
     /// A stand-in for IAM in front of this moto that refuses `actions`
-    /// (tests/rig/aws_deny.py); its endpoint and its process.
-    pub fn denying(&self, actions: &[&str]) -> Result<(String, Daemon), String> {
+    /// (tests/rig/aws_deny.py); its endpoint and its process. `wrap` runs
+    /// it where this moto runs (`ip netns exec NS`), or not.
+    pub fn denying(&self, actions: &[&str], wrap: &[&str]) -> Result<(String, Daemon), String> {
         let bin = venv_bin()?;
-        let dir = process::scratch_dir("aws-deny")?;
+        let dir = process::scratch_dir(&format!("aws-deny-{}", actions.join("-")))?;
         let port = process::free_port()?;
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rig/aws_deny.py");
-        let mut command = Command::new(bin.join("python"));
+        let mut command = wrapped(wrap, &bin.join("python"));
         command
             .arg(script)
             .args([&port.to_string(), &self.endpoint, &actions.join(",")])
             .current_dir(&dir);
         let daemon = Daemon::spawn("aws_deny", command, &dir.join("deny.log"))?;
+        let log = dir.join("deny.log");
         daemon.wait_ready("aws_deny", Duration::from_secs(30), || {
-            process::accepts(port)
+            std::fs::read_to_string(&log).is_ok_and(|text| text.contains("listening"))
         })?;
         Ok((format!("http://127.0.0.1:{port}"), daemon))
     }
