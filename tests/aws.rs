@@ -702,3 +702,169 @@ fn serve_exports_each_finding_of_its_failing_checks() {
     assert!(text.contains(want), "{text}");
     assert!(!text.contains(CREDENTIALS[1].1), "no secret in /metrics");
 }
+
+/// An AWS endpoint that misbehaves; each is its own named test, run
+/// through `paths` (on loopback) and through `check` with `[aws]` (inside
+/// a namespace, where the failing check's path lies).
+#[derive(Clone, Copy)]
+enum Broken {
+    /// HTTP 500 with a plain-text body, every time.
+    Error500,
+    /// 200 with bytes that are not XML.
+    Garbage,
+    /// 200 and a body that never ends.
+    Endless,
+    /// Accepts and never answers.
+    Silent,
+    /// 200 text/html: a proxy's or a portal's page.
+    Html,
+}
+
+const HTML_PAGE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 68\r\nConnection: close\r\n\r\n<html><head><title>Portal</title></head><body>Sign in</body></html>\n";
+
+impl Broken {
+    /// A server behaving so, on a free loopback port (of the calling
+    /// thread's namespace).
+    fn spawn(self) -> u16 {
+        use rig::hostile::{spawn, Behaviour};
+        match self {
+            Broken::Error500 => spawn(Behaviour::Answer(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: close\r\n\r\noops!\n",
+            )),
+            Broken::Garbage => spawn(Behaviour::Answer(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 8\r\nConnection: close\r\n\r\n\x00\x01\x02garbg",
+            )),
+            Broken::Endless => spawn(Behaviour::Flood {
+                prefix: b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n<GetCallerIdentityResponse>",
+                filler: b'a',
+            }),
+            Broken::Silent => rig::fixture::spawn(rig::fixture::Mode::Silent).unwrap(),
+            Broken::Html => spawn(Behaviour::Answer(HTML_PAGE)),
+        }
+    }
+
+    /// What the one line must say about the answer, beside the endpoint
+    /// and the call.
+    fn says(self) -> &'static str {
+        match self {
+            Broken::Error500 => "HTTP 500",
+            Broken::Garbage => "not AWS's (HTTP 200, application/octet-stream): not XML",
+            Broken::Endless => "larger than",
+            Broken::Silent => "no answer",
+            Broken::Html => "not AWS's (HTTP 200, text/html)",
+        }
+    }
+}
+
+/// The line must name the endpoint and the call, say what came back, and
+/// never blame the credentials, which were never judged.
+fn names_the_broken_answer(line: &str, port: u16, broken: Broken) {
+    assert!(
+        line.contains(&format!("127.0.0.1:{port}")),
+        "the endpoint: {line}"
+    );
+    assert!(line.contains("sts:GetCallerIdentity"), "the call: {line}");
+    assert!(line.contains(broken.says()), "{}: {line}", broken.says());
+    assert!(!line.contains("credentials not accepted"), "{line}");
+}
+
+fn paths_against(broken: Broken) {
+    let port = broken.spawn();
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    let text = format!(
+        "[suite]\nname = \"broken\"\nresolver = \"{}\"\n[aws]\nregion = \"{}\"\nendpoint_url = \"http://127.0.0.1:{port}\"\nsource = \"{TASK_A}\"\nexplain_timeout = \"20s\"\n{CHECKS}",
+        silent_resolver(),
+        rig::moto::REGION
+    );
+    file.write_all(text.as_bytes()).unwrap();
+    let path = file.path().to_str().unwrap();
+    let run = run_with(
+        &["paths", "--suite", path, "--format", "json"],
+        &CREDENTIALS,
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.is_empty(),
+        "an error, never a verdict: {}",
+        run.stdout
+    );
+    names_the_broken_answer(&run.stderr, port, broken);
+}
+
+fn check_against(broken: Broken, tag: &str) {
+    let Some(inside) = Inside::new(tag, None) else {
+        return;
+    };
+    let port = inside.ns.inside(move || broken.spawn());
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let check = assert_unchanged(&failing_check(
+        &inside,
+        &endpoint,
+        "explain_timeout = \"20s\"",
+        &CREDENTIALS,
+    ));
+    let evidence = &check["evidence"];
+    assert!(
+        evidence["findings"].as_array().is_none_or(|f| f.is_empty()),
+        "{evidence:#}"
+    );
+    names_the_broken_answer(
+        evidence["skipped"].as_str().unwrap_or_default(),
+        port,
+        broken,
+    );
+}
+
+macro_rules! broken_endpoint_rows {
+    ($($name:ident: $broken:expr;)*) => {
+        mod broken_endpoint {
+            use super::*;
+            $(
+                mod $name {
+                    use super::*;
+                    #[test]
+                    fn paths() {
+                        paths_against($broken);
+                    }
+                    #[test]
+                    fn check() {
+                        check_against($broken, concat!("aws-", stringify!($name)));
+                    }
+                }
+            )*
+        }
+    };
+}
+
+broken_endpoint_rows! {
+    answers_500_forever: Broken::Error500;
+    answers_bytes_that_are_not_xml: Broken::Garbage;
+    streams_an_endless_body: Broken::Endless;
+    never_answers: Broken::Silent;
+    answers_an_html_page: Broken::Html;
+}
+
+/// A reading cut by explain_timeout names the call it waited for and the
+/// endpoint (in a VPC: no VPC endpoint for STS or EC2, no NAT route).
+#[test]
+fn a_reading_past_explain_timeout_names_the_endpoint_and_the_call() {
+    let Some(inside) = Inside::new("aws-slow", None) else {
+        return;
+    };
+    let port = inside
+        .ns
+        .inside(|| rig::fixture::spawn(rig::fixture::Mode::Silent).unwrap());
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let run = failing_check(&inside, &endpoint, "explain_timeout = \"2s\"", &CREDENTIALS);
+    let check = assert_unchanged(&run);
+    let skipped = check["evidence"]["skipped"].as_str().unwrap_or_default();
+    assert!(
+        skipped.contains("took longer than explain_timeout (2s)"),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains(&format!("sts:GetCallerIdentity at http://127.0.0.1:{port}")),
+        "{skipped}"
+    );
+}

@@ -21,21 +21,87 @@ pub const CREDENTIALS_LOOKUP: Duration = Duration::from_secs(2);
 /// One describe call's own deadline, inside the run's `explain_timeout`.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why a call gave no answer.
+/// Why a call gave no answer. Each is what it is: only AWS's own refusal
+/// of the credentials is a credentials problem; an endpoint that is
+/// silent, broken or not AWS at all is named with the call it failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
     /// The API refused the action (AccessDenied, UnauthorizedOperation).
     Denied { action: String, message: String },
-    /// Throttled past the deadline, unreachable, or an answer we cannot read.
-    Failed(String),
+    /// AWS did not accept the credentials or the signature
+    /// (InvalidClientTokenId, SignatureDoesNotMatch, ExpiredToken, ...).
+    Rejected {
+        call: Call,
+        code: String,
+        message: String,
+    },
+    /// No answer: refused, unreachable, timed out, or a body that never
+    /// ended within the limits.
+    NoAnswer { call: Call, why: String },
+    /// An answer that is not the API's document: a proxy's or a portal's
+    /// page, bytes that are not XML, an error without a code.
+    NotTheApi {
+        call: Call,
+        status: u16,
+        content_type: String,
+        what: String,
+    },
+    /// The API's own error, other than a refusal (after retries when it
+    /// was throttling or a server error).
+    Failed {
+        call: Call,
+        code: String,
+        message: String,
+    },
+}
+
+/// One API call: the action (`ec2:DescribeSubnets`) and where it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub action: String,
+    pub endpoint: String,
 }
 
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallError::Denied { action, message } => write!(f, "{action} denied: {message}"),
-            CallError::Failed(why) => f.write_str(why),
+            CallError::Rejected {
+                call,
+                code,
+                message,
+            } => {
+                write!(f, "{} at {}: {code}: {message}", call.action, call.endpoint)
+            }
+            CallError::NoAnswer { call, why } => {
+                write!(f, "{} at {}: no answer: {why}", call.action, call.endpoint)
+            }
+            CallError::NotTheApi {
+                call,
+                status,
+                content_type,
+                what,
+            } => write!(
+                f,
+                "{} at {}: the answer is not AWS's (HTTP {status}, {content_type}): {what}",
+                call.action, call.endpoint
+            ),
+            CallError::Failed {
+                call,
+                code,
+                message,
+            } => {
+                write!(f, "{} at {}: {code}: {message}", call.action, call.endpoint)
+            }
         }
+    }
+}
+
+impl CallError {
+    /// Whether AWS itself refused the credentials (not an endpoint that
+    /// never answered as AWS).
+    pub fn credentials_refused(&self) -> bool {
+        matches!(self, CallError::Rejected { .. })
     }
 }
 
@@ -46,6 +112,46 @@ pub struct Account {
     credentials: Credentials,
     pub region: String,
     endpoint: Option<String>,
+    /// The reading's calls in flight, shared by its accounts.
+    pub(super) pending: Pending,
+}
+
+/// The calls of one reading still waiting for an answer, so a reading cut
+/// short by `explain_timeout` names the endpoint and the call it waited for.
+#[derive(Debug, Clone, Default)]
+pub struct Pending(std::sync::Arc<std::sync::Mutex<Vec<(u64, Call)>>>);
+
+/// A call in flight; it leaves [`Pending`] once answered. A call cut by
+/// the reading's deadline stays, so the deadline's line can name it.
+struct InFlight {
+    pending: Pending,
+    id: u64,
+}
+
+impl InFlight {
+    fn answered(self) {
+        self.pending.lock().retain(|(id, _)| *id != self.id);
+    }
+}
+
+impl Pending {
+    fn start(&self, call: &Call) -> InFlight {
+        let id = fastrand::u64(..);
+        self.lock().push((id, call.clone()));
+        InFlight {
+            pending: self.clone(),
+            id,
+        }
+    }
+
+    /// The calls still waiting, oldest first.
+    pub fn waiting(&self) -> Vec<Call> {
+        self.lock().iter().map(|(_, call)| call.clone()).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Call)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl std::fmt::Debug for Account {
@@ -181,12 +287,14 @@ impl Account {
         credentials: Credentials,
         region: String,
         endpoint: Option<String>,
+        pending: Pending,
     ) -> Account {
         Account {
             id,
             credentials,
             region,
             endpoint,
+            pending,
         }
     }
 
@@ -250,42 +358,45 @@ impl Account {
             .clone()
             .unwrap_or_else(|| service.endpoint(&self.region));
         let url = format!("{}{path}", base.trim_end_matches('/'));
+        let call = Call {
+            action: format!("{}:{action}", service.iam_prefix()),
+            endpoint: base.trim_end_matches('/').to_string(),
+        };
+        let flight = self.pending.start(&call);
+        let answer = self
+            .attempts(&call, service, action, &method, &url, body)
+            .await;
+        flight.answered();
+        answer
+    }
+
+    /// Send the call, again while AWS throttles or has a transient error.
+    async fn attempts(
+        &self,
+        call: &Call,
+        service: Service,
+        action: &str,
+        method: &http::Method,
+        url: &str,
+        body: Bytes,
+    ) -> Result<Element, CallError> {
         let mut delay = Duration::from_millis(100);
         for attempt in 0.. {
-            let request = self.signed(service, &method, &url, body.clone())?;
+            let request = self.signed(service, method, url, body.clone(), call)?;
             let response = crate::net::fetch::exchange(request, CALL_TIMEOUT)
                 .await
-                .map_err(|err| {
-                    CallError::Failed(format!("{}:{action}: {err:#}", service.iam_prefix()))
+                .map_err(|err| CallError::NoAnswer {
+                    call: call.clone(),
+                    why: format!("{err:#}"),
                 })?;
-            let text = String::from_utf8_lossy(&response.body).into_owned();
-            let document = Element::parse(&text).map_err(|err| {
-                CallError::Failed(format!(
-                    "{}:{action}: unreadable answer: {err}",
-                    service.iam_prefix()
-                ))
-            })?;
-            if response.status.is_success() {
-                return Ok(document);
-            }
-            let (code, message) = document.error();
-            match classify(&code, response.status.as_u16()) {
-                Kind::Denied => {
-                    return Err(CallError::Denied {
-                        action: format!("{}:{action}", service.iam_prefix()),
-                        message,
-                    })
-                }
-                Kind::Throttled if attempt < 4 => {
+            match judge(call, action, &response) {
+                Judged::Answer(document) => return Ok(document),
+                Judged::Retry if attempt < 4 => {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
-                _ => {
-                    return Err(CallError::Failed(format!(
-                        "{}:{action}: {code}: {message}",
-                        service.iam_prefix()
-                    )))
-                }
+                Judged::Retry => return Err(api_error(call, &response)),
+                Judged::Error(err) => return Err(err),
             }
         }
         unreachable!("the loop returns")
@@ -297,8 +408,13 @@ impl Account {
         method: &http::Method,
         url: &str,
         body: Bytes,
+        call: &Call,
     ) -> Result<http::Request<Bytes>, CallError> {
-        let failed = |err: &dyn std::fmt::Display| CallError::Failed(format!("signing: {err}"));
+        let failed = |err: &dyn std::fmt::Display| CallError::Failed {
+            call: call.clone(),
+            code: "SigningError".into(),
+            message: format!("the request could not be signed: {err}"),
+        };
         let content_type =
             (!body.is_empty()).then_some("application/x-www-form-urlencoded; charset=utf-8");
         let headers: Vec<(&str, &str)> = content_type
@@ -335,10 +451,117 @@ impl Account {
     }
 }
 
+/// What one HTTP answer is.
+enum Judged {
+    /// The API's document for the action.
+    Answer(Element),
+    /// Throttling or a server error: worth another attempt.
+    Retry,
+    Error(CallError),
+}
+
+/// Read an answer as the API's: a success must be the action's own XML
+/// document (`<ActionResponse>`); an error must carry an AWS error code.
+fn judge(call: &Call, action: &str, response: &crate::net::fetch::Response) -> Judged {
+    let status = response.status.as_u16();
+    let parsed = std::str::from_utf8(&response.body)
+        .map_err(|err| err.to_string())
+        .and_then(Element::parse);
+    let not_api = |what: String| {
+        Judged::Error(CallError::NotTheApi {
+            call: call.clone(),
+            status,
+            content_type: response
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "no content type".into()),
+            what,
+        })
+    };
+    let document = match parsed {
+        Ok(document) => document,
+        Err(_) if retried(status) => return Judged::Retry,
+        Err(err) => return not_api(format!("not XML ({err}){}", first_words(&response.body))),
+    };
+    if response.status.is_success() {
+        let expected = format!("{action}Response");
+        return match document.name == expected {
+            true => Judged::Answer(document),
+            false => not_api(format!("<{}> where <{expected}> belongs", document.name)),
+        };
+    }
+    let (code, message) = document.error();
+    if code.is_empty() {
+        return match retried(status) {
+            true => Judged::Retry,
+            false => not_api(format!("<{}> without an AWS error code", document.name)),
+        };
+    }
+    match classify(&code, status) {
+        Kind::Denied => Judged::Error(CallError::Denied {
+            action: call.action.clone(),
+            message,
+        }),
+        Kind::Rejected => Judged::Error(CallError::Rejected {
+            call: call.clone(),
+            code,
+            message,
+        }),
+        Kind::Throttled => Judged::Retry,
+        Kind::Other => Judged::Error(CallError::Failed {
+            call: call.clone(),
+            code,
+            message,
+        }),
+    }
+}
+
+/// The error a retried answer ends in when the attempts run out.
+fn api_error(call: &Call, response: &crate::net::fetch::Response) -> CallError {
+    let text = String::from_utf8_lossy(&response.body);
+    let (code, message) = Element::parse(&text).map(|d| d.error()).unwrap_or_default();
+    CallError::Failed {
+        call: call.clone(),
+        code: match code.is_empty() {
+            true => format!("HTTP {}", response.status.as_u16()),
+            false => code,
+        },
+        message: match message.is_empty() {
+            true => format!(
+                "still failing after 5 attempts{}",
+                first_words(&response.body)
+            ),
+            false => format!("{message} (5 attempts)"),
+        },
+    }
+}
+
+/// Statuses AWS's SDKs try again: throttling and transient server errors.
+fn retried(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+/// The start of a body that is not what was asked for, as one short
+/// printable line (a page's title shows what answered instead).
+fn first_words(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.is_empty() {
+        true => String::new(),
+        false => format!(": begins \"{}\"", line.chars().take(80).collect::<String>()),
+    }
+}
+
 /// What an error code means for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Denied,
+    /// The credentials or the signature, refused by AWS itself.
+    Rejected,
     Throttled,
     Other,
 }
@@ -351,12 +574,100 @@ fn classify(code: &str, status: u16) -> Kind {
         | "UnauthorizedOperation"
         | "UnauthorizedAccess"
         | "AuthorizationError" => Kind::Denied,
+        "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "InvalidAccessKeyId"
+        | "AuthFailure"
+        | "UnrecognizedClientException"
+        | "IncompleteSignature"
+        | "MissingAuthenticationToken"
+        | "InvalidToken"
+        | "RequestExpired" => Kind::Rejected,
         "Throttling"
         | "ThrottlingException"
         | "RequestLimitExceeded"
         | "PriorRequestNotComplete"
         | "TooManyRequestsException" => Kind::Throttled,
-        _ if status == 503 || status == 429 => Kind::Throttled,
+        _ if retried(status) => Kind::Throttled,
         _ => Kind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classified((code, status): (&str, u16), kind: Kind) {
+        assert_eq!(classify(code, status), kind);
+    }
+
+    crate::cases!(classified {
+        access_denied: ("AccessDenied", 403) => Kind::Denied;
+        unauthorized_operation: ("UnauthorizedOperation", 403) => Kind::Denied;
+        invalid_client_token: ("InvalidClientTokenId", 403) => Kind::Rejected;
+        signature_mismatch: ("SignatureDoesNotMatch", 403) => Kind::Rejected;
+        expired_token: ("ExpiredToken", 400) => Kind::Rejected;
+        auth_failure: ("AuthFailure", 401) => Kind::Rejected;
+        throttling: ("Throttling", 400) => Kind::Throttled;
+        internal_error: ("InternalError", 500) => Kind::Throttled;
+        unavailable: ("Unavailable", 503) => Kind::Throttled;
+        invalid_parameter: ("InvalidParameterValue", 400) => Kind::Other;
+    });
+
+    fn response(status: u16, content_type: &str, body: &str) -> crate::net::fetch::Response {
+        crate::net::fetch::Response {
+            status: http::StatusCode::from_u16(status).unwrap(),
+            content_type: Some(content_type.to_string()),
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    fn call() -> Call {
+        Call {
+            action: "ec2:DescribeSubnets".into(),
+            endpoint: "https://ec2.eu-west-1.amazonaws.com".into(),
+        }
+    }
+
+    #[test]
+    fn only_the_actions_own_document_is_an_answer() {
+        let ok = response(
+            200,
+            "text/xml",
+            "<DescribeSubnetsResponse><subnetSet/></DescribeSubnetsResponse>",
+        );
+        assert!(matches!(
+            judge(&call(), "DescribeSubnets", &ok),
+            Judged::Answer(_)
+        ));
+        let page = response(200, "text/html", "<html><body>Sign in</body></html>");
+        let Judged::Error(err) = judge(&call(), "DescribeSubnets", &page) else {
+            panic!("a page is no answer");
+        };
+        let line = err.to_string();
+        assert!(
+            line.contains("ec2:DescribeSubnets at https://ec2.eu-west-1.amazonaws.com"),
+            "{line}"
+        );
+        assert!(
+            line.contains("HTTP 200, text/html") && line.contains("<html>"),
+            "{line}"
+        );
+        assert!(!err.credentials_refused());
+    }
+
+    #[test]
+    fn a_refused_token_is_the_credentials() {
+        let refused = response(
+            403,
+            "text/xml",
+            "<ErrorResponse><Error><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error></ErrorResponse>",
+        );
+        let Judged::Error(err) = judge(&call(), "DescribeSubnets", &refused) else {
+            panic!("an error");
+        };
+        assert!(err.credentials_refused(), "{err}");
     }
 }

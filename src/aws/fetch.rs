@@ -51,8 +51,8 @@ impl Part {
                 });
                 None
             }
-            Err(CallError::Failed(why)) => {
-                self.failures.push(why);
+            Err(other) => {
+                self.failures.push(other.to_string());
                 None
             }
         }

@@ -3,7 +3,7 @@
 //! AssumeRole), then both accounts' describes side by side, all inside the
 //! run's `explain_timeout`.
 
-use super::client::{self, Account, CallError, Service};
+use super::client::{self, Account, Call, CallError, Pending, Service};
 use super::fetch::{read_account, Part, Wanted};
 use super::model::{Denied, World};
 use super::settings::Settings;
@@ -52,35 +52,66 @@ pub struct Session {
 /// within the settings' `explain_timeout`.
 pub async fn read(settings: &Settings, wanted: &Wanted, task_zone: Option<&str>) -> Reading {
     let budget = settings.explain_timeout;
+    let pending = Pending::default();
     let whole = async {
-        match Session::open(settings, task_zone).await {
+        match Session::open_with(settings, task_zone, pending.clone()).await {
             Ok(session) => session.read_unbounded(wanted).await,
             Err(why) => Reading::skipped(why),
         }
     };
     tokio::time::timeout(budget, whole)
         .await
-        .unwrap_or_else(|_| over_budget(budget))
+        .unwrap_or_else(|_| over_budget(budget, &pending))
 }
 
-fn over_budget(budget: std::time::Duration) -> Reading {
+/// A reading cut short: which calls it still waited for, and where.
+fn over_budget(budget: std::time::Duration, pending: &Pending) -> Reading {
+    let waiting: Vec<String> = pending
+        .waiting()
+        .iter()
+        .map(|call| format!("{} at {}", call.action, call.endpoint))
+        .collect();
+    let waiting = match waiting.is_empty() {
+        true => String::new(),
+        false => format!(": still waiting for {}", waiting.join(", ")),
+    };
     Reading::skipped(format!(
-        "the AWS describes took longer than explain_timeout ({budget:?})"
+        "the AWS describes took longer than explain_timeout ({}){waiting}; \
+         a VPC endpoint for the service, or a NAT route, gives the task a path there",
+        humantime::format_duration(budget)
     ))
 }
 
 impl Session {
     /// Credentials, the app's account id, and the peer role's credentials.
     pub async fn open(settings: &Settings, task_zone: Option<&str>) -> Result<Session, String> {
+        Session::open_with(settings, task_zone, Pending::default()).await
+    }
+
+    /// [`Session::open`], its calls noted in `pending`.
+    async fn open_with(
+        settings: &Settings,
+        task_zone: Option<&str>,
+        pending: Pending,
+    ) -> Result<Session, String> {
         let region =
             region(settings, task_zone).ok_or("no AWS region: set [aws] region or AWS_REGION")?;
         let credentials = client::credentials().await?;
         let endpoint = settings.endpoint_url.clone();
-        let unnamed = Account::new(String::new(), credentials, region.clone(), endpoint.clone());
+        let unnamed = Account::new(
+            String::new(),
+            credentials,
+            region.clone(),
+            endpoint.clone(),
+            pending.clone(),
+        );
         let answer = unnamed
             .query(Service::Sts, "GetCallerIdentity", &[])
             .await
-            .map_err(|err| format!("AWS credentials not accepted: {err}"))?;
+            .map_err(|err| match err.credentials_refused() {
+                true => format!("AWS credentials not accepted: {err}"),
+                false => format!("AWS could not be read: {err}"),
+            })?;
         let app = unnamed.named(
             answer
                 .find("Account")
@@ -96,6 +127,7 @@ impl Session {
                     credentials,
                     region,
                     endpoint,
+                    pending,
                 )),
                 Err(err) => {
                     let message = format!("cannot assume {}: {err}", arn.as_str());
@@ -120,7 +152,7 @@ impl Session {
     pub async fn read(&self, wanted: &Wanted) -> Reading {
         tokio::time::timeout(self.budget, self.read_unbounded(wanted))
             .await
-            .unwrap_or_else(|_| over_budget(self.budget))
+            .unwrap_or_else(|_| over_budget(self.budget, &self.app.pending))
     }
 
     async fn read_unbounded(&self, wanted: &Wanted) -> Reading {
@@ -172,13 +204,25 @@ impl Session {
     }
 }
 
+/// The reading, or none at all when a describe failed for another reason
+/// than a refusal: a world with holes nobody can see (an answer that was
+/// not AWS's, a call that never came back) would turn into false findings
+/// ("no interface for the source"), so nothing is judged from it. A
+/// refusal is different: it is named, and the explanation says it is partial.
 fn finish(part: Part) -> Reading {
-    let skipped = (!part.failures.is_empty())
-        .then(|| format!("some describes failed: {}", part.failures.join("; ")));
+    if !part.failures.is_empty() {
+        return Reading {
+            calls: part.calls,
+            ..Reading::skipped(format!(
+                "the AWS describes could not be read: {}",
+                part.failures.join("; ")
+            ))
+        };
+    }
     Reading {
         world: part.world,
         calls: part.calls,
-        skipped,
+        skipped: None,
     }
 }
 
@@ -201,7 +245,14 @@ async fn assume(
         answer
             .find(name)
             .map(|e| e.text.clone())
-            .ok_or_else(|| CallError::Failed(format!("sts:AssumeRole: no {name} in the answer")))
+            .ok_or_else(|| CallError::Failed {
+                call: Call {
+                    action: "sts:AssumeRole".into(),
+                    endpoint: String::new(),
+                },
+                code: "IncompleteAnswer".into(),
+                message: format!("no {name} in the answer"),
+            })
     };
     Ok(aws_credential_types::Credentials::new(
         field("AccessKeyId")?,

@@ -66,11 +66,13 @@ impl Element {
     }
 
     /// An error answer's code and message.
+    /// An error document's code and message; the code is empty when the
+    /// document carries none (then it is no AWS error).
     pub fn error(&self) -> (String, String) {
         let code = self
             .find("Code")
             .map(|c| c.text.clone())
-            .unwrap_or_else(|| "unknown error".into());
+            .unwrap_or_default();
         let message = self
             .find("Message")
             .map(|c| c.text.clone())

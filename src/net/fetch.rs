@@ -17,11 +17,19 @@ use url::Url;
 /// Plumbing answers are small; anything bigger is not what we asked for.
 const MAX_BODY: usize = 4 << 20;
 
-/// A response: status and the whole body.
+/// A response: status, what it says its body is, and the whole body.
 #[derive(Debug)]
 pub struct Response {
     pub status: StatusCode,
+    /// The Content-Type header, when there is one.
+    pub content_type: Option<String>,
     pub body: Bytes,
+}
+
+/// The Content-Type a response declares.
+fn content_type(response: &reqwest::Response) -> Option<String> {
+    let value = response.headers().get(CONTENT_TYPE)?;
+    Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 /// One client per process: connection pools and the TLS setup are shared.
@@ -62,8 +70,13 @@ pub async fn send(
         }
         let response = request.send().await.map_err(|err| err.without_url())?;
         let status = response.status();
+        let content_type = content_type(&response);
         let body = read_limited(response).await?;
-        anyhow::Ok(Response { status, body })
+        anyhow::Ok(Response {
+            status,
+            content_type,
+            body,
+        })
     };
     tokio::time::timeout(timeout, exchange)
         .await
@@ -87,8 +100,13 @@ pub async fn exchange(
             .await
             .map_err(|err| err.without_url())?;
         let status = response.status();
+        let content_type = content_type(&response);
         let body = read_limited(response).await?;
-        anyhow::Ok(Response { status, body })
+        anyhow::Ok(Response {
+            status,
+            content_type,
+            body,
+        })
     };
     tokio::time::timeout(timeout, exchange)
         .await

@@ -103,6 +103,27 @@ impl Namespace {
         Ok(daemon)
     }
 
+    /// Run `work` on a thread that entered this namespace; threads it
+    /// spawns (a fixture's accept loop) stay in it.
+    pub fn inside<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        use std::os::fd::AsRawFd;
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
+            // SAFETY: setns on this thread only, with a namespace file it holds open.
+            let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(
+                entered,
+                0,
+                "setns {path}: {}",
+                std::io::Error::last_os_error()
+            );
+            work()
+        })
+        .join()
+        .expect("the namespace thread")
+    }
+
     /// A scratch directory for this namespace's servers.
     pub fn scratch(&self) -> PathBuf {
         process::scratch_dir(&self.name).expect("scratch dir")
