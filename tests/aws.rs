@@ -868,3 +868,83 @@ fn a_reading_past_explain_timeout_names_the_endpoint_and_the_call() {
         "{skipped}"
     );
 }
+
+/// The HAProxy name of the world (a record in the database account's
+/// private zone).
+const HAPROXY_NAME: &str = "production-haproxy.timescale.glimpse.internal";
+
+/// A DNS fault of the world: the name resolves nowhere the task runs, so
+/// the tcp check to it is blocked by the fault's finding in `paths`,
+/// which must not read the record from a zone the source VPC cannot see.
+fn dns_fault_in_paths(fault: &str, code: &str) {
+    let moto = Moto::start(fault, &[]).unwrap_or_else(|err| panic!("{err}"));
+    let run = paths(&moto, TASK_A);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let got = row(&run, "haproxy-rw");
+    assert_eq!(got["verdict"], "blocked", "{got:#}");
+    assert_eq!(got["path"], HAPROXY_NAME, "{got:#}");
+    let codes: Vec<&str> = got["evidence"]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&code), "{code}: {got:#}");
+}
+
+/// The same fault as `check` meets it: the task's resolver says NXDOMAIN
+/// for the name (inside a namespace of the test's own), and the evidence
+/// names the same finding.
+fn dns_fault_in_check(fault: &str, code: &str, tag: &str) {
+    let Some(inside) = Inside::new(tag, Some(fault)) else {
+        return;
+    };
+    let resolver = inside.ns.inside(rig::hostile::spawn_dns_nxdomain);
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    let text = format!(
+        "[suite]\nname = \"dns\"\nresolver = \"{resolver}\"\n{}\n\
+         [[check]]\nname = \"haproxy-rw\"\nkind = \"tcp\"\nhost = \"{HAPROXY_NAME}\"\nport = 5432\ntimeout = \"2s\"\n",
+        inside.moto().table(TASK_A, "")
+    );
+    file.write_all(text.as_bytes()).unwrap();
+    let path = file.path().to_str().unwrap();
+    let run = inside.run(
+        &["check", "--suite", path, "--format", "json"],
+        &CREDENTIALS,
+    );
+    let check = run.check("haproxy-rw");
+    assert_eq!(check["reason"], "dns_nxdomain", "{check:#}");
+    let codes: Vec<&str> = check["evidence"]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&code), "{code}: {check:#}");
+}
+
+macro_rules! dns_fault_rows {
+    ($($fault:ident: $code:expr;)*) => {
+        mod dns_fault {
+            use super::*;
+            $(
+                mod $fault {
+                    use super::*;
+                    #[test]
+                    fn paths() {
+                        dns_fault_in_paths(stringify!($fault), $code);
+                    }
+                    #[test]
+                    fn check() {
+                        dns_fault_in_check(stringify!($fault), $code, concat!("dns-", stringify!($fault)));
+                    }
+                }
+            )*
+        }
+    };
+}
+
+dns_fault_rows! {
+    zone_not_associated: "zone_not_associated";
+    vpc_dns_off: "vpc_dns_off";
+}

@@ -172,11 +172,13 @@ impl Session {
     }
 
     /// The A record of each name in the private zones of both accounts,
-    /// for `paths`, which sends no traffic (not even DNS).
+    /// and the zone that holds it, for `paths`, which sends no traffic
+    /// (not even DNS). Whether that zone answers in the source's VPC is
+    /// the caller's to judge, from the reading.
     pub async fn resolve(
         &self,
         names: &std::collections::BTreeSet<String>,
-    ) -> std::collections::BTreeMap<String, std::net::Ipv4Addr> {
+    ) -> std::collections::BTreeMap<String, (std::net::Ipv4Addr, String)> {
         let wanted = Wanted {
             hosts: names.clone(),
             ..Wanted::default()
@@ -192,11 +194,11 @@ impl Session {
                     .iter()
                     .filter(|z| name.ends_with(&z.name))
                     .max_by_key(|z| z.name.len());
-                if let Some(address) = match zone {
-                    Some(zone) => super::fetch::record(account, &zone.id, name).await,
-                    None => None,
-                } {
-                    found.entry(name.clone()).or_insert(address);
+                let Some(zone) = zone else { continue };
+                if let Some(address) = super::fetch::record(account, &zone.id, name).await {
+                    found
+                        .entry(name.clone())
+                        .or_insert((address, zone.id.clone()));
                 }
             }
         }

@@ -8,11 +8,12 @@ use super::ask::{self, Ask};
 use super::judge::{judge, Seen};
 use crate::aws::read::Session;
 use crate::aws::settings::Source;
-use crate::outcome::{Evidence, Kind};
+use crate::outcome::{Code, Evidence, Kind};
 use crate::suite::Suite;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 
 /// The describes' verdict on one path.
 #[derive(
@@ -75,20 +76,21 @@ pub async fn run(suite: &Suite, source: Source) -> Result<PathsReport, String> {
         .filter(|h| h.parse::<std::net::IpAddr>().is_err())
         .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
         .collect();
-    let mut resolved = session.resolve(&names).await;
+    let from_zones = session.resolve(&names).await;
+    let mut resolved: BTreeMap<String, Ipv4Addr> = from_zones
+        .iter()
+        .map(|(name, (address, _))| (name.clone(), *address))
+        .collect();
     resolve_the_rest(suite, &names, &mut resolved).await;
-    let asks: Vec<Ask> = suite
+    let mut asks: Vec<Ask> = suite
         .checks
         .iter()
-        .map(|c| {
-            let host = c
-                .spec
-                .host()
-                .map(|h| h.trim_end_matches('.').to_ascii_lowercase());
-            ask::before_run(c, host.and_then(|h| resolved.get(&h).copied()))
-        })
+        .map(|c| ask::before_run(c, host_of(c).and_then(|h| resolved.get(&h).copied())))
         .collect();
-    let wanted = super::wanted(&source, asks.iter());
+    let mut wanted = super::wanted(&source, asks.iter());
+    // The zones that answered, and the source VPC's DNS facts, are read
+    // too: a zone's record counts only where the zone answers.
+    wanted.hosts.extend(from_zones.keys().cloned());
     let reading = session.read(&wanted).await;
     if reading.world.accounts.is_empty() {
         return Err(reading
@@ -96,6 +98,16 @@ pub async fn run(suite: &Suite, source: Source) -> Result<PathsReport, String> {
             .unwrap_or_else(|| "nothing could be read".into()));
     }
     let region = crate::aws::read::region(settings, None).unwrap_or_default();
+    for (check, ask) in suite.checks.iter().zip(asks.iter_mut()) {
+        let Some(host) = host_of(check).filter(|h| from_zones.contains_key(h)) else {
+            continue;
+        };
+        if !answers_in_source(&reading.world, &source, &host, &region) {
+            // Not resolvable from the source: ask why, as the check flow does.
+            resolved.remove(&host);
+            *ask = Ask::Name { host };
+        }
+    }
     let rows: Vec<PathRow> = suite
         .checks
         .iter()
@@ -114,6 +126,30 @@ pub async fn run(suite: &Suite, source: Source) -> Result<PathsReport, String> {
         calls: reading.calls,
         rows,
     })
+}
+
+/// A check's host name, as the zones and the resolver are asked for it.
+fn host_of(check: &crate::suite::Check) -> Option<String> {
+    let host = check.spec.host()?;
+    Some(host.trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// Whether `host`'s private zone answers in the source's VPC: the zone is
+/// associated with it and the VPC resolves at all (enableDnsSupport). A
+/// record in a zone the VPC cannot see resolves nowhere the task runs.
+fn answers_in_source(
+    world: &crate::aws::model::World,
+    source: &Source,
+    host: &str,
+    region: &str,
+) -> bool {
+    let Some(end) = super::judge::source_end(world, source) else {
+        return true;
+    };
+    let (_, findings) = crate::aws::dns::walk(world, &end.subnet.vpc, host, region);
+    !findings
+        .iter()
+        .any(|f| matches!(f.code, Code::ZoneNotAssociated | Code::VpcDnsOff))
 }
 
 /// Names no private zone holds (public endpoints, records elsewhere) go to

@@ -159,3 +159,26 @@ fn endless_dns_answer(mut stream: TcpStream) {
     let chunk = [0x41u8; 16 * 1024];
     while born.elapsed() < LIFE && stream.write_all(&chunk).is_ok() {}
 }
+
+/// A DNS server (UDP, on the calling thread's namespace's loopback) that
+/// answers every query NXDOMAIN, as a VPC's resolver does for a private
+/// name whose zone does not answer there. Bounded by `LIFE` per query
+/// gap: the thread ends when no query came for that long.
+pub fn spawn_dns_nxdomain() -> SocketAddr {
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a DNS port");
+    let address = udp.local_addr().expect("address");
+    let _ = udp.set_read_timeout(Some(LIFE));
+    std::thread::spawn(move || {
+        let mut query = [0u8; 512];
+        while let Ok((read, from)) = udp.recv_from(&mut query) {
+            if read < 12 {
+                continue;
+            }
+            let mut answer = query[..read].to_vec();
+            answer[2] = 0x80 | (query[2] & 0x01); // QR, RD copied
+            answer[3] = 0x80 | 0x03; // RA, NXDOMAIN
+            let _ = udp.send_to(&answer, from);
+        }
+    });
+    address
+}
