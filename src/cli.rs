@@ -43,8 +43,9 @@ pub enum Command {
     /// traffic: reachable, blocked, or open when it must not be (exit 0 all
     /// as they must be, 1 any is not, 2 the suite or the AWS access is wrong).
     Paths(PathsArgs),
-    /// Check a suite file without running it (exit 0 or 2).
-    Validate(SuiteArg),
+    /// Check a suite file without running it (exit 0 or 2); the
+    /// environment variables it needs may be unset (a pipeline's lint).
+    Validate(ValidateArgs),
     /// List a suite's checks and their targets.
     List(SuiteArg),
     /// Put JSON reports from several subnets side by side and say which
@@ -67,6 +68,17 @@ pub struct SuiteArg {
     /// Suite file (TOML).
     #[arg(long, env = "VPC_PROBE_SUITE")]
     pub suite: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub suite: SuiteArg,
+
+    /// Also refuse (exit 2) a variable the suite needs that is unset and
+    /// has no default, as `check`, `serve` and `drill` do.
+    #[arg(long)]
+    pub require_env: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,8 +4,115 @@
 //! suite keys are written in.
 
 use serde::{de, Deserialize, Deserializer};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::str::FromStr;
+
+/// What a suite needs of one environment variable at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Set now.
+    Set,
+    /// Unset now, and the suite gives a default.
+    Defaulted,
+    /// Unset now, with no default: `check`, `serve` and `drill` refuse it.
+    Unset,
+}
+
+impl Need {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Need::Set => "set",
+            Need::Defaulted => "unset, has a default",
+            Need::Unset => "unset",
+        }
+    }
+}
+
+thread_local! {
+    /// While [`noting`] reads a suite: every variable it names, and what
+    /// it needs; an unset one then reads as a placeholder, not an error.
+    static NOTED: RefCell<Option<BTreeMap<String, Need>>> = const { RefCell::new(None) };
+    /// What an unset variable reads as while noting: [`PLACEHOLDER`], or
+    /// a sample of another type while [`typed`] retries.
+    static STANDS_IN: RefCell<Option<&'static str>> = const { RefCell::new(None) };
+}
+
+/// Run `read` (a suite being parsed, on this thread) leniently: a variable
+/// that is not set becomes a placeholder of its value's type instead of an
+/// error, so everything else is still checked (`validate` in a pipeline
+/// without the secrets). Returns what `read` returned and each variable
+/// the suite names, with what it needs.
+pub fn noting<T>(read: impl FnOnce() -> T) -> (T, BTreeMap<String, Need>) {
+    NOTED.with(|noted| *noted.borrow_mut() = Some(BTreeMap::new()));
+    let result = read();
+    let needs = NOTED
+        .with(|noted| noted.borrow_mut().take())
+        .unwrap_or_default();
+    (result, needs)
+}
+
+/// Note a variable's need while [`noting`]; whether the read is lenient.
+fn note(name: &str, need: Need) -> bool {
+    NOTED.with(|noted| match noted.borrow_mut().as_mut() {
+        Some(needs) => {
+            needs.insert(name.to_string(), need);
+            true
+        }
+        None => false,
+    })
+}
+
+/// The placeholder an unset variable reads as while [`noting`]: a DNS
+/// label (a host, a user, a password of more than 4 characters).
+const PLACEHOLDER: &str = "vpc-probe-unset";
+
+/// Values of the other types a variable may hold (a port, a duration, an
+/// address, a CIDR, a URL), tried in turn for every unset variable of a
+/// value when the placeholder does not parse as the key's type.
+const SAMPLES: &[&str] = &[
+    "1",
+    "1s",
+    "127.0.0.1",
+    "127.0.0.1:53",
+    "10.0.0.0/8",
+    "https://vpc-probe-unset.invalid/",
+    "true",
+];
+
+/// `raw` expanded and parsed as `T`; while [`noting`], a value that holds
+/// a placeholder and does not parse tries the samples of other types.
+pub fn typed<T: FromStr>(raw: &str) -> Result<T, String>
+where
+    T::Err: Display,
+{
+    let expanded = expand(raw)?;
+    match expanded.trim().parse::<T>() {
+        Ok(value) => Ok(value),
+        Err(err) if expanded.contains(PLACEHOLDER) => {
+            let parsed = SAMPLES.iter().find_map(|sample| {
+                STANDS_IN.with(|stands| *stands.borrow_mut() = Some(sample));
+                let text = expand(raw).ok()?;
+                text.trim().parse::<T>().ok()
+            });
+            STANDS_IN.with(|stands| *stands.borrow_mut() = None);
+            parsed.ok_or_else(|| err.to_string())
+        }
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// What an unset variable reads as while noting.
+fn stand_in(name: &str) -> String {
+    match STANDS_IN.with(|stands| *stands.borrow()) {
+        Some(sample) => sample.to_string(),
+        None => format!(
+            "{PLACEHOLDER}-{}",
+            name.to_ascii_lowercase().replace('_', "-")
+        ),
+    }
+}
 
 /// Expand `${VAR}` and `${VAR:-default}` from `lookup`; `$${` is a literal `${`.
 pub fn expand_with(raw: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
@@ -44,8 +151,15 @@ fn substitute(expr: &str, lookup: &impl Fn(&str) -> Option<String>) -> Result<St
         ));
     }
     match (lookup(name).filter(|v| !v.is_empty()), default) {
-        (Some(value), _) => Ok(value),
-        (None, Some(default)) => Ok(default.to_string()),
+        (Some(value), _) => {
+            note(name, Need::Set);
+            Ok(value)
+        }
+        (None, Some(default)) => {
+            note(name, Need::Defaulted);
+            Ok(default.to_string())
+        }
+        (None, None) if note(name, Need::Unset) => Ok(stand_in(name)),
         (None, None) => Err(format!("environment variable {name} is not set")),
     }
 }
@@ -67,8 +181,7 @@ where
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        let expanded = expand(&raw).map_err(de::Error::custom)?;
-        expanded.parse().map(Env).map_err(de::Error::custom)
+        typed(&raw).map(Env).map_err(de::Error::custom)
     }
 }
 
@@ -104,11 +217,7 @@ impl de::Visitor<'_> for PortVisitor {
     }
 
     fn visit_str<E: de::Error>(self, raw: &str) -> Result<Port, E> {
-        let expanded = expand(raw).map_err(E::custom)?;
-        let value: i64 = expanded
-            .trim()
-            .parse()
-            .map_err(|_| E::custom("port must be a number 1-65535"))?;
+        let value: i64 = typed(raw).map_err(|_| E::custom("port must be a number 1-65535"))?;
         self.visit_i64(value)
     }
 }
@@ -164,5 +273,20 @@ mod tests {
         assert!(expand_with("${USER", env).is_err());
         assert!(expand_with("${}", env).is_err());
         assert!(expand_with("${A B}", env).is_err());
+    }
+
+    #[test]
+    fn noting_lists_every_variable_and_reads_unset_ones_as_placeholders() {
+        let (port, needs) = noting(|| typed::<u16>("${VPC_PROBE_TEST_UNSET_PORT}"));
+        assert_eq!(port, Ok(1), "a sample of the value's type");
+        assert_eq!(needs.get("VPC_PROBE_TEST_UNSET_PORT"), Some(&Need::Unset));
+        let (url, needs) = noting(|| {
+            typed::<url::Url>("postgres://u@${VPC_PROBE_TEST_HOST}:${VPC_PROBE_TEST_UNSET_PORT}/db?x=${VPC_PROBE_TEST_D:-y}")
+        });
+        assert!(url.is_ok(), "{url:?}");
+        assert_eq!(needs.get("VPC_PROBE_TEST_D"), Some(&Need::Defaulted));
+        assert_eq!(needs.get("VPC_PROBE_TEST_HOST"), Some(&Need::Unset));
+        // Outside noting, an unset variable is refused as ever.
+        assert!(typed::<u16>("${VPC_PROBE_TEST_UNSET_PORT}").is_err());
     }
 }

@@ -32,7 +32,13 @@ fn bad_suites_exit_2_naming_file_line_and_key() {
     ];
     for (file, text, line, word) in cases {
         let path = write(file, text);
-        let run = run_with(&["validate", "--suite", path.to_str().unwrap()], &[], LIMIT);
+        let strict = [
+            "validate",
+            "--suite",
+            path.to_str().unwrap(),
+            "--require-env",
+        ];
+        let run = run_with(&strict, &[], LIMIT);
         assert_eq!(run.code, 2, "{file}: {}", run.stderr);
         assert!(
             run.stderr.contains(file) && run.stderr.contains(line) && run.stderr.contains(word),
@@ -303,13 +309,70 @@ fn production_and_staging_suites_validate_with_the_example_environment() {
             .copied()
             .filter(|(key, _)| *key != "VPC_PROBE_PG_PASSWORD")
             .collect();
+        // A pull request's pipeline lints without the secrets: valid,
+        // and the missing one is named.
         let run = run_with(&["validate", "--suite", &path], &without_secret, LIMIT);
+        assert_eq!(run.code, 0, "{suite}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("needs VPC_PROBE_PG_PASSWORD: unset"),
+            "{}",
+            run.stdout
+        );
+        let strict = ["validate", "--suite", &path, "--require-env"];
+        let run = run_with(&strict, &without_secret, LIMIT);
         assert_eq!(run.code, 2, "{suite} must need its password");
         assert!(
             run.stderr.contains("VPC_PROBE_PG_PASSWORD"),
             "{}",
             run.stderr
         );
+        let run = run_with(&["check", "--suite", &path], &without_secret, LIMIT);
+        assert_eq!(
+            run.code, 2,
+            "check refuses an unset variable: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("VPC_PROBE_PG_PASSWORD is not set"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+/// Linting in a fresh clone, where no variable the suites name is set:
+/// every suite of the repository is valid, each variable is listed by
+/// name (set or not, never its value), and --require-env refuses.
+#[test]
+fn every_suite_validates_with_no_environment_at_all() {
+    let dir = format!("{}/checks", env!("CARGO_MANIFEST_DIR"));
+    for suite in ["production", "staging", "local"] {
+        let path = format!("{dir}/{suite}.toml");
+        let output = std::process::Command::new(rig::probe::binary())
+            .args(["validate", "--suite", &path])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .expect("vpc-probe validate");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{suite}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("is valid"), "{stdout}");
+        assert!(
+            stdout.contains(": unset\n"),
+            "{suite} names its unset variables: {stdout}"
+        );
+        let strict = std::process::Command::new(rig::probe::binary())
+            .args(["validate", "--suite", &path, "--require-env"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .expect("vpc-probe validate --require-env");
+        assert_eq!(strict.status.code(), Some(2), "{suite}");
     }
 }
 

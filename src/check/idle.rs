@@ -82,8 +82,7 @@ impl<'de> Visitor<'de> for StepsVisitor {
 
 /// One span, after `${VAR}` expansion.
 fn span<E: de::Error>(text: &str) -> Result<Duration, E> {
-    let expanded = crate::expand::expand(text).map_err(E::custom)?;
-    let parsed: humantime::Duration = expanded.trim().parse().map_err(E::custom)?;
+    let parsed: humantime::Duration = crate::expand::typed(text).map_err(E::custom)?;
     Ok(parsed.into())
 }
 
