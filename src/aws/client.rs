@@ -1,9 +1,12 @@
 //! Credentials, region and signed calls: the standard credential chain of
 //! `aws-config` (environment, profile, ECS container credentials, instance
 //! metadata only on an EC2 host), looked up once and bounded; requests
-//! signed with `aws-sigv4` and sent on the probe's reqwest client. Errors
-//! are classified here, from the API's own codes: a refusal names the action.
+//! signed with `aws-sigv4` and sent on the probe's reqwest client, to the
+//! endpoint the suite, `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL`
+//! names, else AWS's. What an answer is, `answer` says.
 
+use super::answer::{api_error, judge_json, judge_xml, Judged};
+pub use super::answer::{Call, CallError};
 use super::xml::Element;
 use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
 use aws_config::meta::credentials::CredentialsProviderChain;
@@ -20,90 +23,6 @@ pub const CREDENTIALS_LOOKUP: Duration = Duration::from_secs(2);
 
 /// One describe call's own deadline, inside the run's `explain_timeout`.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Why a call gave no answer. Each is what it is: only AWS's own refusal
-/// of the credentials is a credentials problem; an endpoint that is
-/// silent, broken or not AWS at all is named with the call it failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallError {
-    /// The API refused the action (AccessDenied, UnauthorizedOperation).
-    Denied { action: String, message: String },
-    /// AWS did not accept the credentials or the signature
-    /// (InvalidClientTokenId, SignatureDoesNotMatch, ExpiredToken, ...).
-    Rejected {
-        call: Call,
-        code: String,
-        message: String,
-    },
-    /// No answer: refused, unreachable, timed out, or a body that never
-    /// ended within the limits.
-    NoAnswer { call: Call, why: String },
-    /// An answer that is not the API's document: a proxy's or a portal's
-    /// page, bytes that are not XML, an error without a code.
-    NotTheApi {
-        call: Call,
-        status: u16,
-        content_type: String,
-        what: String,
-    },
-    /// The API's own error, other than a refusal (after retries when it
-    /// was throttling or a server error).
-    Failed {
-        call: Call,
-        code: String,
-        message: String,
-    },
-}
-
-/// One API call: the action (`ec2:DescribeSubnets`) and where it went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
-    pub action: String,
-    pub endpoint: String,
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::Denied { action, message } => write!(f, "{action} denied: {message}"),
-            CallError::Rejected {
-                call,
-                code,
-                message,
-            } => {
-                write!(f, "{} at {}: {code}: {message}", call.action, call.endpoint)
-            }
-            CallError::NoAnswer { call, why } => {
-                write!(f, "{} at {}: no answer: {why}", call.action, call.endpoint)
-            }
-            CallError::NotTheApi {
-                call,
-                status,
-                content_type,
-                what,
-            } => write!(
-                f,
-                "{} at {}: the answer is not AWS's (HTTP {status}, {content_type}): {what}",
-                call.action, call.endpoint
-            ),
-            CallError::Failed {
-                call,
-                code,
-                message,
-            } => {
-                write!(f, "{} at {}: {code}: {message}", call.action, call.endpoint)
-            }
-        }
-    }
-}
-
-impl CallError {
-    /// Whether AWS itself refused the credentials (not an endpoint that
-    /// never answered as AWS).
-    pub fn credentials_refused(&self) -> bool {
-        matches!(self, CallError::Rejected { .. })
-    }
-}
 
 /// The credentials of one account and where its calls go.
 #[derive(Clone)]
@@ -160,12 +79,16 @@ impl std::fmt::Debug for Account {
     }
 }
 
-/// An AWS service's query or REST API.
+/// An AWS service the probe calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Ec2,
     Route53,
     Sts,
+    /// ECS (JSON 1.1): the gate's tasks.
+    Ecs,
+    /// CloudWatch Logs (JSON 1.1): the gate reads its tasks' reports.
+    Logs,
 }
 
 impl Service {
@@ -174,6 +97,8 @@ impl Service {
             Service::Ec2 => "ec2",
             Service::Route53 => "route53",
             Service::Sts => "sts",
+            Service::Ecs => "ecs",
+            Service::Logs => "logs",
         }
     }
 
@@ -182,11 +107,21 @@ impl Service {
         self.signing_name()
     }
 
+    /// The SDKs' name for it in `AWS_ENDPOINT_URL_<SERVICE>`.
+    fn endpoint_variable(self) -> &'static str {
+        match self {
+            Service::Ec2 => "AWS_ENDPOINT_URL_EC2",
+            Service::Route53 => "AWS_ENDPOINT_URL_ROUTE_53",
+            Service::Sts => "AWS_ENDPOINT_URL_STS",
+            Service::Ecs => "AWS_ENDPOINT_URL_ECS",
+            Service::Logs => "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
+        }
+    }
+
     fn endpoint(self, region: &str) -> String {
         match self {
-            Service::Ec2 => format!("https://ec2.{region}.amazonaws.com"),
             Service::Route53 => "https://route53.amazonaws.com".to_string(),
-            Service::Sts => format!("https://sts.{region}.amazonaws.com"),
+            other => format!("https://{}.{region}.amazonaws.com", other.signing_name()),
         }
     }
 
@@ -194,9 +129,41 @@ impl Service {
     fn signing_region(self, region: &str) -> &str {
         match self {
             Service::Route53 => "us-east-1",
-            Service::Ec2 | Service::Sts => region,
+            Service::Ec2 | Service::Sts | Service::Ecs | Service::Logs => region,
         }
     }
+
+    /// The JSON 1.1 target prefix (`X-Amz-Target: PREFIX.Action`).
+    fn json_target(self) -> Option<&'static str> {
+        match self {
+            Service::Ecs => Some("AmazonEC2ContainerServiceV20141113"),
+            Service::Logs => Some("Logs_20140328"),
+            Service::Ec2 | Service::Route53 | Service::Sts => None,
+        }
+    }
+}
+
+/// Where a service's calls go: the suite's `endpoint_url` (one for all, as
+/// given in the suite), else the SDKs' `AWS_ENDPOINT_URL_<SERVICE>`, else
+/// `AWS_ENDPOINT_URL`, else AWS's own endpoint for the region.
+pub fn endpoint_for(service: Service, configured: Option<&str>, region: &str) -> String {
+    let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    configured
+        .map(str::to_string)
+        .or_else(|| from_env(service.endpoint_variable()))
+        .or_else(|| from_env("AWS_ENDPOINT_URL"))
+        .unwrap_or_else(|| service.endpoint(region))
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// One request as it is sent: method, path below the endpoint, headers
+/// beside the signed ones, and body.
+struct Outgoing<'a> {
+    method: http::Method,
+    path: &'a str,
+    headers: Vec<(&'static str, String)>,
+    body: Bytes,
 }
 
 /// The standard chain without a reach for instance metadata off EC2.
@@ -313,7 +280,8 @@ impl Account {
         let version = match service {
             Service::Ec2 => "2016-11-15",
             Service::Sts => "2011-06-15",
-            Service::Route53 => "2013-04-01",
+            // REST and JSON services take no query version.
+            Service::Route53 | Service::Ecs | Service::Logs => "",
         };
         let body = {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
@@ -324,8 +292,19 @@ impl Account {
             }
             Bytes::from(form.finish())
         };
-        self.call(service, action, http::Method::POST, "/", body)
-            .await
+        let outgoing = Outgoing {
+            method: http::Method::POST,
+            path: "/",
+            headers: vec![(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8".into(),
+            )],
+            body,
+        };
+        self.call(service, action, outgoing, |call, response| {
+            judge_xml(call, action, response)
+        })
+        .await
     }
 
     /// A REST call (Route 53): `path_and_query` below the endpoint.
@@ -335,61 +314,76 @@ impl Account {
         action: &str,
         path_and_query: &str,
     ) -> Result<Element, CallError> {
-        self.call(
-            service,
-            action,
-            http::Method::GET,
-            path_and_query,
-            Bytes::new(),
-        )
+        let outgoing = Outgoing {
+            method: http::Method::GET,
+            path: path_and_query,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        };
+        self.call(service, action, outgoing, |call, response| {
+            judge_xml(call, action, response)
+        })
         .await
     }
 
-    async fn call(
+    /// A JSON 1.1 call (ECS, CloudWatch Logs): `action` with `input`.
+    pub async fn json(
         &self,
         service: Service,
         action: &str,
-        method: http::Method,
-        path: &str,
-        body: Bytes,
-    ) -> Result<Element, CallError> {
-        let base = self
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| service.endpoint(&self.region));
-        let url = format!("{}{path}", base.trim_end_matches('/'));
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value, CallError> {
+        let prefix = service.json_target().unwrap_or_default();
+        let outgoing = Outgoing {
+            method: http::Method::POST,
+            path: "/",
+            headers: vec![
+                ("content-type", "application/x-amz-json-1.1".into()),
+                ("x-amz-target", format!("{prefix}.{action}")),
+            ],
+            body: Bytes::from(input.to_string()),
+        };
+        self.call(service, action, outgoing, judge_json).await
+    }
+
+    async fn call<T>(
+        &self,
+        service: Service,
+        action: &str,
+        outgoing: Outgoing<'_>,
+        judge: impl Fn(&Call, &crate::net::fetch::Response) -> Judged<T>,
+    ) -> Result<T, CallError> {
+        let base = endpoint_for(service, self.endpoint.as_deref(), &self.region);
         let call = Call {
             action: format!("{}:{action}", service.iam_prefix()),
-            endpoint: base.trim_end_matches('/').to_string(),
+            endpoint: base.clone(),
         };
+        let url = format!("{base}{}", outgoing.path);
         let flight = self.pending.start(&call);
-        let answer = self
-            .attempts(&call, service, action, &method, &url, body)
-            .await;
+        let answer = self.attempts(&call, service, &url, &outgoing, judge).await;
         flight.answered();
         answer
     }
 
     /// Send the call, again while AWS throttles or has a transient error.
-    async fn attempts(
+    async fn attempts<T>(
         &self,
         call: &Call,
         service: Service,
-        action: &str,
-        method: &http::Method,
         url: &str,
-        body: Bytes,
-    ) -> Result<Element, CallError> {
+        outgoing: &Outgoing<'_>,
+        judge: impl Fn(&Call, &crate::net::fetch::Response) -> Judged<T>,
+    ) -> Result<T, CallError> {
         let mut delay = Duration::from_millis(100);
         for attempt in 0.. {
-            let request = self.signed(service, method, url, body.clone(), call)?;
+            let request = self.signed(service, url, outgoing, call)?;
             let response = crate::net::fetch::exchange(request, CALL_TIMEOUT)
                 .await
                 .map_err(|err| CallError::NoAnswer {
                     call: call.clone(),
                     why: format!("{err:#}"),
                 })?;
-            match judge(call, action, &response) {
+            match judge(call, &response) {
                 Judged::Answer(document) => return Ok(document),
                 Judged::Retry if attempt < 4 => {
                     tokio::time::sleep(delay).await;
@@ -405,9 +399,8 @@ impl Account {
     fn signed(
         &self,
         service: Service,
-        method: &http::Method,
         url: &str,
-        body: Bytes,
+        outgoing: &Outgoing<'_>,
         call: &Call,
     ) -> Result<http::Request<Bytes>, CallError> {
         let failed = |err: &dyn std::fmt::Display| CallError::Failed {
@@ -415,11 +408,10 @@ impl Account {
             code: "SigningError".into(),
             message: format!("the request could not be signed: {err}"),
         };
-        let content_type =
-            (!body.is_empty()).then_some("application/x-www-form-urlencoded; charset=utf-8");
-        let headers: Vec<(&str, &str)> = content_type
-            .map(|c| ("content-type", c))
-            .into_iter()
+        let headers: Vec<(&str, &str)> = outgoing
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
             .collect();
         let identity = self.credentials.clone().into();
         let params = v4::SigningParams::builder()
@@ -432,242 +424,25 @@ impl Account {
             .map_err(|e| failed(&e))?
             .into();
         let signable = SignableRequest::new(
-            method.as_str(),
+            outgoing.method.as_str(),
             url,
             headers.iter().copied(),
-            SignableBody::Bytes(&body),
+            SignableBody::Bytes(&outgoing.body),
         )
         .map_err(|e| failed(&e))?;
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| failed(&e))?
             .into_parts();
-        let mut request = http::Request::builder().method(method.clone()).uri(url);
+        let mut request = http::Request::builder()
+            .method(outgoing.method.clone())
+            .uri(url);
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        let mut request = request.body(body).map_err(|e| failed(&e))?;
+        let mut request = request
+            .body(outgoing.body.clone())
+            .map_err(|e| failed(&e))?;
         instructions.apply_to_request_http1x(&mut request);
         Ok(request)
-    }
-}
-
-/// What one HTTP answer is.
-enum Judged {
-    /// The API's document for the action.
-    Answer(Element),
-    /// Throttling or a server error: worth another attempt.
-    Retry,
-    Error(CallError),
-}
-
-/// Read an answer as the API's: a success must be the action's own XML
-/// document (`<ActionResponse>`); an error must carry an AWS error code.
-fn judge(call: &Call, action: &str, response: &crate::net::fetch::Response) -> Judged {
-    let status = response.status.as_u16();
-    let parsed = std::str::from_utf8(&response.body)
-        .map_err(|err| err.to_string())
-        .and_then(Element::parse);
-    let not_api = |what: String| {
-        Judged::Error(CallError::NotTheApi {
-            call: call.clone(),
-            status,
-            content_type: response
-                .content_type
-                .clone()
-                .unwrap_or_else(|| "no content type".into()),
-            what,
-        })
-    };
-    let document = match parsed {
-        Ok(document) => document,
-        Err(_) if retried(status) => return Judged::Retry,
-        Err(err) => return not_api(format!("not XML ({err}){}", first_words(&response.body))),
-    };
-    if response.status.is_success() {
-        let expected = format!("{action}Response");
-        return match document.name == expected {
-            true => Judged::Answer(document),
-            false => not_api(format!("<{}> where <{expected}> belongs", document.name)),
-        };
-    }
-    let (code, message) = document.error();
-    if code.is_empty() {
-        return match retried(status) {
-            true => Judged::Retry,
-            false => not_api(format!("<{}> without an AWS error code", document.name)),
-        };
-    }
-    match classify(&code, status) {
-        Kind::Denied => Judged::Error(CallError::Denied {
-            action: call.action.clone(),
-            message,
-        }),
-        Kind::Rejected => Judged::Error(CallError::Rejected {
-            call: call.clone(),
-            code,
-            message,
-        }),
-        Kind::Throttled => Judged::Retry,
-        Kind::Other => Judged::Error(CallError::Failed {
-            call: call.clone(),
-            code,
-            message,
-        }),
-    }
-}
-
-/// The error a retried answer ends in when the attempts run out.
-fn api_error(call: &Call, response: &crate::net::fetch::Response) -> CallError {
-    let text = String::from_utf8_lossy(&response.body);
-    let (code, message) = Element::parse(&text).map(|d| d.error()).unwrap_or_default();
-    CallError::Failed {
-        call: call.clone(),
-        code: match code.is_empty() {
-            true => format!("HTTP {}", response.status.as_u16()),
-            false => code,
-        },
-        message: match message.is_empty() {
-            true => format!(
-                "still failing after 5 attempts{}",
-                first_words(&response.body)
-            ),
-            false => format!("{message} (5 attempts)"),
-        },
-    }
-}
-
-/// Statuses AWS's SDKs try again: throttling and transient server errors.
-fn retried(status: u16) -> bool {
-    matches!(status, 429 | 500 | 502 | 503 | 504)
-}
-
-/// The start of a body that is not what was asked for, as one short
-/// printable line (a page's title shows what answered instead).
-fn first_words(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-    match line.is_empty() {
-        true => String::new(),
-        false => format!(": begins \"{}\"", line.chars().take(80).collect::<String>()),
-    }
-}
-
-/// What an error code means for the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Denied,
-    /// The credentials or the signature, refused by AWS itself.
-    Rejected,
-    Throttled,
-    Other,
-}
-
-/// The API's error code, classified: refusals, throttling, the rest.
-fn classify(code: &str, status: u16) -> Kind {
-    match code {
-        "AccessDenied"
-        | "AccessDeniedException"
-        | "UnauthorizedOperation"
-        | "UnauthorizedAccess"
-        | "AuthorizationError" => Kind::Denied,
-        "InvalidClientTokenId"
-        | "SignatureDoesNotMatch"
-        | "ExpiredToken"
-        | "ExpiredTokenException"
-        | "InvalidAccessKeyId"
-        | "AuthFailure"
-        | "UnrecognizedClientException"
-        | "IncompleteSignature"
-        | "MissingAuthenticationToken"
-        | "InvalidToken"
-        | "RequestExpired" => Kind::Rejected,
-        "Throttling"
-        | "ThrottlingException"
-        | "RequestLimitExceeded"
-        | "PriorRequestNotComplete"
-        | "TooManyRequestsException" => Kind::Throttled,
-        _ if retried(status) => Kind::Throttled,
-        _ => Kind::Other,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn classified((code, status): (&str, u16), kind: Kind) {
-        assert_eq!(classify(code, status), kind);
-    }
-
-    crate::cases!(classified {
-        access_denied: ("AccessDenied", 403) => Kind::Denied;
-        unauthorized_operation: ("UnauthorizedOperation", 403) => Kind::Denied;
-        invalid_client_token: ("InvalidClientTokenId", 403) => Kind::Rejected;
-        signature_mismatch: ("SignatureDoesNotMatch", 403) => Kind::Rejected;
-        expired_token: ("ExpiredToken", 400) => Kind::Rejected;
-        auth_failure: ("AuthFailure", 401) => Kind::Rejected;
-        throttling: ("Throttling", 400) => Kind::Throttled;
-        internal_error: ("InternalError", 500) => Kind::Throttled;
-        unavailable: ("Unavailable", 503) => Kind::Throttled;
-        invalid_parameter: ("InvalidParameterValue", 400) => Kind::Other;
-    });
-
-    fn response(status: u16, content_type: &str, body: &str) -> crate::net::fetch::Response {
-        crate::net::fetch::Response {
-            status: http::StatusCode::from_u16(status).unwrap(),
-            content_type: Some(content_type.to_string()),
-            body: Bytes::from(body.to_string()),
-        }
-    }
-
-    fn call() -> Call {
-        Call {
-            action: "ec2:DescribeSubnets".into(),
-            endpoint: "https://ec2.eu-west-1.amazonaws.com".into(),
-        }
-    }
-
-    #[test]
-    fn only_the_actions_own_document_is_an_answer() {
-        let ok = response(
-            200,
-            "text/xml",
-            "<DescribeSubnetsResponse><subnetSet/></DescribeSubnetsResponse>",
-        );
-        assert!(matches!(
-            judge(&call(), "DescribeSubnets", &ok),
-            Judged::Answer(_)
-        ));
-        let page = response(200, "text/html", "<html><body>Sign in</body></html>");
-        let Judged::Error(err) = judge(&call(), "DescribeSubnets", &page) else {
-            panic!("a page is no answer");
-        };
-        let line = err.to_string();
-        assert!(
-            line.contains("ec2:DescribeSubnets at https://ec2.eu-west-1.amazonaws.com"),
-            "{line}"
-        );
-        assert!(
-            line.contains("HTTP 200, text/html") && line.contains("<html>"),
-            "{line}"
-        );
-        assert!(!err.credentials_refused());
-    }
-
-    #[test]
-    fn a_refused_token_is_the_credentials() {
-        let refused = response(
-            403,
-            "text/xml",
-            "<ErrorResponse><Error><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error></ErrorResponse>",
-        );
-        let Judged::Error(err) = judge(&call(), "DescribeSubnets", &refused) else {
-            panic!("an error");
-        };
-        assert!(err.credentials_refused(), "{err}");
     }
 }

@@ -3,7 +3,8 @@
 //! hosted zone, in the app's account and, through a read-only role, the
 //! database account.
 //!
-//! Layout: `settings` (the `[aws]` table), `client` (credentials, region,
+//! Layout: `settings` (the `[aws]` table), `answer` (what an answer is),
+//! `client` (credentials, region,
 //! the EC2 / Route 53 / STS clients, one per account), `fetch` (the batched
 //! describes into `model`), `rules` (how a security group or network ACL
 //! judges one packet), `path` (the TCP walk both ways), `dns` (private
@@ -12,6 +13,7 @@
 //! ElastiCache and RDS, presigned from the same credentials). Nothing here sends traffic to a checked path
 //! or knows about `Outcome`: the joining happens in `crate::evidence`.
 
+pub mod answer;
 pub mod client;
 pub mod dns;
 pub mod fetch;
