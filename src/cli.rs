@@ -43,6 +43,12 @@ pub enum Command {
     /// traffic: reachable, blocked, or open when it must not be (exit 0 all
     /// as they must be, 1 any is not, 2 the suite or the AWS access is wrong).
     Paths(PathsArgs),
+    /// The pre-cutover gate across every subnet of a service, through ECS:
+    /// one one-shot task per subnet, each task's report read back from
+    /// CloudWatch Logs, the checks side by side (exit 0 every subnet
+    /// passed, 1 a check failed or a task gave no report, 2 the command
+    /// line, the credentials or an AWS refusal).
+    Gate(GateArgs),
     /// Check a suite file without running it (exit 0 or 2); the
     /// environment variables it needs may be unset (a pipeline's lint).
     Validate(ValidateArgs),
@@ -68,6 +74,65 @@ pub struct SuiteArg {
     /// Suite file (TOML).
     #[arg(long, env = "VPC_PROBE_SUITE")]
     pub suite: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The ECS cluster.
+    #[arg(long)]
+    pub cluster: String,
+
+    /// The service whose subnets, security groups, public-IP setting and
+    /// task definition the tasks take.
+    #[arg(long, conflicts_with_all = ["task_definition", "subnets", "security_groups"])]
+    pub service: Option<String>,
+
+    /// Without --service: the task definition (FAMILY[:REVISION] or ARN).
+    #[arg(long, requires_all = ["subnets", "security_groups"])]
+    pub task_definition: Option<String>,
+
+    /// Without --service: the subnets, one task each.
+    #[arg(long, value_delimiter = ',')]
+    pub subnets: Vec<String>,
+
+    /// Without --service: the tasks' security groups.
+    #[arg(long, value_delimiter = ',')]
+    pub security_groups: Vec<String>,
+
+    /// Without --service: give the tasks public IPs.
+    #[arg(long)]
+    pub assign_public_ip: bool,
+
+    /// The probe container (default: the one named vpc-probe, else the
+    /// first essential one).
+    #[arg(long)]
+    pub container: Option<String>,
+
+    /// The suite file inside the image (default: the container's
+    /// VPC_PROBE_SUITE).
+    #[arg(long)]
+    pub task_suite: Option<String>,
+
+    /// How long to wait for the tasks; then they are stopped.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// The region (default: AWS_REGION, else AWS_DEFAULT_REGION).
+    #[arg(long)]
+    pub region: Option<String>,
+
+    /// One endpoint for every AWS call (default: AWS_ENDPOINT_URL_<SERVICE>,
+    /// AWS_ENDPOINT_URL, else AWS's).
+    #[arg(long)]
+    pub endpoint_url: Option<Url>,
+
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Also write JUnit XML: one testsuite per subnet.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

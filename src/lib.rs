@@ -77,6 +77,7 @@ pub mod drill;
 pub mod ecs;
 pub mod evidence;
 pub mod expand;
+pub mod gate;
 pub mod net;
 pub mod outcome;
 pub mod publish;

@@ -4,6 +4,7 @@
 //! tracing; results to stdout through `say!`.
 
 mod exit;
+mod gate;
 
 use exit::settle;
 pub use exit::Exit;
@@ -52,6 +53,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Drill(args) => drill(&args),
         Command::Healthcheck(args) => healthcheck(&args),
         Command::Paths(args) => paths(&args),
+        Command::Gate(args) => gate::gate(&args),
         Command::Validate(args) => validate(&args),
         Command::List(args) => list(&args),
         Command::Explain { reason } => explain(reason),
@@ -194,7 +196,7 @@ fn explain(reason: Option<Reason>) -> Exit {
     Exit::Pass
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -325,7 +327,7 @@ fn idle_notice(checks: &[&suite::Check]) -> Option<String> {
 
 /// SIGTERM (ECS stopping the task) or SIGINT; never completes if the
 /// handlers cannot be installed (the run then simply finishes).
-async fn stop_signal(saying: &str) {
+pub(super) async fn stop_signal(saying: &str) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut terminate), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
@@ -341,7 +343,7 @@ async fn stop_signal(saying: &str) {
 }
 
 /// Stdout closed by its reader (a pipe to `head`): not the probe's failure.
-fn reader_went_away(err: &anyhow::Error) -> bool {
+pub(super) fn reader_went_away(err: &anyhow::Error) -> bool {
     err.chain()
         .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
         .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
