@@ -30,6 +30,7 @@ macro_rules! fault_rows {
 
 pub mod causes;
 pub mod chromium;
+pub mod ecs;
 pub mod fixture;
 pub mod hostile;
 pub mod middlebox;
