@@ -138,9 +138,14 @@ fn a_task_that_fails_to_start_is_judged_from_what_ecs_says() {
         json!({"fail_start": {SUBNET_B: reason}}),
     );
     let suite = loopback_suite("fail-start");
-    let (run, report) = gate(&ecs, &suite, &[SUBNET_A, SUBNET_B], &[]);
+    // A third subnet ECS does not know: RunTask starts nothing there.
+    let unknown = "subnet-0ccc3333";
+    let (run, report) = gate(&ecs, &suite, &[SUBNET_A, SUBNET_B, unknown], &[]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(cell(&report, SUBNET_A, "closed"), "pass", "{report:#}");
+    let not_started = &subnet(&report, unknown)["no_report"];
+    assert_eq!(not_started["why"], "not_started", "{report:#}");
+    assert!(not_started["stopped_reason"].as_str().unwrap().contains("does not exist"), "{report:#}");
     let missing = &subnet(&report, SUBNET_B)["no_report"];
     assert_eq!(missing["why"], "services_unreachable", "{report:#}");
     assert_eq!(missing["stop_code"], "TaskFailedToStart");

@@ -242,3 +242,125 @@ fn the_connect_policies_name_the_cache_the_user_and_the_database_user() {
     );
     assert!(!user.is_empty() && !user.contains('*'), "{arn}");
 }
+
+/// The ECS and CloudWatch Logs actions src/gate sends, by the names in its
+/// calls (`call(account, "X"`, `json(Service::Ecs, "X"`, ...).
+fn gate_called() -> BTreeSet<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gate");
+    let mut found = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for (marker, service) in [
+            ("call(account, \"", "ecs"),
+            ("Service::Ecs, \"", "ecs"),
+            ("Service::Logs, \"", "logs"),
+        ] {
+            for piece in text.split(marker).skip(1) {
+                let action: String = piece
+                    .chars()
+                    .take_while(char::is_ascii_alphanumeric)
+                    .collect();
+                found.insert(format!("{service}:{action}"));
+            }
+        }
+    }
+    found
+}
+
+/// The operations botocore's model of `service` has.
+fn botocore_operations(service: &str) -> BTreeSet<String> {
+    let python = rig::moto::venv_bin()
+        .expect("scripts/python-tools")
+        .join("python");
+    let script = format!(
+        "import botocore.session\nprint('\\n'.join(botocore.session.get_session().get_service_model('{service}').operation_names))"
+    );
+    let output = std::process::Command::new(python)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The gate caller's policy grants exactly the ECS and Logs calls the gate
+/// makes (each a real operation of botocore's model), and passes only the
+/// task definition's two roles, only to ECS tasks.
+#[test]
+fn the_gate_policy_grants_exactly_what_the_gate_calls() {
+    let doc = document("gate-policy.json");
+    let statements = doc["Statement"].as_array().unwrap();
+    let mut granted = BTreeSet::new();
+    for statement in statements {
+        assert_eq!(statement["Effect"], "Allow");
+        let listed: Vec<String> = match &statement["Action"] {
+            Value::String(one) => vec![one.clone()],
+            Value::Array(many) => many
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect(),
+            other => panic!("Action {other}"),
+        };
+        for action in listed {
+            assert!(!action.contains('*'), "wildcard action {action}");
+            granted.insert(action);
+        }
+    }
+    assert!(
+        granted.remove("iam:PassRole"),
+        "the gate passes the task's roles"
+    );
+    assert_eq!(granted, gate_called());
+    let ecs = botocore_operations("ecs");
+    let logs = botocore_operations("logs");
+    for action in &granted {
+        let (service, operation) = action.split_once(':').unwrap();
+        let model = if service == "ecs" { &ecs } else { &logs };
+        assert!(
+            model.contains(operation),
+            "{action} is no operation of botocore's {service} model"
+        );
+    }
+    let pass = statements
+        .iter()
+        .find(|s| s["Action"] == "iam:PassRole")
+        .unwrap();
+    assert_eq!(
+        pass["Condition"]["StringEquals"]["iam:PassedToService"],
+        "ecs-tasks.amazonaws.com"
+    );
+    let task_definition: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("task-definition.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let roles: BTreeSet<&str> = pass["Resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let wanted: BTreeSet<&str> = ["taskRoleArn", "executionRoleArn"]
+        .iter()
+        .filter_map(|key| task_definition[key].as_str())
+        .collect();
+    assert_eq!(roles, wanted);
+    let run = statements
+        .iter()
+        .find(|s| s["Action"] == "ecs:RunTask")
+        .unwrap();
+    let family = task_definition["family"].as_str().unwrap();
+    assert!(run["Resource"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("task-definition/{family}:*")));
+}
