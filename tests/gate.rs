@@ -145,7 +145,13 @@ fn a_task_that_fails_to_start_is_judged_from_what_ecs_says() {
     assert_eq!(cell(&report, SUBNET_A, "closed"), "pass", "{report:#}");
     let not_started = &subnet(&report, unknown)["no_report"];
     assert_eq!(not_started["why"], "not_started", "{report:#}");
-    assert!(not_started["stopped_reason"].as_str().unwrap().contains("does not exist"), "{report:#}");
+    assert!(
+        not_started["stopped_reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{report:#}"
+    );
     let missing = &subnet(&report, SUBNET_B)["no_report"];
     assert_eq!(missing["why"], "services_unreachable", "{report:#}");
     assert_eq!(missing["stop_code"], "TaskFailedToStart");

@@ -31,7 +31,7 @@ fn promtool(args: &[&str]) -> String {
 #[test]
 fn alerting_rules_pass_promtool_and_their_unit_tests() {
     let checked = promtool(&["check", "rules", "rules.yml"]);
-    assert!(checked.contains("SUCCESS: 12 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 14 rules found"), "{checked}");
     let tested = promtool(&["test", "rules", "rules.test.yml"]);
     assert!(tested.contains("SUCCESS"), "{tested}");
 }
@@ -127,4 +127,91 @@ fn dashboard_and_agent_config_are_well_formed() {
         &agent["logs"]["metrics_collected"]["prometheus"]["ecs_service_discovery"]["docker_label"];
     assert_eq!(labels["sd_port_label"], "ECS_PROMETHEUS_EXPORTER_PORT");
     assert_eq!(labels["sd_job_name_label"], "ECS_PROMETHEUS_JOB_NAME");
+}
+
+/// The fleet view end to end: two `serve` tasks with different identities
+/// (subnets 10.20.1.0/24 in us-east-1a and 10.20.2.0/24 in us-east-1b),
+/// one check passing in A and failing in B, scraped by a real Prometheus
+/// that evaluates rules.yml: the check × subnet recording rules have both
+/// subnets, and VpcProbeCheckFailingInSomeSubnets is pending for B only
+/// (its `for` is 10 minutes), never VpcProbeCheckFailingEverywhere.
+#[test]
+fn two_tasks_in_two_subnets_read_as_one_fleet() {
+    let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listening.local_addr().unwrap().port();
+    let closed = rig::process::free_port().unwrap();
+    let mut served = Vec::new();
+    for (zone, cidr, task, port) in [
+        (
+            "us-east-1a",
+            "10.20.1.0/24",
+            "aaaa1111aaaa1111aaaa1111aaaa1111",
+            open,
+        ),
+        (
+            "us-east-1b",
+            "10.20.2.0/24",
+            "bbbb2222bbbb2222bbbb2222bbbb2222",
+            closed,
+        ),
+    ] {
+        let metadata = rig::fixture::task_metadata_in(zone, cidr, task).unwrap();
+        let suite = rig().suite(
+            &format!("fleet-{task}"),
+            &format!("[[check]]\nname = \"haproxy-tcp\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\ntimeout = \"1s\"\n"),
+        );
+        served.push(Served::start(
+            &suite,
+            "1s",
+            &[(ECS_METADATA, metadata.as_str())],
+        ));
+    }
+    let targets: Vec<String> = served
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port))
+        .collect();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules.yml");
+    let prometheus = rig::observe::start_prometheus_with(&targets, Some(&rules));
+    let query = |expr: &str| {
+        let path = format!("/api/v1/query?query={}", percent(expr));
+        rig::observe::get(prometheus, &path)
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let pending = "ALERTS{alertname=\"VpcProbeCheckFailingInSomeSubnets\"}";
+    loop {
+        let alerts = query(pending);
+        let counts = query("vpc_probe:check_subnets_failing:count");
+        if alerts.contains("\"subnet\":\"10.20.2.0/24\"") && counts.contains("\"value\":[") {
+            assert!(!alerts.contains("10.20.1.0/24"), "{alerts}");
+            assert!(
+                alerts.contains("\"availability_zone\":\"us-east-1b\""),
+                "{alerts}"
+            );
+            let everywhere = query("ALERTS{alertname=\"VpcProbeCheckFailingEverywhere\"}");
+            assert!(!everywhere.contains("haproxy-tcp"), "{everywhere}");
+            let subnets = query("vpc_probe:check_subnets:count");
+            assert!(subnets.contains("\"2\"]"), "two subnets: {subnets}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fleet alert: {alerts}\n{counts}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(listening);
+}
+
+/// A query string value, percent-encoded.
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -342,3 +342,35 @@ fn pump_until_frozen(
     }
     let _ = to.shutdown(std::net::Shutdown::Write);
 }
+
+/// The ECS task metadata endpoint of a task in availability zone `zone`
+/// and subnet `cidr` (AWS's documented example, those fields and the
+/// task's id changed); its base URL, as ECS_CONTAINER_METADATA_URI_V4.
+pub fn task_metadata_in(zone: &str, cidr: &str, task: &str) -> Result<String, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|err| err.to_string())?;
+    let port = listener.local_addr().map_err(|err| err.to_string())?.port();
+    let document = TASK_METADATA
+        .replace("us-west-2a", zone)
+        .replace("\"192.0.2.0/24\"", &format!("\"{cidr}\""))
+        .replace("e9028f8d5d8e4f258373e7b93ce9a3c3", task);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let Some(head) = read_head(&mut stream) else {
+                continue;
+            };
+            let task = head.lines().next().is_some_and(|l| l.contains("/task "));
+            let (status, body) = if task {
+                ("200 OK", document.as_str())
+            } else {
+                ("404 Not Found", "{}")
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    Ok(format!("http://127.0.0.1:{port}/v4/{task}"))
+}

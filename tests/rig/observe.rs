@@ -152,18 +152,29 @@ pub fn start_pushgateway() -> u16 {
 
 /// A real Prometheus server scraping `target` (host:port) every second.
 pub fn start_prometheus(target: &str) -> u16 {
+    start_prometheus_with(&[target.to_string()], None)
+}
+
+/// A real Prometheus scraping every one of `targets` as job vpc-probe
+/// every second, evaluating `rules` (a rule file) every second.
+pub fn start_prometheus_with(targets: &[String], rules: Option<&Path>) -> u16 {
     let root = scratch_dir(&format!(
         "vpc-probe-prometheus-{}",
-        target.replace(':', "-")
+        targets.join("-").replace(':', "-")
     ))
     .expect("scratch dir");
     let port = free_port().expect("free port");
     let config = root.join("prometheus.yml");
+    let listed: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    let rule_files = rules.map_or(String::new(), |r| {
+        format!("rule_files:\n  - '{}'\n", r.display())
+    });
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: vpc-probe\n    static_configs:\n      - targets: ['{target}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{rule_files}\
+             scrape_configs:\n  - job_name: vpc-probe\n    static_configs:\n      - targets: [{}]\n",
+            listed.join(", ")
         ),
     )
     .expect("prometheus config");
