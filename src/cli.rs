@@ -133,6 +133,10 @@ pub struct GateArgs {
     /// Also write JUnit XML: one testsuite per subnet.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+
+    /// Also write a self-contained HTML page with the matrix.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -335,15 +335,19 @@ fn only_subnet_b_fails(tag: &str, apply: &[&str], revert: &[&str], reason: &str)
         &[SUBNET_A, SUBNET_B],
         &["--junit", junit.to_str().unwrap()],
     );
+    let html = rig::process::scratch_dir(&format!("gate-page-{tag}"))
+        .unwrap()
+        .join("gate.html");
     let text = gate(
         &ecs,
         &topology_suite(),
         &[SUBNET_A, SUBNET_B],
-        &["--format", "text"],
+        &["--format", "text", "--html", html.to_str().unwrap()],
     )
     .0;
     println!("{}", text.stdout);
     topology.exec("b", revert).unwrap();
+    page_fits(&html);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(cell(&report, SUBNET_A, "haproxy-tcp"), "pass", "{report:#}");
     assert_eq!(cell(&report, SUBNET_B, "haproxy-tcp"), reason, "{report:#}");
@@ -439,4 +443,20 @@ fn service_mode_takes_the_services_subnets_and_groups() {
         .filter_map(|s| s["subnet"].as_str())
         .collect();
     assert_eq!(ids, [SUBNET_A, SUBNET_B]);
+}
+
+/// The gate's page (`--html`) from a run with a failing subnet renders in
+/// headless Chromium with nothing sticking out at three widths.
+fn page_fits(html: &Path) {
+    let page = std::fs::read_to_string(html).unwrap();
+    assert!(
+        page.contains(SUBNET_B) && page.contains("haproxy-tcp"),
+        "{page}"
+    );
+    let png = html.with_extension("png");
+    rig::chromium::screenshot(html, &png).expect("headless Chromium renders the page");
+    for width in [1280, 1024, 800] {
+        let sticking_out = rig::chromium::overflow(html, width).expect("measured in Chromium");
+        assert!(sticking_out.is_empty(), "at {width}px: {sticking_out:?}");
+    }
 }

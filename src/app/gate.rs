@@ -68,5 +68,8 @@ fn write(report: &gate::report::GateReport, args: &GateArgs) -> anyhow::Result<(
     if let Some(path) = &args.junit {
         std::fs::write(path, gate::text::junit(report)?)?;
     }
+    if let Some(path) = &args.html {
+        std::fs::write(path, gate::html::render(report))?;
+    }
     Ok(())
 }

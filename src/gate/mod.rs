@@ -11,9 +11,10 @@
 //! Layout: `ecs` (the ECS calls as typed answers), `logs` (a task's
 //! stream and the report in it), `verdict` (why no report, the cells, the
 //! diagnosis), `report` (the JSON document and its schema), `text` (the
-//! matrix and the JUnit rendering).
+//! matrix and the JUnit rendering), `html` (the page).
 
 pub mod ecs;
+pub mod html;
 pub mod logs;
 pub mod report;
 pub mod text;
@@ -286,12 +287,17 @@ async fn collect(
         State::Running(task) => task,
     };
     let stream = logs::stream_name(&container.stream_prefix, &container.name, task.id());
-    let read = logs::read(account, &container.log_group, &stream)
-        .await
-        .unwrap_or_else(|err| logs::Stream {
-            report: None,
-            tail: vec![format!("the log stream {stream} could not be read: {err}")],
-        });
+    // A task that never started has no stream to read.
+    let never_ran = task.stop_code.as_deref() == Some("TaskFailedToStart");
+    let read = match never_ran {
+        true => logs::Stream::default(),
+        false => logs::read(account, &container.log_group, &stream)
+            .await
+            .unwrap_or_else(|err| logs::Stream {
+                report: None,
+                tail: vec![format!("the log stream {stream} could not be read: {err}")],
+            }),
+    };
     let no_report = read.report.is_none().then(|| {
         let why = verdict::stopped(&task, gate_stopped && !task.stopped());
         verdict::no_report(&task, why, read.tail.clone())
