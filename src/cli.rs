@@ -201,6 +201,11 @@ pub struct PathsArgs {
     #[arg(long, value_name = "ENI|SUBNET|ADDRESS")]
     pub source: Option<crate::aws::settings::Source>,
 
+    /// With a subnet source: the security groups its tasks will have (a
+    /// service's), so their egress rules are judged too.
+    #[arg(long, value_delimiter = ',', value_name = "SG[,SG]")]
+    pub security_groups: Vec<String>,
+
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -948,3 +948,59 @@ dns_fault_rows! {
     zone_not_associated: "zone_not_associated";
     vpc_dns_off: "vpc_dns_off";
 }
+
+/// `paths` from a subnet before any task runs there, with the service's
+/// security groups as the source's: subnet B's own route table blocks in
+/// one world, the groups' egress in another, and the healthy world passes.
+#[test]
+fn a_subnet_source_takes_the_services_security_groups() {
+    for (fault, code, object) in [
+        ("route_missing_from_b", Some("no_route"), "rtb_b"),
+        ("sg_egress_missing", Some("sg_egress_missing"), "sg_tasks"),
+        ("healthy", None, ""),
+    ] {
+        let moto = Moto::start(fault, &[]).unwrap_or_else(|err| panic!("{err}"));
+        let file = suite(&moto, &moto.id("subnet_b"), "");
+        let path = file.path().to_str().unwrap();
+        let groups = moto.id("sg_tasks");
+        let run = run_with(
+            &[
+                "paths",
+                "--suite",
+                path,
+                "--format",
+                "json",
+                "--security-groups",
+                &groups,
+            ],
+            &CREDENTIALS,
+            Duration::from_secs(60),
+        );
+        let got = row(&run, "haproxy-rw");
+        match code {
+            Some(code) => {
+                assert_eq!(got["verdict"], "blocked", "{fault}: {got:#}");
+                let finding = got["evidence"]["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["code"] == code)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{fault}: no {code}: {got:#}"));
+                let id = moto.id(object);
+                assert!(
+                    finding.to_string().contains(&id),
+                    "{fault}: {id} in {finding:#}"
+                );
+            }
+            None => {
+                assert_eq!(got["verdict"], "reachable", "{fault}: {got:#}");
+                let chain = got["evidence"]["chain"].to_string();
+                assert!(
+                    chain.contains(&format!("{groups} egress")),
+                    "egress judged: {chain}"
+                );
+            }
+        }
+    }
+}

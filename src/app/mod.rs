@@ -227,7 +227,7 @@ fn pathed(args: &crate::cli::PathsArgs) -> Result<Exit, Exit> {
             )
         })?;
     let report = runtime()?
-        .block_on(paths::run(&suite, source))
+        .block_on(paths::run(&suite, source, &args.security_groups))
         .map_err(Exit::error)?;
     let shown = match args.format {
         Format::Text => paths::render(&report),

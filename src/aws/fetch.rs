@@ -26,6 +26,8 @@ pub struct Wanted {
     pub addresses: BTreeSet<Ipv4Addr>,
     /// Private names asked about: their zones, the source VPC's DNS attributes.
     pub hosts: BTreeSet<String>,
+    /// A subnet source's security groups (a service's, before any task).
+    pub source_groups: BTreeSet<String>,
 }
 
 /// One account's reading and what it cost.
@@ -165,12 +167,15 @@ pub async fn read_account(account: &Account, wanted: &Wanted, source_side: bool)
         return part;
     }
     let vpc_filter = vec![("vpc-id", vpcs.iter().cloned().collect::<Vec<_>>())];
-    let groups: BTreeSet<String> = part
+    let mut groups: BTreeSet<String> = part
         .world
         .enis
         .iter()
         .flat_map(|e| e.groups.clone())
         .collect();
+    if source_side {
+        groups.extend(wanted.source_groups.iter().cloned());
+    }
     let group_filter = vec![("group-id", groups.iter().cloned().collect::<Vec<_>>())];
     let no_filter: Vec<(&str, Vec<String>)> = vec![];
     let (vpc_items, table_items, acl_items, peering_items, group_items, rule_items) = tokio::join!(

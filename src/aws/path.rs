@@ -146,9 +146,9 @@ fn source_egress(
     port: u16,
     dest_groups: &[String],
 ) {
-    if source.eni.is_none() {
+    if source.eni.is_none() && source.groups.is_empty() {
         walk.chain.push(format!(
-            "{} (no interface yet: egress rules not judged)",
+            "{} (no interface yet, no security group given: egress rules not judged)",
             source.subnet.id
         ));
         return;

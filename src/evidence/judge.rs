@@ -8,11 +8,16 @@ use crate::aws::path::{self, End};
 use crate::aws::settings::Source;
 use crate::outcome::{Code, Evidence, Finding};
 
-/// Where the path starts, as far as the describes know it.
-pub fn source_end<'w>(world: &'w World, source: &Source) -> Option<End<'w>> {
+/// Where the path starts, as far as the describes know it; a subnet
+/// source takes `groups` (the service's security groups) as its own.
+pub fn source_end<'w>(world: &'w World, source: &Source, groups: &[String]) -> Option<End<'w>> {
     match source {
         Source::Eni(id) => End::at_eni(world, world.eni(id)?),
-        Source::Subnet(id) => Some(End::in_subnet(world.subnets.get(id)?)),
+        Source::Subnet(id) => {
+            let mut end = End::in_subnet(world.subnets.get(id)?);
+            end.groups = groups.iter().filter_map(|g| world.groups.get(g)).collect();
+            Some(end)
+        }
         Source::Address(address) => match world.eni_at(*address) {
             Some(eni) => End::at_eni(world, eni),
             None => {
@@ -66,13 +71,20 @@ pub enum Seen {
 }
 
 /// The evidence for one check, given what its run saw.
-pub fn judge(world: &World, source: &Source, ask: &Ask, seen: Seen, region: &str) -> Evidence {
+pub fn judge(
+    world: &World,
+    source: &Source,
+    groups: &[String],
+    ask: &Ask,
+    seen: Seen,
+    region: &str,
+) -> Evidence {
     let mut evidence = Evidence {
         skipped: partial(world),
         ..Evidence::default()
     };
     let denied = denied(world);
-    let Some(end) = source_end(world, source) else {
+    let Some(end) = source_end(world, source, groups) else {
         evidence.findings.push(Finding {
             code: Code::SourceUnknown,
             object: source.to_string(),

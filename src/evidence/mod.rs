@@ -101,7 +101,7 @@ pub async fn explain_checks(
         outcomes[*i].evidence = Some(match &reading.skipped {
             Some(why) if reading.world.accounts.is_empty() => Evidence::skipped(why.clone()),
             partial => {
-                let mut evidence = judge::judge(&reading.world, &source, ask, seen, &region);
+                let mut evidence = judge::judge(&reading.world, &source, &[], ask, seen, &region);
                 evidence.skipped = evidence.skipped.or(partial.clone());
                 evidence
             }

@@ -60,8 +60,9 @@ pub struct PathsReport {
     pub rows: Vec<PathRow>,
 }
 
-/// Judge every check of `suite` from `source`.
-pub async fn run(suite: &Suite, source: Source) -> Result<PathsReport, String> {
+/// Judge every check of `suite` from `source`; a subnet source takes
+/// `groups` as its security groups (a service's, before its task runs).
+pub async fn run(suite: &Suite, source: Source, groups: &[String]) -> Result<PathsReport, String> {
     let settings = suite.aws.as_ref().ok_or("the suite has no [aws] table")?;
     let session = Session::open(settings, None).await?;
     let names: BTreeSet<String> = suite
@@ -88,6 +89,7 @@ pub async fn run(suite: &Suite, source: Source) -> Result<PathsReport, String> {
         .map(|c| ask::before_run(c, host_of(c).and_then(|h| resolved.get(&h).copied())))
         .collect();
     let mut wanted = super::wanted(&source, asks.iter());
+    wanted.source_groups.extend(groups.iter().cloned());
     // The zones that answered, and the source VPC's DNS facts, are read
     // too: a zone's record counts only where the zone answers.
     wanted.hosts.extend(from_zones.keys().cloned());
@@ -102,7 +104,7 @@ pub async fn run(suite: &Suite, source: Source) -> Result<PathsReport, String> {
         let Some(host) = host_of(check).filter(|h| from_zones.contains_key(h)) else {
             continue;
         };
-        if !answers_in_source(&reading.world, &source, &host, &region) {
+        if !answers_in_source(&reading.world, &source, groups, &host, &region) {
             // Not resolvable from the source: ask why, as the check flow does.
             resolved.remove(&host);
             *ask = Ask::Name { host };
@@ -113,7 +115,7 @@ pub async fn run(suite: &Suite, source: Source) -> Result<PathsReport, String> {
         .iter()
         .zip(&asks)
         .map(|(check, ask)| {
-            let mut evidence = judge(&reading.world, &source, ask, Seen::NotRun, &region);
+            let mut evidence = judge(&reading.world, &source, groups, ask, Seen::NotRun, &region);
             evidence.skipped = evidence.skipped.or(reading.skipped.clone());
             let in_zone = matches!(ask, Ask::Name { host } if resolved.contains_key(&host.trim_end_matches('.').to_ascii_lowercase()));
             PathRow { check: check.name.clone(), kind: check.spec.kind(), path: shown(ask), verdict: verdict(ask, &evidence, in_zone), evidence }
@@ -140,10 +142,11 @@ fn host_of(check: &crate::suite::Check) -> Option<String> {
 fn answers_in_source(
     world: &crate::aws::model::World,
     source: &Source,
+    groups: &[String],
     host: &str,
     region: &str,
 ) -> bool {
-    let Some(end) = super::judge::source_end(world, source) else {
+    let Some(end) = super::judge::source_end(world, source, groups) else {
         return true;
     };
     let (_, findings) = crate::aws::dns::walk(world, &end.subnet.vpc, host, region);
