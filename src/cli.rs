@@ -137,6 +137,12 @@ pub struct GateArgs {
     /// Also write a self-contained HTML page with the matrix.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+
+    /// A local suite with `[aws]`: first judge its paths from each subnet
+    /// with the tasks' security groups (the static pass), shown beside the
+    /// live results.
+    #[arg(long, value_name = "FILE")]
+    pub suite: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

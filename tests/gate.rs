@@ -460,3 +460,94 @@ fn page_fits(html: &Path) {
         assert!(sticking_out.is_empty(), "at {width}px: {sticking_out:?}");
     }
 }
+
+/// The static pass: given a local suite with `[aws]` (the offline AWS,
+/// where subnet B's route table lacks the peering route), each subnet's
+/// paths are judged from the describes, with the tasks' security groups,
+/// before any task runs: subnet B's row names its route table.
+#[test]
+fn the_static_pass_names_subnet_bs_route_table() {
+    let moto =
+        rig::moto::Moto::start("route_missing_from_b", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let (a, b) = (moto.id("subnet_a"), moto.id("subnet_b"));
+    let subnets = [(a.as_str(), ZONE_A, None), (b.as_str(), ZONE_B, None)];
+    let (ecs, _) = ecs("static", &subnets, json!({}));
+    let resolver = format!("127.0.0.1:{}", rig::process::free_udp_port().unwrap());
+    let local = suite_file(
+        "static-local",
+        &format!(
+            "[suite]\nname = \"static\"\nresolver = \"{resolver}\"\n{}\n\
+             [[check]]\nname = \"haproxy-rw\"\nkind = \"tcp\"\nhost = \"{}\"\nport = 5432\n",
+            moto.table(&a, ""),
+            rig::HAPROXY_NAME
+        ),
+    );
+    let task_suite = loopback_suite("static-task");
+    let groups = moto.id("sg_tasks");
+    let subnets = format!("{a},{b}");
+    let args = [
+        "gate",
+        "--cluster",
+        CLUSTER,
+        "--task-definition",
+        "vpc-probe",
+        "--subnets",
+        &subnets,
+        "--security-groups",
+        &groups,
+        "--task-suite",
+        task_suite.to_str().unwrap(),
+        "--suite",
+        local.to_str().unwrap(),
+        "--region",
+        REGION,
+        "--endpoint-url",
+        &ecs.endpoint,
+    ];
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let run = run_with(
+        &json_args,
+        &rig::moto::CREDENTIALS,
+        Duration::from_secs(180),
+    );
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}\n{}", run.stdout, run.stderr));
+    let row = |subnet: &str| {
+        let paths = report["static_pass"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subnet"] == subnet)
+            .cloned()
+            .unwrap();
+        paths["paths"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["check"] == "haproxy-rw")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row(&a)["verdict"], "reachable", "{report:#}");
+    let blocked = row(&b);
+    assert_eq!(blocked["verdict"], "blocked", "{blocked:#}");
+    let rtb = moto.id("rtb_b");
+    assert!(
+        blocked["evidence"]["findings"].to_string().contains(&rtb),
+        "{blocked:#}"
+    );
+    let text = run_with(&args, &rig::moto::CREDENTIALS, Duration::from_secs(180));
+    assert!(
+        text.stdout
+            .contains("before any task ran, the describes said:"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains(&format!("{b}: haproxy-rw blocked (no_route")),
+        "{}",
+        text.stdout
+    );
+}

@@ -56,6 +56,10 @@ fn options(args: &GateArgs) -> Result<Options, Exit> {
         timeout: args.timeout,
         region,
         endpoint_url: args.endpoint_url.as_ref().map(|u| u.to_string()),
+        static_suite: match &args.suite {
+            Some(path) => Some(crate::config::load(path).map_err(Exit::usage)?),
+            None => None,
+        },
     })
 }
 

@@ -43,6 +43,9 @@ pub struct Options {
     /// One endpoint for every call (tests, a VPC endpoint); else the SDKs'
     /// `AWS_ENDPOINT_URL_<SERVICE>` / `AWS_ENDPOINT_URL`.
     pub endpoint_url: Option<String>,
+    /// A local suite with `[aws]`: its paths are judged from each subnet
+    /// before the tasks run (the static pass).
+    pub static_suite: Option<crate::suite::Suite>,
 }
 
 /// Where the tasks go.
@@ -86,6 +89,7 @@ pub async fn run(options: &Options, stop: impl Future<Output = ()>) -> Result<Ga
     let suite = options.task_suite.clone().or_else(|| container.suite.clone()).ok_or_else(|| {
         Refused(format!("container {} has no VPC_PROBE_SUITE: pass --task-suite PATH (the suite inside the image)", container.name))
     })?;
+    let static_pass = static_pass(options, &network).await;
     let command: Vec<String> = ["check", "--format", "json", "--suite", &suite]
         .map(str::to_string)
         .to_vec();
@@ -119,7 +123,30 @@ pub async fn run(options: &Options, stop: impl Future<Output = ()>) -> Result<Ga
         checks,
         subnets: results,
         diagnosis,
+        static_pass,
     })
+}
+
+/// `paths` from each subnet with the tasks' groups, before any task runs.
+async fn static_pass(options: &Options, network: &Network) -> Vec<report::StaticSubnet> {
+    let Some(suite) = &options.static_suite else {
+        return Vec::new();
+    };
+    let mut subnets = Vec::new();
+    for subnet in &network.subnets {
+        let source = crate::aws::settings::Source::Subnet(subnet.clone());
+        let judged = crate::evidence::paths::run(suite, source, &network.security_groups).await;
+        let (paths, error) = match judged {
+            Ok(paths) => (Some(paths), None),
+            Err(err) => (None, Some(err)),
+        };
+        subnets.push(report::StaticSubnet {
+            subnet: subnet.clone(),
+            paths,
+            error,
+        });
+    }
+    subnets
 }
 
 /// The caller's account: credentials from the chain, the region given.

@@ -23,6 +23,20 @@ pub struct GateReport {
     pub subnets: Vec<SubnetResult>,
     /// One line per check that failed somewhere: where to look.
     pub diagnosis: Vec<Diagnosis>,
+    /// With a local `--suite` that has `[aws]`: each subnet's paths judged
+    /// from the describes before any task ran (`paths` from the subnet with
+    /// the tasks' security groups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub static_pass: Vec<StaticSubnet>,
+}
+
+/// One subnet's static pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StaticSubnet {
+    pub subnet: String,
+    pub paths: Option<crate::evidence::paths::PathsReport>,
+    /// Why the describes could not be read for it.
+    pub error: Option<String>,
 }
 
 /// One subnet's task and what it said.

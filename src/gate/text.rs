@@ -41,6 +41,7 @@ pub fn render(report: &GateReport) -> String {
     for subnet in &report.subnets {
         write_subnet(&mut out, subnet);
     }
+    write_static(&mut out, report);
     if !report.diagnosis.is_empty() {
         out += "\ndiagnosis:\n";
         for diagnosis in &report.diagnosis {
@@ -59,6 +60,42 @@ pub fn render(report: &GateReport) -> String {
         report.duration_seconds
     );
     out
+}
+
+/// What the describes said of each subnet before any task ran: the paths
+/// that are not as they must be, with the object deciding each.
+fn write_static(out: &mut String, report: &GateReport) {
+    if report.static_pass.is_empty() {
+        return;
+    }
+    out.push_str("\nbefore any task ran, the describes said:\n");
+    for subnet in &report.static_pass {
+        let Some(paths) = &subnet.paths else {
+            let why = subnet.error.as_deref().unwrap_or("not read");
+            let _ = writeln!(out, "  {}: not judged: {why}", subnet.subnet);
+            continue;
+        };
+        let failing: Vec<_> = paths.rows.iter().filter(|r| !r.verdict.passes()).collect();
+        if failing.is_empty() {
+            let _ = writeln!(out, "  {}: every path as it must be", subnet.subnet);
+        }
+        for row in failing {
+            let verdict: &'static str = row.verdict.into();
+            let objects: Vec<String> = row
+                .evidence
+                .findings
+                .iter()
+                .map(|f| format!("{} {}", f.code.as_str(), f.object))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {}: {} {verdict} ({})",
+                subnet.subnet,
+                row.check,
+                objects.join(", ")
+            );
+        }
+    }
 }
 
 /// A subnet's failures with their detail, hint and evidence, or why it
