@@ -6,7 +6,8 @@
 //! sessions at once) through HAProxy and PgBouncer, and finally a failover
 //! drill: a Patroni switchover behind HAProxy, measured; and last, which
 //! AWS object blocks a path, from describe calls against an offline AWS
-//! (moto) with the production shape's two accounts.
+//! (moto) with the production shape's two accounts; then the gate in every
+//! subnet, through an ECS stand-in that runs the real tasks.
 //! Run it with `scripts/demo`.
 
 #[path = "../tests/rig/mod.rs"]
@@ -55,7 +56,18 @@ fn main() -> ExitCode {
     );
     println!("   The same command against real AWS: drop endpoint_url, give the task role deploy/iam/.\n");
     let explained = aws_paths();
-    if first == 0 && second == 1 && served && path == 1 && drilled && explained == 1 {
+
+    banner(
+        "7. The gate in every subnet, through ECS: `vpc-probe gate` over two subnets, one blocked",
+    );
+    println!("   An ECS + CloudWatch Logs stand-in runs one task per subnet (the real binary, one-shot check),");
+    println!("   each task's report read back from its log stream. Subnet B's tasks find nothing where HAProxy");
+    println!("   should answer (on this one host, a closed port stands in for a route table or NACL of B's own;");
+    println!(
+        "   tests/gate.rs removes B's route for real, in the two-VPC topology's namespaces).\n"
+    );
+    let gated = gate(rig, &healthy);
+    if first == 0 && second == 1 && served && path == 1 && drilled && explained == 1 && gated == 1 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -207,6 +219,60 @@ fn aws_paths() -> i32 {
         .status()
         .expect("run vpc-probe paths");
     let _ = std::fs::remove_dir_all(&dir);
+    status.code().unwrap_or(-1)
+}
+
+/// `vpc-probe gate` over subnets A and B of the stand-in, B's tasks given
+/// a HAProxy port where nothing listens: the matrix and the diagnosis.
+fn gate(rig: &rig::Rig, healthy: &[(&str, String)]) -> i32 {
+    let binary = std::env::var("VPC_PROBE_BIN").unwrap_or_else(|_| "target/debug/vpc-probe".into());
+    let absolute = std::fs::canonicalize(&binary).unwrap_or_else(|_| binary.clone().into());
+    let env_a: serde_json::Map<String, serde_json::Value> = healthy
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone().into()))
+        .collect();
+    let mut env_b = env_a.clone();
+    env_b.insert("LOCAL_HAPROXY_PORT".into(), rig.closed.to_string().into());
+    let config = serde_json::json!({
+        "binary": absolute,
+        "region": "eu-west-1",
+        "subnets": {
+            "subnet-0aaa1111": {"az": "eu-west-1a", "namespace": null, "env": env_a},
+            "subnet-0bbb2222": {"az": "eu-west-1b", "namespace": null, "env": env_b},
+        },
+    });
+    let ecs = match rig::ecs::Ecs::start("demo", &config) {
+        Ok(ecs) => ecs,
+        Err(err) => {
+            println!("could not start the ECS stand-in: {err}");
+            return -1;
+        }
+    };
+    if let Err(err) = ecs.register(|_| {}) {
+        println!("could not register the task definition: {err}");
+        return -1;
+    }
+    let suite = std::fs::canonicalize("checks/local.toml").expect("checks/local.toml");
+    let status = Command::new(binary)
+        .args([
+            "gate",
+            "--cluster",
+            "glimpse",
+            "--task-definition",
+            "vpc-probe",
+        ])
+        .args([
+            "--subnets",
+            "subnet-0aaa1111,subnet-0bbb2222",
+            "--security-groups",
+            "sg-0probe",
+        ])
+        .arg("--task-suite")
+        .arg(&suite)
+        .args(["--region", "eu-west-1", "--endpoint-url", &ecs.endpoint])
+        .envs(rig::moto::CREDENTIALS)
+        .status()
+        .expect("run vpc-probe gate");
     status.code().unwrap_or(-1)
 }
 

@@ -10,7 +10,8 @@ so this is the ECS the gate tests talk to. Loopback only.
     ecs_standin.py PORT CONFIG.json
 
 CONFIG: {"binary": ..., "region": ..., "account": ...,
-         "subnets": {"subnet-…": {"az": "eu-west-1a", "namespace": "ns" | null}},
+         "subnets": {"subnet-…": {"az": "eu-west-1a", "namespace": "ns" | null,
+                                   "env": {"NAME": "value"}}},
          "services": {"cluster/name": {"taskDefinition": ..., "subnets": [...],
                                         "securityGroups": [...]}},
          "secrets": {"arn:…": "value"},
@@ -139,6 +140,9 @@ def run_task(body):
         environment[secret["name"]] = CONFIG.get("secrets", {}).get(secret["valueFrom"], "")
     for e in overrides.get(name, {}).get("environment", []):
         environment[e["name"]] = e["value"]
+    # What this subnet's network gives a task that the host's cannot
+    # (the demo: a subnet whose path to HAProxy leads nowhere).
+    environment.update(place.get("env", {}))
     options = container.get("logConfiguration", {}).get("options", {})
     group = options.get("awslogs-group", "")
     prefix = options.get("awslogs-stream-prefix", "")
