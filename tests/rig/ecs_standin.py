@@ -40,6 +40,7 @@ DEFINITIONS = {}   # family -> [definition, ...] (revision = index + 1)
 TASKS = {}         # arn -> task dict (ECS's shape) plus private keys
 LOGS = {}          # (group, stream) -> [event, ...]
 STOPS = []         # the arns StopTask was asked for
+CALLS = {}         # action -> how many times it was called
 
 
 class Refused(Exception):
@@ -156,6 +157,7 @@ def run_task(body):
     with LOCK:
         LOGS.setdefault((group, stream), [])
         task["_process"] = process
+        task["startedAt"] = time.time()
         task["lastStatus"] = "RUNNING"
         task["containers"][0]["lastStatus"] = "RUNNING"
     readers = [threading.Thread(target=pump, args=(pipe, group, stream), daemon=True)
@@ -187,6 +189,7 @@ def reap(arn, process, readers):
             task["stoppedReason"] = task.get("_stopped_reason", "Essential container in task exited")
         task["lastStatus"] = task["desiredStatus"] = "STOPPED"
         task["containers"][0]["lastStatus"] = "STOPPED"
+        task["stoppedAt"] = time.time()
 
 
 def stop(arn, code, reason):
@@ -264,7 +267,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/_state":
             with LOCK:
-                state = {"tasks": [public(t) for t in TASKS.values()], "stops": list(STOPS)}
+                state = {"tasks": [public(t) for t in TASKS.values()], "stops": list(STOPS),
+                         "calls": dict(CALLS)}
             return self.answer(200, state)
         self.answer(404, {"__type": "UnknownOperationException", "message": self.path})
 
@@ -276,7 +280,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "AWS4-HMAC-SHA256" not in self.headers.get("Authorization", ""):
             return self.answer(400, {"__type": "MissingAuthenticationTokenException",
                                      "message": "Missing Authentication Token"})
-        action = ACTIONS.get(self.headers.get("X-Amz-Target", ""))
+        target = self.headers.get("X-Amz-Target", "")
+        with LOCK:
+            CALLS[target.rsplit(".", 1)[-1]] = CALLS.get(target.rsplit(".", 1)[-1], 0) + 1
+        action = ACTIONS.get(target)
         if action is None:
             return self.answer(400, {"__type": "UnknownOperationException",
                                      "message": self.headers.get("X-Amz-Target", "")})
