@@ -110,17 +110,7 @@ pub(super) fn judge_xml(
     let parsed = std::str::from_utf8(&response.body)
         .map_err(|err| err.to_string())
         .and_then(Element::parse);
-    let not_api = |what: String| {
-        Judged::Error(CallError::NotTheApi {
-            call: call.clone(),
-            status,
-            content_type: response
-                .content_type
-                .clone()
-                .unwrap_or_else(|| "no content type".into()),
-            what,
-        })
-    };
+    let not_api = |what: String| not_the_api(call, response, what);
     let document = match parsed {
         Ok(document) => document,
         Err(_) if retried(status) => return Judged::Retry,
@@ -192,17 +182,7 @@ pub(super) fn judge_json(
     let status = response.status.as_u16();
     let parsed: Result<serde_json::Value, String> =
         serde_json::from_slice(&response.body).map_err(|err| err.to_string());
-    let not_api = |what: String| {
-        Judged::Error(CallError::NotTheApi {
-            call: call.clone(),
-            status,
-            content_type: response
-                .content_type
-                .clone()
-                .unwrap_or_else(|| "no content type".into()),
-            what,
-        })
-    };
+    let not_api = |what: String| not_the_api(call, response, what);
     let document = match parsed {
         Ok(document) if document.is_object() => document,
         _ if retried(status) => return Judged::Retry,
@@ -219,6 +199,20 @@ pub(super) fn judge_json(
         };
     };
     judged_error(call, code, message, status)
+}
+
+/// An answer that is not the API's: the call, the status and content
+/// type that came back, and what it was instead.
+fn not_the_api<T>(call: &Call, response: &crate::net::fetch::Response, what: String) -> Judged<T> {
+    Judged::Error(CallError::NotTheApi {
+        call: call.clone(),
+        status: response.status.as_u16(),
+        content_type: response
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "no content type".into()),
+        what,
+    })
 }
 
 /// A JSON error's code (`__type` after any `#`) and message.

@@ -196,15 +196,7 @@ impl Window {
     async fn end(&mut self, ctx: &Ctx, scrubber: &Scrubber) {
         if let Some(running) = self.running.take() {
             let ran = running.end("interrupted (SIGTERM)").await;
-            let finished = ctx.start.elapsed();
-            let command = &ctx.spec.trigger;
-            self.trigger = Some(Trigger::new(
-                command,
-                ran,
-                self.triggered_at,
-                finished,
-                scrubber,
-            ));
+            self.record(ctx, ran, scrubber);
         }
     }
 
@@ -212,16 +204,21 @@ impl Window {
     async fn collect(&mut self, ctx: &Ctx, scrubber: &Scrubber) {
         if let Some(running) = self.running.take() {
             let ran = running.finished().await;
-            let finished = ctx.start.elapsed();
-            let command = &ctx.spec.trigger;
-            self.trigger = Some(Trigger::new(
-                command,
-                ran,
-                self.triggered_at,
-                finished,
-                scrubber,
-            ));
+            self.record(ctx, ran, scrubber);
         }
+    }
+
+    /// What the trigger did, as the report shows it.
+    fn record(&mut self, ctx: &Ctx, ran: trigger::Ran, scrubber: &Scrubber) {
+        let finished = ctx.start.elapsed();
+        let command = &ctx.spec.trigger;
+        self.trigger = Some(Trigger::new(
+            command,
+            ran,
+            self.triggered_at,
+            finished,
+            scrubber,
+        ));
     }
 }
 
