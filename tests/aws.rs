@@ -1004,3 +1004,45 @@ fn a_subnet_source_takes_the_services_security_groups() {
         }
     }
 }
+
+/// Without `endpoint_url` in the suite, the SDKs' own variables name the
+/// endpoints: AWS_ENDPOINT_URL for all, AWS_ENDPOINT_URL_<SERVICE> for one
+/// (a wrong global one is overridden per service here).
+#[test]
+fn the_sdks_endpoint_variables_are_honoured() {
+    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    let table = moto
+        .table(TASK_A, "")
+        .replace(&format!("endpoint_url = \"{}\"\n", moto.endpoint), "");
+    assert!(!table.contains("endpoint_url"), "{table}");
+    let text = format!(
+        "[suite]\nname = \"aws\"\nresolver = \"{}\"\n{table}\n{CHECKS}",
+        silent_resolver()
+    );
+    file.write_all(text.as_bytes()).unwrap();
+    let path = file.path().to_str().unwrap();
+    let nowhere = format!("http://127.0.0.1:{}", rig::process::free_port().unwrap());
+    let global: Vec<(&str, &str)> = CREDENTIALS
+        .into_iter()
+        .chain([("AWS_ENDPOINT_URL", moto.endpoint.as_str())])
+        .collect();
+    let per_service: Vec<(&str, &str)> = CREDENTIALS
+        .into_iter()
+        .chain([
+            ("AWS_ENDPOINT_URL", nowhere.as_str()),
+            ("AWS_ENDPOINT_URL_EC2", moto.endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_STS", moto.endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_ROUTE_53", moto.endpoint.as_str()),
+        ])
+        .collect();
+    for envs in [global, per_service] {
+        let run = run_with(
+            &["paths", "--suite", path, "--format", "json"],
+            &envs,
+            Duration::from_secs(60),
+        );
+        assert_eq!(run.code, 0, "{envs:?}: {}\n{}", run.stdout, run.stderr);
+        assert_eq!(row(&run, "haproxy-rw")["verdict"], "reachable");
+    }
+}
