@@ -61,7 +61,7 @@ pub struct Refused(pub String);
 
 /// The gate's first and last waits between DescribeTasks calls.
 const FIRST_POLL: Duration = Duration::from_millis(250);
-const LAST_POLL: Duration = Duration::from_secs(2);
+const LAST_POLL: Duration = Duration::from_secs(1);
 
 /// Run the gate; `stop` (SIGTERM, SIGINT) ends the wait early, and every
 /// task still running is stopped either way.
@@ -104,10 +104,10 @@ pub async fn run(options: &Options, stop: impl Future<Output = ()>) -> Result<Ga
     )
     .await?;
     let gate_stopped = wait(&account, options, &container, &mut subnets, stop).await;
-    let mut results = Vec::new();
-    for (subnet, state) in subnets {
-        results.push(collect(&account, &container, subnet, state, gate_stopped).await);
-    }
+    let reads = subnets
+        .into_iter()
+        .map(|(subnet, state)| collect(&account, &container, subnet, state, gate_stopped));
+    let results = futures_util::future::join_all(reads).await;
     let checks = verdict::checks(&results);
     let diagnosis = verdict::diagnose(&results, &checks);
     let success = results
@@ -169,9 +169,9 @@ enum State {
     Running(Task),
 }
 
-/// One RunTask per subnet. A refusal of the action (AccessDenied) stops
-/// the gate: nothing it could start would report; tasks already started
-/// are stopped.
+/// One RunTask per subnet, all at once. A refusal of the action
+/// (AccessDenied) stops the gate: nothing it could start would report;
+/// the tasks that did start are stopped.
 async fn launch(
     account: &Account,
     options: &Options,
@@ -180,9 +180,9 @@ async fn launch(
     command: &[String],
     started_by: &str,
 ) -> Result<Vec<(String, State)>, Refused> {
-    let mut subnets = Vec::new();
-    for subnet in &network.subnets {
-        let started = ecs::run_task(
+    // Every subnet at once: a gate over many subnets waits for ECS once.
+    let runs = network.subnets.iter().map(|subnet| {
+        ecs::run_task(
             account,
             &options.cluster,
             network,
@@ -191,7 +191,11 @@ async fn launch(
             command,
             started_by,
         )
-        .await;
+    });
+    let started = futures_util::future::join_all(runs).await;
+    let mut subnets = Vec::new();
+    let mut refused = None;
+    for (subnet, started) in network.subnets.iter().zip(started) {
         let state = match started {
             Ok(Started::Task(arn)) => State::Running(Task {
                 arn,
@@ -199,17 +203,16 @@ async fn launch(
             }),
             Ok(Started::Refused(reason)) => State::NotStarted(reason),
             Err(err) => {
-                stop_all(
-                    account,
-                    &options.cluster,
-                    &subnets,
-                    "the gate could not start every task",
-                )
-                .await;
-                return Err(Refused(refusal(&err)));
+                refused.get_or_insert(err);
+                continue;
             }
         };
         subnets.push((subnet.clone(), state));
+    }
+    if let Some(err) = refused {
+        let why = "the gate could not start every task";
+        stop_all(account, &options.cluster, &subnets, why).await;
+        return Err(Refused(refusal(&err)));
     }
     Ok(subnets)
 }

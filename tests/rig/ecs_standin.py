@@ -16,7 +16,7 @@ CONFIG: {"binary": ..., "region": ..., "account": ...,
                                         "securityGroups": [...]}},
          "secrets": {"arn:…": "value"},
          "fail_start": {"subnet-…": "ResourceInitializationError: …"},
-         "deny": ["RunTask"], "page_size": 3}
+         "deny": ["RunTask"], "page_size": 3, "latency_ms": 0}
 
 GET /_state answers every task's status and every StopTask asked (for the
 tests); POST /_register registers a task definition file's JSON as-is.
@@ -280,6 +280,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "AWS4-HMAC-SHA256" not in self.headers.get("Authorization", ""):
             return self.answer(400, {"__type": "MissingAuthenticationTokenException",
                                      "message": "Missing Authentication Token"})
+        # A region's answer time, for the benchmarks ("latency_ms").
+        time.sleep(CONFIG.get("latency_ms", 0) / 1000)
         target = self.headers.get("X-Amz-Target", "")
         with LOCK:
             CALLS[target.rsplit(".", 1)[-1]] = CALLS.get(target.rsplit(".", 1)[-1], 0) + 1
@@ -296,6 +298,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-SERVER = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+class Server(http.server.ThreadingHTTPServer):
+    # The gate calls for every subnet at once: a backlog of 5 (the
+    # default) drops SYNs, and their retries would be timed as the gate's.
+    request_queue_size = 256
+    daemon_threads = True
+
+
+SERVER = Server(("127.0.0.1", PORT), Handler)
 print(f"listening on 127.0.0.1:{PORT}", flush=True)
 SERVER.serve_forever()
