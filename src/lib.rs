@@ -27,8 +27,8 @@
 //! - [`ecs`]: the task identity (cluster, task, AZ, subnet) from ECS task
 //!   metadata v4.
 //! - [`aws`]: describe-only AWS reads in the app's and the database's
-//!   account (credentials from `aws-config`, SigV4 by `aws-sigv4` on the
-//!   plumbing client), the typed network they describe, and the path walk
+//!   account (credentials from the standard chain, SigV4 by `aws-sigv4` on
+//!   the plumbing client), the typed network they describe, and the path walk
 //!   that names the security group rule, NACL entry, route, peering or
 //!   hosted zone behind a path's result.
 //! - [`check`]: one module per check kind (its suite keys, spec and run),

@@ -1046,3 +1046,53 @@ fn the_sdks_endpoint_variables_are_honoured() {
         assert_eq!(row(&run, "haproxy-rw")["verdict"], "reachable");
     }
 }
+
+/// The shared profile files, as an operator's machine or a CodeBuild
+/// project has them: profile `probe` assumes a role from profile `base`'s
+/// keys, through STS at `AWS_ENDPOINT_URL`. Refused, the refusal is the
+/// line; allowed, the describes run with the role's credentials.
+#[test]
+fn a_profiles_role_is_assumed_from_its_source_profile() {
+    let moto = Moto::start("healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let home = tempfile::tempdir().expect("a home");
+    let aws = home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    let config = format!(
+        "[profile probe]\nrole_arn = arn:aws:iam::123456789012:role/vpc-probe-read\nsource_profile = base\nregion = {}\n",
+        rig::moto::REGION
+    );
+    std::fs::write(aws.join("config"), config).unwrap();
+    let keys = "[base]\naws_access_key_id = AKIDPROFILEBASE\naws_secret_access_key = profile-base-secret\n";
+    std::fs::write(aws.join("credentials"), keys).unwrap();
+    let file = suite(&moto, TASK_A, "");
+    let path = file.path().to_str().unwrap();
+    for (denied, code) in [("Nothing", 0), ("AssumeRole", 1)] {
+        let (sts, _deny) = moto
+            .denying(&[denied], &[])
+            .unwrap_or_else(|err| panic!("{err}"));
+        let envs = [
+            ("HOME", home.path().to_str().unwrap()),
+            ("AWS_PROFILE", "probe"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ACCESS_KEY_ID", ""),
+            ("AWS_SECRET_ACCESS_KEY", ""),
+            ("AWS_ENDPOINT_URL_STS", sts.as_str()),
+        ];
+        let run = run_with(
+            &["paths", "--suite", path, "--format", "json"],
+            &envs,
+            Duration::from_secs(60),
+        );
+        let all = format!("{}\n{}", run.stdout, run.stderr);
+        assert!(!all.contains("profile-base-secret"), "{all}");
+        assert_eq!(run.code, code, "denied {denied}: {all}");
+        if code == 0 {
+            assert_eq!(row(&run, "haproxy-rw")["verdict"], "reachable");
+        } else {
+            assert!(
+                all.contains("profile probe: sts:AssumeRole denied"),
+                "{all}"
+            );
+        }
+    }
+}

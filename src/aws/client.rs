@@ -1,25 +1,16 @@
-//! Credentials, region and signed calls: the standard credential chain of
-//! `aws-config` (environment, profile, ECS container credentials, instance
-//! metadata only on an EC2 host), looked up once and bounded; requests
-//! signed with `aws-sigv4` and sent on the probe's reqwest client, to the
+//! Signed calls: requests signed with `aws-sigv4` from the credentials
+//! `credentials` found, sent on the probe's reqwest client, to the
 //! endpoint the suite, `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL`
 //! names, else AWS's. What an answer is, `answer` says.
 
 use super::answer::{api_error, judge_json, judge_xml, Judged};
 pub use super::answer::{Call, CallError};
 use super::xml::Element;
-use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
-use aws_config::meta::credentials::CredentialsProviderChain;
-use aws_config::provider_config::ProviderConfig;
-use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use std::time::{Duration, SystemTime};
-
-/// Looking for credentials never takes longer than this, once per run.
-pub const CREDENTIALS_LOOKUP: Duration = Duration::from_secs(2);
 
 /// One describe call's own deadline, inside the run's `explain_timeout`.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -164,88 +155,6 @@ struct Outgoing<'a> {
     path: &'a str,
     headers: Vec<(&'static str, String)>,
     body: Bytes,
-}
-
-/// The standard chain without a reach for instance metadata off EC2.
-fn chain() -> CredentialsProviderChain {
-    let config = ProviderConfig::without_region().with_http_client(super::http::client());
-    let profile = aws_config::profile::ProfileFileCredentialsProvider::builder()
-        .configure(&config)
-        .build();
-    let ecs = aws_config::ecs::EcsCredentialsProvider::builder()
-        .configure(&config)
-        .build();
-    let chain = CredentialsProviderChain::first_try(
-        "Environment",
-        EnvironmentVariableCredentialsProvider::new(),
-    )
-    .or_else("Profile", profile)
-    .or_else("EcsContainer", ecs);
-    if on_ec2() {
-        let imds = aws_config::imds::credentials::ImdsCredentialsProvider::builder()
-            .configure(&config)
-            .build();
-        return chain.or_else("Ec2InstanceMetadata", imds);
-    }
-    chain
-}
-
-/// Whether this host is an EC2 instance (where instance metadata exists):
-/// the firmware says so. ECS on Fargate gives container credentials instead.
-fn on_ec2() -> bool {
-    if std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
-        return false;
-    }
-    [
-        "/sys/class/dmi/id/sys_vendor",
-        "/sys/class/dmi/id/board_asset_tag",
-        "/sys/hypervisor/uuid",
-    ]
-    .iter()
-    .filter_map(|path| std::fs::read_to_string(path).ok())
-    .any(|text| text.starts_with("Amazon EC2") || text.starts_with("i-") || text.starts_with("ec2"))
-}
-
-/// The chain's credentials, or one line saying why there are none.
-pub async fn credentials() -> Result<Credentials, String> {
-    match tokio::time::timeout(CREDENTIALS_LOOKUP, chain().provide_credentials()).await {
-        Ok(Ok(credentials)) => Ok(credentials),
-        Ok(Err(err)) => Err(format!(
-            "no AWS credentials (environment, profile, ECS container credentials{}): {}",
-            if on_ec2() { ", instance metadata" } else { "" },
-            error_chain(&err)
-        )),
-        Err(_) => Err(format!("no AWS credentials within {CREDENTIALS_LOOKUP:?}")),
-    }
-}
-
-/// The chain's credentials, kept while they have more than five minutes
-/// left: an IAM token is made for every connection, the lookup (an HTTP
-/// call to the ECS credentials endpoint) once per expiry.
-pub async fn cached_credentials() -> Result<Credentials, String> {
-    static KEPT: tokio::sync::Mutex<Option<Credentials>> = tokio::sync::Mutex::const_new(None);
-    let mut kept = KEPT.lock().await;
-    let fresh_enough = |c: &Credentials| {
-        c.expiry()
-            .is_none_or(|at| at > SystemTime::now() + Duration::from_secs(300))
-    };
-    if let Some(credentials) = kept.as_ref().filter(|c| fresh_enough(c)) {
-        return Ok(credentials.clone());
-    }
-    let credentials = credentials().await?;
-    *kept = Some(credentials.clone());
-    Ok(credentials)
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(next) = source {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        source = next.source();
-    }
-    text
 }
 
 impl Account {

@@ -4,8 +4,9 @@
 //! database account.
 //!
 //! Layout: `settings` (the `[aws]` table), `answer` (what an answer is),
-//! `client` (credentials, region,
-//! the EC2 / Route 53 / STS clients, one per account), `fetch` (the batched
+//! `credentials` (the standard chain:
+//! environment, profile, container endpoint, instance metadata), `client`
+//! (signed EC2 / Route 53 / STS / ECS / Logs calls, one account each), `fetch` (the batched
 //! describes into `model`), `rules` (how a security group or network ACL
 //! judges one packet), `path` (the TCP walk both ways), `dns` (private
 //! zones, VPC DNS attributes, the peering's DNS option), `fix` (the `aws …`
@@ -15,10 +16,10 @@
 
 pub mod answer;
 pub mod client;
+pub mod credentials;
 pub mod dns;
 pub mod fetch;
 pub mod fix;
-pub mod http;
 pub mod model;
 pub mod parse;
 pub mod path;

@@ -3,7 +3,7 @@
 //! AssumeRole), then both accounts' describes side by side, all inside the
 //! run's `explain_timeout`.
 
-use super::client::{self, Account, Call, CallError, Pending, Service};
+use super::client::{Account, Pending, Service};
 use super::fetch::{read_account, Part, Wanted};
 use super::model::{Denied, World};
 use super::settings::Settings;
@@ -96,7 +96,7 @@ impl Session {
     ) -> Result<Session, String> {
         let region =
             region(settings, task_zone).ok_or("no AWS region: set [aws] region or AWS_REGION")?;
-        let credentials = client::credentials().await?;
+        let credentials = super::credentials::lookup().await?;
         let endpoint = settings.endpoint_url.clone();
         let unnamed = Account::new(
             String::new(),
@@ -121,7 +121,14 @@ impl Session {
         let mut denied = Vec::new();
         let peer = match &settings.peer_role_arn {
             None => None,
-            Some(arn) => match assume(&app, arn.as_str(), settings.external_id.as_deref()).await {
+            Some(arn) => match super::credentials::sts::assume(
+                &app,
+                arn.as_str(),
+                settings.external_id.as_deref(),
+                "sts-assume-role",
+            )
+            .await
+            {
                 Ok(credentials) => Some(Account::new(
                     arn.account().to_string(),
                     credentials,
@@ -226,41 +233,4 @@ fn finish(part: Part) -> Reading {
         calls: part.calls,
         skipped: None,
     }
-}
-
-/// Credentials of `role` for this run (15 minutes, the shortest STS gives).
-async fn assume(
-    app: &Account,
-    role: &str,
-    external_id: Option<&str>,
-) -> Result<aws_credential_types::Credentials, CallError> {
-    let mut params = vec![
-        ("RoleArn".to_string(), role.to_string()),
-        ("RoleSessionName".to_string(), "vpc-probe".to_string()),
-        ("DurationSeconds".to_string(), "900".to_string()),
-    ];
-    if let Some(id) = external_id {
-        params.push(("ExternalId".into(), id.into()));
-    }
-    let answer = app.query(Service::Sts, "AssumeRole", &params).await?;
-    let field = |name: &str| {
-        answer
-            .find(name)
-            .map(|e| e.text.clone())
-            .ok_or_else(|| CallError::Failed {
-                call: Call {
-                    action: "sts:AssumeRole".into(),
-                    endpoint: String::new(),
-                },
-                code: "IncompleteAnswer".into(),
-                message: format!("no {name} in the answer"),
-            })
-    };
-    Ok(aws_credential_types::Credentials::new(
-        field("AccessKeyId")?,
-        field("SecretAccessKey")?,
-        Some(field("SessionToken")?),
-        None,
-        "sts-assume-role",
-    ))
 }

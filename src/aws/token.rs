@@ -125,7 +125,7 @@ pub fn token(
 pub async fn fresh(region: Option<&str>, resource: &Resource) -> Result<Secret, String> {
     let region = self::region(region)
         .ok_or("IAM authentication needs a region: set [aws] region in the suite, or AWS_REGION")?;
-    let credentials = super::client::cached_credentials().await.map_err(|why| {
+    let credentials = super::credentials::cached().await.map_err(|why| {
         format!("IAM authentication: {why}; on ECS, give the task definition a taskRoleArn")
     })?;
     token(&credentials, &region, resource, SystemTime::now())

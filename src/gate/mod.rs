@@ -20,7 +20,7 @@ pub mod report;
 pub mod text;
 pub mod verdict;
 
-use crate::aws::client::{self, Account, CallError, Pending};
+use crate::aws::client::{Account, CallError, Pending};
 use ecs::{Container, Network, Started, Task};
 use report::{GateReport, Stopped, SubnetResult};
 use std::future::Future;
@@ -151,7 +151,7 @@ async fn static_pass(options: &Options, network: &Network) -> Vec<report::Static
 
 /// The caller's account: credentials from the chain, the region given.
 async fn account(options: &Options) -> Result<Account, Refused> {
-    let credentials = client::credentials().await.map_err(Refused)?;
+    let credentials = crate::aws::credentials::lookup().await.map_err(Refused)?;
     Ok(Account::new(
         String::new(),
         credentials,
