@@ -10,9 +10,10 @@ use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const ARCHIVE: &str = "target/image/vpc-probe.tar";
-/// The image's limit: 10 MB (issue 20 set it; the AWS reads brought the
-/// image from about 8 to 9.7 MB, see BENCHMARKS.md).
-const MAX_IMAGE_BYTES: u64 = 10_000_000;
+/// The image's limit: 8.5 MB (issue 31 brought it down from 10 MB: the
+/// probe's own credential chain, a non-PIE static binary and size-built
+/// cold crates; see BENCHMARKS.md, "Image size").
+const MAX_IMAGE_BYTES: u64 = 8_500_000;
 
 /// podman as this sandbox allows it: vfs storage, runc, cgroupfs, no
 /// journald, and lowered rlimits (raising them in the container is refused).
@@ -32,7 +33,7 @@ fn archive() -> Option<std::path::PathBuf> {
         return Some(path);
     }
     assert!(
-        std::env::var("CI").is_err(),
+        std::env::var("CI").as_deref() != Ok("true"),
         "{ARCHIVE} is missing: scripts/test builds it with scripts/build-image"
     );
     eprintln!("skipping: {ARCHIVE} not built (run scripts/build-image)");
