@@ -166,3 +166,30 @@ fn dependencies_run_one_way() {
         }
     }
 }
+
+/// The code map's first column: every module named in backticks.
+fn mapped() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("ARCHITECTURE.md")).unwrap();
+    let map = text
+        .split("## Code map")
+        .nth(1)
+        .and_then(|after| after.split("Import table").next())
+        .expect("ARCHITECTURE.md has a code map");
+    map.lines()
+        .filter_map(|line| line.strip_prefix("| "))
+        .filter_map(|line| line.split(" |").next())
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2).map(str::to_string))
+        .map(|name| name.trim_end_matches(".rs").to_string())
+        .collect()
+}
+
+#[test]
+fn every_module_has_a_row_in_the_code_map() {
+    let modules: BTreeSet<String> = sources(&Path::new(ROOT).join("src"))
+        .iter()
+        .filter_map(|path| module_of(path))
+        .collect();
+    let mapped = mapped();
+    let missing: Vec<_> = modules.difference(&mapped).collect();
+    assert!(missing.is_empty(), "no code-map row for {missing:?}");
+}
