@@ -36,7 +36,11 @@ pub async fn lookup() -> Result<Credentials, String> {
     } else {
         "environment, profile, ECS container credentials"
     };
-    match tokio::time::timeout(LOOKUP, chain()).await {
+    // Boxed: the chain's future (profiles, STS, HTTP) would otherwise sit
+    // inside every Redis and PostgreSQL check's own (runner::future_sizes).
+    let chain: std::pin::Pin<Box<dyn std::future::Future<Output = Found> + Send>> =
+        Box::pin(chain());
+    match tokio::time::timeout(LOOKUP, chain).await {
         Ok(Ok(Some(credentials))) => Ok(credentials),
         Ok(Ok(None)) => Err(format!("no AWS credentials ({sources}): none is set up")),
         Ok(Err(why)) => Err(format!("no AWS credentials ({sources}): {why}")),
