@@ -63,12 +63,26 @@ fn actions(doc: &Value, name: &str) -> BTreeSet<String> {
     all
 }
 
+/// Every `.rs` file under `dir`, in its subdirectories too (the credential
+/// chain lives in src/aws/credentials/).
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// The actions src/aws calls, by the names it sends.
 fn called() -> BTreeSet<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws");
     let mut found = BTreeSet::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for path in rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws")) {
+        let text = std::fs::read_to_string(path).unwrap();
         for piece in text.split('"').skip(1).step_by(2) {
             let read = ["Describe", "List", "Get"]
                 .iter()
@@ -246,10 +260,9 @@ fn the_connect_policies_name_the_cache_the_user_and_the_database_user() {
 /// The ECS and CloudWatch Logs actions src/gate sends, by the names in its
 /// calls (`call(account, "X"`, `json(Service::Ecs, "X"`, ...).
 fn gate_called() -> BTreeSet<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gate");
     let mut found = BTreeSet::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for path in rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gate")) {
+        let text = std::fs::read_to_string(path).unwrap();
         for (marker, service) in [
             ("call(account, \"", "ecs"),
             ("Service::Ecs, \"", "ecs"),
