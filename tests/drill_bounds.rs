@@ -3,7 +3,7 @@
 //! left open, and the drill itself stopped by SIGTERM while its trigger
 //! runs. Both kinds, against the rig's real PostgreSQL and redis-server
 //! (through a relay of the test's own where it must freeze). The bound is
-//! the one README states: baseline + wait_for_change + settle +
+//! the one docs/drills.md states: baseline + wait_for_change + settle +
 //! 8 × attempt_timeout.
 
 mod rig;

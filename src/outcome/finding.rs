@@ -51,7 +51,7 @@ impl Code {
         self.describe().0
     }
 
-    /// What the code means, for `vpc-probe explain` and the README.
+    /// What the code means, for `vpc-probe explain` and docs/aws.md.
     pub fn meaning(self) -> &'static str {
         self.describe().1
     }

@@ -325,13 +325,13 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_explains_every_reason() {
-        let readme = include_str!("../../README.md");
+    fn the_reasons_page_explains_every_reason() {
+        let readme = include_str!("../../docs/reasons.md");
         for reason in Reason::all() {
             let row = format!("| `{}` |", reason.as_str());
             assert!(
                 readme.contains(&row),
-                "README.md has no table row for {reason}"
+                "docs/reasons.md has no table row for {reason}"
             );
         }
     }
