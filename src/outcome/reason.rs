@@ -328,10 +328,15 @@ mod tests {
     fn the_reasons_page_explains_every_reason() {
         let readme = include_str!("../../docs/reasons.md");
         for reason in Reason::all() {
-            let row = format!("| `{}` |", reason.as_str());
+            let row = format!(
+                "| `{}` | {} | {} |",
+                reason.as_str(),
+                reason.meaning(),
+                reason.hint()
+            );
             assert!(
                 readme.contains(&row),
-                "docs/reasons.md has no table row for {reason}"
+                "docs/reasons.md has no row for {reason}, or its words differ from these: {row}"
             );
         }
     }
