@@ -1,0 +1,198 @@
+//! The walk against hand-built worlds: one fact of the path per test.
+
+use super::*;
+use crate::aws::model::*;
+
+const APP: &str = "111111111111";
+const DB: &str = "222222222222";
+
+fn net(text: &str) -> Ipv4Net {
+    text.parse().unwrap()
+}
+
+fn open_acl(id: &str, account: &str, subnet: &str) -> NetworkAcl {
+    let entry = |egress| AclEntry {
+        number: 100,
+        egress,
+        allow: true,
+        protocol: Protocol::All,
+        cidr: net("0.0.0.0/0"),
+    };
+    NetworkAcl {
+        id: id.into(),
+        account: account.into(),
+        vpc: String::new(),
+        subnets: vec![subnet.into()],
+        entries: vec![entry(true), entry(false)],
+    }
+}
+
+fn group(id: &str, account: &str, ingress: Vec<SgRule>) -> SecurityGroup {
+    let all = SgRule {
+        id: None,
+        protocol: Protocol::All,
+        peer: Peer::Cidr(net("0.0.0.0/0")),
+    };
+    SecurityGroup {
+        id: id.into(),
+        account: account.into(),
+        name: id.into(),
+        ingress,
+        egress: vec![all],
+    }
+}
+
+fn route(destination: &str, target: Target) -> Route {
+    Route {
+        destination: net(destination),
+        target,
+        blackhole: false,
+    }
+}
+
+/// The app VPC 10.20/16 and the database VPC 10.0/16, peered by pcx-1,
+/// with the database side's CIDRs as given.
+fn world(db_cidrs: &[&str], app_routes: Vec<Route>) -> World {
+    let mut w = World {
+        accounts: vec![APP.into(), DB.into()],
+        ..World::default()
+    };
+    w.subnets.insert(
+        "subnet-a".into(),
+        Subnet {
+            id: "subnet-a".into(),
+            account: APP.into(),
+            vpc: "vpc-app".into(),
+            cidr: net("10.20.1.0/24"),
+        },
+    );
+    w.subnets.insert(
+        "subnet-d".into(),
+        Subnet {
+            id: "subnet-d".into(),
+            account: DB.into(),
+            vpc: "vpc-db".into(),
+            cidr: net("10.0.1.0/24"),
+        },
+    );
+    w.enis.push(Eni {
+        id: "eni-task".into(),
+        account: APP.into(),
+        address: "10.20.1.10".parse().unwrap(),
+        subnet: "subnet-a".into(),
+        vpc: "vpc-app".into(),
+        groups: vec!["sg-task".into()],
+    });
+    w.enis.push(Eni {
+        id: "eni-db".into(),
+        account: DB.into(),
+        address: "10.0.1.12".parse().unwrap(),
+        subnet: "subnet-d".into(),
+        vpc: "vpc-db".into(),
+        groups: vec!["sg-db".into()],
+    });
+    let admit = SgRule {
+        id: Some("sgr-1".into()),
+        protocol: Protocol::Tcp(Ports::one(5432)),
+        peer: Peer::Cidr(net("10.20.0.0/16")),
+    };
+    w.groups
+        .insert("sg-task".into(), group("sg-task", APP, vec![]));
+    w.groups
+        .insert("sg-db".into(), group("sg-db", DB, vec![admit]));
+    w.acls.push(open_acl("acl-a", APP, "subnet-a"));
+    w.acls.push(open_acl("acl-d", DB, "subnet-d"));
+    let mut routes = vec![route("10.20.0.0/16", Target::Local)];
+    routes.extend(app_routes);
+    w.tables.push(RouteTable {
+        id: "rtb-a".into(),
+        account: APP.into(),
+        vpc: "vpc-app".into(),
+        subnets: vec!["subnet-a".into()],
+        main: false,
+        routes,
+    });
+    let back = vec![
+        route("10.0.0.0/16", Target::Local),
+        route("10.20.0.0/16", Target::Peering("pcx-1".into())),
+    ];
+    w.tables.push(RouteTable {
+        id: "rtb-d".into(),
+        account: DB.into(),
+        vpc: "vpc-db".into(),
+        subnets: vec![],
+        main: true,
+        routes: back,
+    });
+    let side = |vpc: &str, account: &str, cidrs: Vec<Ipv4Net>| PeeringSide {
+        vpc: vpc.into(),
+        account: account.into(),
+        cidrs,
+        dns_from_remote: true,
+    };
+    w.peerings.push(Peering {
+        id: "pcx-1".into(),
+        status: "active".into(),
+        requester: side("vpc-app", APP, vec![net("10.20.0.0/16")]),
+        accepter: side("vpc-db", DB, db_cidrs.iter().map(|c| net(c)).collect()),
+    });
+    w
+}
+
+fn codes(w: &World) -> Vec<Code> {
+    let source = End::at_eni(w, w.eni("eni-task").unwrap()).unwrap();
+    walk(w, &source, "10.0.1.12".parse().unwrap(), 5432)
+        .findings
+        .iter()
+        .map(|f| f.code)
+        .collect()
+}
+
+fn peered() -> Vec<Route> {
+    vec![route("10.0.0.0/16", Target::Peering("pcx-1".into()))]
+}
+
+#[test]
+fn the_healthy_path_has_no_finding_and_names_the_admitting_rule() {
+    let w = world(&["10.0.0.0/16"], peered());
+    assert_eq!(codes(&w), []);
+    let source = End::at_eni(&w, w.eni("eni-task").unwrap()).unwrap();
+    let walked = walk(&w, &source, "10.0.1.12".parse().unwrap(), 5432);
+    assert_eq!(
+        walked.admitted_by.map(|f| f.object),
+        Some("sgr-1".to_string())
+    );
+}
+
+#[test]
+fn a_secondary_cidr_that_overlaps_is_named_on_the_peering() {
+    let w = world(&["10.0.0.0/16", "10.20.128.0/17"], peered());
+    assert_eq!(codes(&w), [Code::CidrOverlap]);
+}
+
+#[test]
+fn a_transit_gateway_route_is_named_not_judged() {
+    let w = world(
+        &["10.0.0.0/16"],
+        vec![route("10.0.0.0/8", Target::TransitGateway("tgw-1".into()))],
+    );
+    let source = End::at_eni(&w, w.eni("eni-task").unwrap()).unwrap();
+    let walked = walk(&w, &source, "10.0.1.12".parse().unwrap(), 5432);
+    assert!(walked.findings.is_empty(), "{:?}", walked.findings);
+    assert!(
+        walked
+            .chain
+            .iter()
+            .any(|c| c.contains("tgw-1: transit gateway routes not followed")),
+        "{:?}",
+        walked.chain
+    );
+}
+
+#[test]
+fn a_wider_peering_route_behind_a_specific_gateway_route_is_more_specific_route() {
+    let mut routes = peered();
+    routes.push(route("10.0.1.0/24", Target::Gateway("igw-1".into())));
+    let w = world(&["10.0.0.0/16"], routes);
+    assert_eq!(codes(&w), [Code::MoreSpecificRoute]);
+}
