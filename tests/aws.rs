@@ -251,6 +251,14 @@ const ROWS: &[Row] = &[
         code: "allowed_by_rule",
         object: "sg_patroni",
     },
+    Row {
+        fault: "transit_gateway_without_route",
+        source: TASK_A,
+        check: "haproxy-rw",
+        verdict: "unknown",
+        code: "hop_not_followed",
+        object: "tgw",
+    },
 ];
 
 fn fault_row(fault: &str) {
@@ -288,6 +296,7 @@ fn fault_row(fault: &str) {
     let fix = named["fix"].as_str().unwrap_or_default();
     assert!(
         row_of.code == "more_specific_route"
+            || row_of.code == "hop_not_followed"
             || fix.starts_with("aws ")
             || named["code"] == "peering_not_active",
         "a runnable fix: {named:#}"
@@ -317,6 +326,7 @@ fault_rows!(
     zone_not_associated,
     sg_too_wide_patroni_node,
     sg_too_wide_patroni_api,
+    transit_gateway_without_route,
 );
 
 #[test]

@@ -129,11 +129,13 @@ fn path_findings(
     seen: Seen,
 ) -> Vec<Finding> {
     let blocked = walk.blocked();
+    // A hop the walk did not follow may be what blocks: not "all open".
+    let open = !blocked && !walk.unfollowed();
     match (closed, seen, blocked) {
         (true, Seen::Failed | Seen::NotRun, false) => {
             walk.admitted_by.into_iter().chain(walk.findings).collect()
         }
-        (false, Seen::Failed, false) => {
+        (false, Seen::Failed, false) if open => {
             let mut findings = walk.findings;
             findings.push(Finding {
                 code: Code::PathOpen,

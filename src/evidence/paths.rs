@@ -27,7 +27,8 @@ pub enum Verdict {
     /// Blocked, as `expect = "unreachable"` wants.
     Closed,
     AllowedButShouldNotBe,
-    /// The describes cannot tell (a name in no zone read, an IPv6 path).
+    /// The describes cannot tell (a name in no zone read, an IPv6 path, a
+    /// hop the walk does not follow such as a transit gateway).
     Unknown,
 }
 

@@ -244,6 +244,15 @@ def fault(name, ids, app, db):
     elif name in ("sg_too_wide_patroni_node", "sg_too_wide_patroni_api"):
         port = 5432 if name.endswith("node") else 8008
         dbec2.authorize_security_group_ingress(GroupId=ids["sg_patroni"], IpPermissions=perm(port, "10.20.0.0/16"))
+    elif name == "transit_gateway_without_route":
+        # Subnet A's route goes to a transit gateway whose route table has
+        # no route to the database VPC (that VPC is not even attached).
+        tgw = ec2.create_transit_gateway(Description="network")["TransitGateway"]["TransitGatewayId"]
+        ec2.create_transit_gateway_vpc_attachment(
+            TransitGatewayId=tgw, VpcId=ids["app_vpc"], SubnetIds=[ids["subnet_a"]])
+        ec2.replace_route(RouteTableId=ids["rtb_a"], DestinationCidrBlock="10.0.0.0/16",
+                          TransitGatewayId=tgw)
+        ids["tgw"] = tgw
     elif name != "healthy":
         sys.exit(f"unknown fault {name}")
 

@@ -20,8 +20,7 @@ pub(super) fn acl_legs(
     port: u16,
 ) {
     let Some(acl) = world.acl_of(&subnet.id) else {
-        walk.chain
-            .push(format!("{}: network ACL not read", subnet.id));
+        walk.not_followed(&subnet.id, &subnet.account, "network ACL not read".into());
         return;
     };
     walk.chain.push(acl.id.clone());

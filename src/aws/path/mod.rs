@@ -87,6 +87,25 @@ impl Walk {
         self.findings.iter().any(|f| f.code.blocks())
     }
 
+    /// Whether some object on the way was met but not judged: the path
+    /// may be open or not, and no verdict may say it is.
+    pub fn unfollowed(&self) -> bool {
+        self.findings.iter().any(|f| f.code == Code::HopNotFollowed)
+    }
+
+    /// An object on the way the walk does not judge: on the chain, and a
+    /// finding that keeps any verdict from saying the path is open.
+    pub(super) fn not_followed(&mut self, object: &str, account: &str, why: String) {
+        self.chain.push(format!("{object}: {why}"));
+        self.find(
+            Code::HopNotFollowed,
+            object,
+            account,
+            format!("{object}: {why}"),
+            None,
+        );
+    }
+
     pub(super) fn find(
         &mut self,
         code: Code,

@@ -46,8 +46,8 @@ pub(super) fn forward_route(
     dest_vpc: Option<&str>,
 ) -> Option<Peering> {
     let Some(table) = world.table_of(source.subnet) else {
-        walk.chain
-            .push(format!("{}: route table not read", source.subnet.id));
+        let subnet = source.subnet;
+        walk.not_followed(&subnet.id, &subnet.account, "route table not read".into());
         return None;
     };
     let joining = dest_vpc.and_then(|d| peering_between(world, &source.subnet.vpc, d));
@@ -85,8 +85,8 @@ pub(super) fn return_route(
         return;
     }
     let Some(table) = world.table_of(dest.subnet) else {
-        walk.chain
-            .push(format!("{}: route table not read", dest.subnet.id));
+        let subnet = dest.subnet;
+        walk.not_followed(&subnet.id, &subnet.account, "route table not read".into());
         return;
     };
     let joining = forward
@@ -149,8 +149,16 @@ fn judge_route(
         Target::Local => None,
         Target::Peering(id) => judge_peering(walk, world, table, route, id, toward),
         Target::TransitGateway(id) => {
-            walk.chain
-                .push(format!("{id}: transit gateway routes not followed"));
+            let why = format!(
+                "transit gateway routes not followed ({shown}): its attachments, route tables and the way back are not judged"
+            );
+            walk.not_followed(id, &table.account, why);
+            None
+        }
+        Target::Other(id) => {
+            let why =
+                format!("{shown}: what an interface, instance or endpoint forwards is not judged");
+            walk.not_followed(id, &table.account, why);
             None
         }
         other => {
@@ -214,8 +222,7 @@ fn judge_peering(
     }
 }
 
-/// A route to a gateway, a NAT or an interface where the peering should
-/// be: a more specific route shadowing the peering's, or no route to it.
+/// A route to a gateway or a NAT where the peering should be: a more specific route shadowing the peering's, or no route to it.
 fn judge_elsewhere(
     walk: &mut Walk,
     table: &RouteTable,

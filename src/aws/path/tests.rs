@@ -171,14 +171,16 @@ fn a_secondary_cidr_that_overlaps_is_named_on_the_peering() {
 }
 
 #[test]
-fn a_transit_gateway_route_is_named_not_judged() {
+fn a_transit_gateway_route_is_named_and_keeps_the_path_unjudged() {
     let w = world(
         &["10.0.0.0/16"],
         vec![route("10.0.0.0/8", Target::TransitGateway("tgw-1".into()))],
     );
     let source = End::at_eni(&w, w.eni("eni-task").unwrap()).unwrap();
     let walked = walk(&w, &source, "10.0.1.12".parse().unwrap(), 5432);
-    assert!(walked.findings.is_empty(), "{:?}", walked.findings);
+    assert_eq!(codes(&w), [Code::HopNotFollowed]);
+    assert_eq!(walked.findings[0].object, "tgw-1");
+    assert!(walked.unfollowed() && !walked.blocked());
     assert!(
         walked
             .chain
@@ -187,6 +189,22 @@ fn a_transit_gateway_route_is_named_not_judged() {
         "{:?}",
         walked.chain
     );
+}
+
+#[test]
+fn a_route_to_an_appliance_interface_keeps_the_path_unjudged() {
+    let w = world(
+        &["10.0.0.0/16"],
+        vec![route("10.0.0.0/16", Target::Other("eni-firewall".into()))],
+    );
+    assert_eq!(codes(&w), [Code::HopNotFollowed]);
+}
+
+#[test]
+fn a_subnet_whose_route_table_was_not_read_keeps_the_path_unjudged() {
+    let mut w = world(&["10.0.0.0/16"], peered());
+    w.tables.retain(|t| t.id != "rtb-a");
+    assert_eq!(codes(&w), [Code::HopNotFollowed]);
 }
 
 #[test]
