@@ -109,7 +109,7 @@ impl CheckSpec {
     /// Each kind's future is boxed on its own: un-boxed, the `match` would
     /// make every check's future as large as the largest kind's (postgres,
     /// kilobytes), tcp and dns included. The guard is the size test in
-    /// runner.rs.
+    /// runner/future_sizes.rs.
     pub fn run<'a>(&'a self, probe: &'a mut Probe<'_>) -> BoxFuture<'a, Result<(), Failure>> {
         match self {
             CheckSpec::Dns(spec) => Box::pin(spec.run(probe)),
