@@ -79,24 +79,31 @@ impl TaskIdentity {
         })
     }
 
-    /// Every field under its label name, known or not, in a fixed order:
-    /// the one list of the identity's fields that labels, the text report
-    /// and EMF members are made from.
-    pub fn fields(&self) -> [(&'static str, Option<&str>); 7] {
-        [
-            ("cluster", self.cluster.as_deref()),
-            ("task_arn", self.task_arn.as_deref()),
-            ("family", self.family.as_deref()),
-            ("revision", self.revision.as_deref()),
-            ("availability_zone", self.availability_zone.as_deref()),
-            ("subnet", self.subnet.as_deref()),
-            ("private_ip", self.private_ip.as_deref()),
-        ]
-    }
+    /// The label names of the fields, in the one fixed order that labels,
+    /// the text report and EMF members are made in.
+    pub const LABELS: [&'static str; 7] = [
+        "cluster",
+        "task_arn",
+        "family",
+        "revision",
+        "availability_zone",
+        "subnet",
+        "private_ip",
+    ];
 
-    /// The label names, in the order of [`TaskIdentity::fields`].
-    pub fn label_names() -> [&'static str; 7] {
-        TaskIdentity::default().fields().map(|(name, _)| name)
+    /// Every field under its label name, known or not, in the order of
+    /// [`TaskIdentity::LABELS`].
+    pub fn fields(&self) -> [(&'static str, Option<&str>); 7] {
+        let values = [
+            self.cluster.as_deref(),
+            self.task_arn.as_deref(),
+            self.family.as_deref(),
+            self.revision.as_deref(),
+            self.availability_zone.as_deref(),
+            self.subnet.as_deref(),
+            self.private_ip.as_deref(),
+        ];
+        std::array::from_fn(|i| (Self::LABELS[i], values[i]))
     }
 
     /// `(label, value)` pairs for the fields that are known, in a fixed order.

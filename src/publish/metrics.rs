@@ -8,10 +8,11 @@
 //! Each scrape builds a fresh registry from the ledger, so a scrape sees
 //! one consistent state and checks removed by a reload leave no series.
 
+use super::families as f;
 use super::ledger::{Ledger, Tally};
 use crate::ecs::TaskIdentity;
 use crate::outcome::{Phase, WarningReason};
-use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Registry, TextEncoder};
 use std::time::{SystemTime, UNIX_EPOCH};
 use strum::IntoEnumIterator;
 
@@ -54,8 +55,6 @@ pub fn render(exposition: &Exposition) -> anyhow::Result<String> {
     Ok(String::from_utf8(buffer)?)
 }
 
-const CHECK: &[&str] = &["check", "kind"];
-
 struct Families {
     success: GaugeVec,
     duration: GaugeVec,
@@ -83,115 +82,38 @@ impl Families {
     /// Register every family of a scrape in `registry`.
     fn register(registry: &Registry) -> prometheus::Result<Families> {
         Ok(Families {
-            success: gauge(registry, "probe_success", HELP_SUCCESS, CHECK)?,
-            duration: gauge(registry, "probe_duration_seconds", HELP_DURATION, CHECK)?,
-            dns_lookup: gauge(
-                registry,
-                "probe_dns_lookup_time_seconds",
-                HELP_DNS_LOOKUP,
-                CHECK,
-            )?,
-            phase: gauge(
-                registry,
-                "vpc_probe_phase_duration_seconds",
-                HELP_PHASE,
-                &["check", "kind", "phase"],
-            )?,
-            reason: gauge(
-                registry,
-                "vpc_probe_failure_reason",
-                HELP_REASON,
-                &["check", "kind", "reason", "phase"],
-            )?,
-            last_run: gauge(
-                registry,
-                "vpc_probe_last_run_timestamp_seconds",
-                HELP_LAST_RUN,
-                CHECK,
-            )?,
-            runs: counter(
-                registry,
-                "vpc_probe_check_runs_total",
-                HELP_RUNS,
-                &["check", "kind", "result"],
-            )?,
-            failures: counter(
-                registry,
-                "vpc_probe_check_failures_total",
-                HELP_FAILURES,
-                &["check", "kind", "reason"],
-            )?,
-            cycles: counter(
-                registry,
-                "vpc_probe_postgres_cycles_total",
-                HELP_CYCLES,
-                &["check", "result"],
-            )?,
-            server: gauge(
-                registry,
-                "vpc_probe_postgres_server_info",
-                HELP_SERVER,
-                &["check", "server", "role", "timeline"],
-            )?,
-            address: gauge(
-                registry,
-                "vpc_probe_address_success",
-                HELP_ADDRESS,
-                &["check", "address"],
-            )?,
-            finding: gauge(
-                registry,
-                "vpc_probe_finding",
-                HELP_FINDING,
-                &["check", "code"],
-            )?,
-            warning: gauge(
-                registry,
-                "vpc_probe_warning",
-                HELP_WARNING,
-                &["check", "reason"],
-            )?,
-            cert_expiry: gauge(
-                registry,
-                "probe_ssl_earliest_cert_expiry",
-                HELP_CERT_EXPIRY,
-                CHECK,
-            )?,
-            chain_expiry: gauge(
-                registry,
-                "probe_ssl_last_chain_expiry_timestamp_seconds",
-                HELP_CHAIN_EXPIRY,
-                CHECK,
-            )?,
-            tls_version: gauge(
-                registry,
-                "probe_tls_version_info",
-                HELP_TLS_VERSION,
-                &["check", "kind", "version"],
-            )?,
-            idle_survived: gauge(
-                registry,
-                "vpc_probe_idle_survived_seconds",
-                HELP_IDLE_SURVIVED,
-                CHECK,
-            )?,
-            build: gauge(registry, "vpc_probe_build_info", HELP_BUILD, &["version"])?,
-            suite: gauge(
-                registry,
-                "vpc_probe_suite_info",
-                HELP_SUITE,
-                &["suite", "checks"],
-            )?,
-            task: gauge(
-                registry,
-                "vpc_probe_task_info",
-                HELP_TASK,
-                &TaskIdentity::label_names(),
-            )?,
+            success: f::SUCCESS.gauge(registry)?,
+            duration: f::DURATION.gauge(registry)?,
+            dns_lookup: f::DNS_LOOKUP.gauge(registry)?,
+            phase: f::PHASE.gauge(registry)?,
+            reason: f::REASON.gauge(registry)?,
+            last_run: f::LAST_RUN.gauge(registry)?,
+            runs: f::RUNS.counter(registry)?,
+            failures: f::FAILURES.counter(registry)?,
+            cycles: f::CYCLES.counter(registry)?,
+            server: f::SERVER.gauge(registry)?,
+            address: f::ADDRESS.gauge(registry)?,
+            finding: f::FINDING.gauge(registry)?,
+            warning: f::WARNING.gauge(registry)?,
+            cert_expiry: f::CERT_EXPIRY.gauge(registry)?,
+            chain_expiry: f::CHAIN_EXPIRY.gauge(registry)?,
+            tls_version: f::TLS_VERSION.gauge(registry)?,
+            idle_survived: f::IDLE_SURVIVED.gauge(registry)?,
+            build: f::BUILD.gauge(registry)?,
+            suite: f::SUITE.gauge(registry)?,
+            task: f::TASK.gauge(registry)?,
         })
     }
 
+    /// Every series of one check's tally.
     fn record(&self, tally: &Tally) {
+        self.record_run(tally);
+        self.record_counts(tally);
+        self.record_facts(tally);
+    }
+
+    /// The latest run: result, durations, reason.
+    fn record_run(&self, tally: &Tally) {
         let outcome = &tally.latest;
         let check = [outcome.name.as_str(), outcome.kind.as_str()];
         self.success
@@ -219,6 +141,12 @@ impl Families {
         self.last_run
             .with_label_values(&check)
             .set(epoch_seconds(tally.finished));
+    }
+
+    /// The counters since the probe started.
+    fn record_counts(&self, tally: &Tally) {
+        let outcome = &tally.latest;
+        let check = [outcome.name.as_str(), outcome.kind.as_str()];
         self.runs
             .with_label_values(&[check[0], check[1], "success"])
             .inc_by(tally.successes);
@@ -230,6 +158,21 @@ impl Families {
                 .with_label_values(&[check[0], check[1], reason.as_str()])
                 .inc_by(*count);
         }
+        if outcome.cycles.is_some() {
+            self.cycles
+                .with_label_values(&[check[0], "ok"])
+                .inc_by(tally.cycles_ok);
+            self.cycles
+                .with_label_values(&[check[0], "failed"])
+                .inc_by(tally.cycles_failed);
+        }
+    }
+
+    /// What the latest run saw: the server, each address, the chain, idle
+    /// survival, warnings and findings.
+    fn record_facts(&self, tally: &Tally) {
+        let outcome = &tally.latest;
+        let check = [outcome.name.as_str(), outcome.kind.as_str()];
         if let Some(identity) = &outcome.server {
             let timeline = identity.timeline.as_deref().unwrap_or("");
             self.server
@@ -247,6 +190,23 @@ impl Families {
                 .with_label_values(&[check[0], reason.as_str()])
                 .set(f64::from(u8::from(on)));
         }
+        self.record_tls(tally);
+        if !outcome.idle.is_empty() {
+            let survived = outcome.idle.iter().filter(|step| step.survived);
+            let longest = survived.map(|step| step.idle_seconds).fold(0.0, f64::max);
+            self.idle_survived.with_label_values(&check).set(longest);
+        }
+        for finding in outcome.evidence.iter().flat_map(|e| &e.findings) {
+            self.finding
+                .with_label_values(&[check[0], finding.code.as_str()])
+                .set(1.0);
+        }
+    }
+
+    /// The presented chain's expiry and the handshake's version.
+    fn record_tls(&self, tally: &Tally) {
+        let outcome = &tally.latest;
+        let check = [outcome.name.as_str(), outcome.kind.as_str()];
         if let Some(chain) = &outcome.certificate {
             self.cert_expiry
                 .with_label_values(&check)
@@ -259,24 +219,6 @@ impl Families {
             self.tls_version
                 .with_label_values(&[check[0], check[1], version])
                 .set(1.0);
-        }
-        if !outcome.idle.is_empty() {
-            let survived = outcome.idle.iter().filter(|step| step.survived);
-            let longest = survived.map(|step| step.idle_seconds).fold(0.0, f64::max);
-            self.idle_survived.with_label_values(&check).set(longest);
-        }
-        for finding in outcome.evidence.iter().flat_map(|e| &e.findings) {
-            self.finding
-                .with_label_values(&[check[0], finding.code.as_str()])
-                .set(1.0);
-        }
-        if outcome.cycles.is_some() {
-            self.cycles
-                .with_label_values(&[check[0], "ok"])
-                .inc_by(tally.cycles_ok);
-            self.cycles
-                .with_label_values(&[check[0], "failed"])
-                .inc_by(tally.cycles_failed);
         }
     }
 
@@ -297,24 +239,9 @@ impl Families {
     }
 
     fn reload(&self, registry: &Registry, reload: ReloadStatus) -> prometheus::Result<()> {
-        let successful = gauge(
-            registry,
-            "vpc_probe_config_last_reload_successful",
-            HELP_RELOAD_OK,
-            &[],
-        )?;
-        let last = gauge(
-            registry,
-            "vpc_probe_config_last_reload_success_timestamp_seconds",
-            HELP_RELOAD_AT,
-            &[],
-        )?;
-        let reloads = counter(
-            registry,
-            "vpc_probe_config_reloads_total",
-            HELP_RELOADS,
-            &["result"],
-        )?;
+        let successful = f::RELOAD_OK.gauge(registry)?;
+        let last = f::RELOAD_AT.gauge(registry)?;
+        let reloads = f::RELOADS.counter(registry)?;
         successful
             .with_label_values::<&str>(&[])
             .set(f64::from(u8::from(reload.last_successful)));
@@ -329,61 +256,6 @@ impl Families {
         Ok(())
     }
 }
-
-/// A gauge family, registered in `registry`.
-fn gauge(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> prometheus::Result<GaugeVec> {
-    let family = GaugeVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(family.clone()))?;
-    Ok(family)
-}
-
-/// A counter family, registered in `registry`.
-fn counter(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> prometheus::Result<IntCounterVec> {
-    let family = IntCounterVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(family.clone()))?;
-    Ok(family)
-}
-
-// The HELP text of each family.
-const HELP_SUCCESS: &str = "Whether the check passed (1) or failed (0) on its latest run.";
-const HELP_DURATION: &str = "How long the check's latest run took.";
-const HELP_DNS_LOOKUP: &str = "Time the latest run spent resolving the target's name (microseconds for an IP literal, which needs no DNS).";
-const HELP_PHASE: &str =
-    "Time spent in each phase of the check's latest run (summed over PostgreSQL cycles).";
-const HELP_REASON: &str =
-    "1 for the reason and phase of the check's latest failure; reason=\"none\" while it passes.";
-const HELP_LAST_RUN: &str = "When the check's latest run finished, in seconds since the epoch.";
-const HELP_RUNS: &str = "Runs of the check since the probe started, by result.";
-const HELP_FAILURES: &str = "Failed runs of the check since the probe started, by reason.";
-const HELP_SERVER: &str = "The PostgreSQL server behind a postgres check's port at its last run (address:port from inet_server_addr(), its role, and its WAL timeline when primary): one series per check; a new series marks a failover.";
-const HELP_ADDRESS: &str = "With addresses = \"all\": 1 if the check passed through this address at its last run, else 0; one series per address the name resolved to (bounded by the DNS answer, at most 16).";
-const HELP_CYCLES: &str =
-    "PostgreSQL open/auth/query/close cycles since the probe started, by result.";
-const HELP_WARNING: &str = "1 while the check passes with a warning of this reason (cert_expiring: the presented chain expires within min_cert_validity), else 0.";
-const HELP_IDLE_SURVIVED: &str = "Checks with `idle`: the longest span a held session survived at the latest run (0 when none did).";
-const HELP_CERT_EXPIRY: &str = "The earliest not-after (seconds since the epoch) of the certificates the server presented at the check's latest run, as blackbox_exporter; present also when the handshake failed on an expired one.";
-const HELP_CHAIN_EXPIRY: &str = "The earliest not-after (seconds since the epoch) of the presented chain at the latest run, as blackbox_exporter's (the one chain a server presents; the trusted root is not in it).";
-const HELP_TLS_VERSION: &str =
-    "The TLS version of the check's latest completed handshake; always 1.";
-const HELP_FINDING: &str = "What the AWS describes say about the check's path at its latest explained run (suites with an [aws] table): one series per finding code, e.g. sg_ingress_missing; the object and the fix are in the report.";
-const HELP_BUILD: &str = "The probe's version; always 1.";
-const HELP_SUITE: &str =
-    "The suite being run and its number of checks in the checks label; always 1.";
-const HELP_TASK: &str = "Where the probe runs, from the ECS task metadata; always 1.";
-const HELP_RELOAD_OK: &str = "Whether the last suite reload (SIGHUP) succeeded; a refused suite leaves the previous one running.";
-const HELP_RELOAD_AT: &str =
-    "When the suite was last loaded successfully, in seconds since the epoch.";
-const HELP_RELOADS: &str = "Suite reloads since the probe started, by result.";
 
 fn epoch_seconds(at: SystemTime) -> f64 {
     at.duration_since(UNIX_EPOCH)

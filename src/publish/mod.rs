@@ -2,6 +2,7 @@
 //! `/metrics`, a Pushgateway) and CloudWatch (Embedded Metric Format).
 
 pub mod emf;
+pub mod families;
 pub mod ledger;
 pub mod metrics;
 pub mod pushgateway;
