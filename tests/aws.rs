@@ -693,7 +693,7 @@ fn serve_exports_each_finding_of_its_failing_checks() {
         .spawn()
         .expect("serve in a namespace");
     let url = format!("http://127.0.0.1:{port}/metrics");
-    let want = "vpc_probe_finding{check=\"local\",code=\"sg_ingress_missing\"} 1";
+    let want = "vpc_probe_finding{check=\"local\",code=\"sg_ingress_missing\",object=\"sg-";
     let mut text = String::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::time::Instant::now() < deadline && !text.contains(want) {

@@ -122,8 +122,8 @@ pub const ADDRESS: Family = Family {
 pub const FINDING: Family = Family {
     name: "vpc_probe_finding",
     kind: Type::Gauge,
-    help: "What the AWS describes say about the check's path at its latest explained run (suites with an [aws] table): one series per finding code, e.g. sg_ingress_missing; the object and the fix are in the report.",
-    labels: &["check", "code"],
+    help: "What the AWS describes say about the check's path at its latest explained run (suites with an [aws] table): one series per finding, by code (e.g. sg_ingress_missing) and the object it names (e.g. sg-0abc); the fix is in the report.",
+    labels: &["check", "code", "object"],
 };
 
 pub const WARNING: Family = Family {
@@ -229,3 +229,20 @@ pub const ALL: &[Family] = &[
     RELOAD_AT,
     RELOADS,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_registers_once_under_its_own_name() {
+        let registry = Registry::new();
+        for family in ALL {
+            let registered = match family.kind {
+                Type::Gauge => family.gauge(&registry).map(drop),
+                Type::Counter => family.counter(&registry).map(drop),
+            };
+            registered.unwrap_or_else(|err| panic!("{}: {err}", family.name));
+        }
+    }
+}

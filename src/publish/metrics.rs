@@ -198,7 +198,7 @@ impl Families {
         }
         for finding in outcome.evidence.iter().flat_map(|e| &e.findings) {
             self.finding
-                .with_label_values(&[check[0], finding.code.as_str()])
+                .with_label_values(&[check[0], finding.code.as_str(), &finding.object])
                 .set(1.0);
         }
     }
@@ -301,6 +301,39 @@ mod tests {
     }
 
     #[test]
+    fn every_family_exposed_is_in_the_catalogue() {
+        let mut ledger = Ledger::new(vec!["a".into(), "b".into()]);
+        ledger.record(outcome("a", None), SystemTime::now());
+        ledger.record(
+            outcome("b", Some(Reason::ConnectTimeout)),
+            SystemTime::now(),
+        );
+        let reload = ReloadStatus {
+            last_successful: true,
+            last_success: SystemTime::now(),
+            succeeded: 1,
+            failed: 0,
+        };
+        let text = render(&Exposition {
+            suite: "s",
+            ledger: &ledger,
+            identity: None,
+            reload: Some(reload),
+        })
+        .unwrap();
+        let known: Vec<&str> = super::f::ALL.iter().map(|f| f.name).collect();
+        let exposed: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split(' ').next())
+            .collect();
+        assert!(exposed.len() >= 10, "{text}");
+        for name in exposed {
+            assert!(known.contains(&name), "{name} is not in families::ALL");
+        }
+    }
+
+    #[test]
     fn each_address_of_an_all_addresses_check_is_a_series() {
         use crate::outcome::{AddressResult, Failure, Fault, Phase};
         let mut outcome = outcome("haproxy-all", Some(Reason::ConnectTimeout));
@@ -346,7 +379,9 @@ mod tests {
         ledger.record(outcome, SystemTime::now());
         let text = exposition_of(&ledger, None);
         for code in ["sg_ingress_missing", "nacl_return_blocked"] {
-            let series = format!("vpc_probe_finding{{check=\"haproxy\",code=\"{code}\"}} 1\n");
+            let series = format!(
+                "vpc_probe_finding{{check=\"haproxy\",code=\"{code}\",object=\"sg-1\"}} 1\n"
+            );
             assert!(text.contains(&series), "{text}");
         }
     }
