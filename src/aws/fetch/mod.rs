@@ -4,6 +4,11 @@
 //! ACLs and peerings of the VPCs found, then the DNS facts when a name is
 //! asked about). Each answer becomes `model` types here; a refused call
 //! becomes a `Denied` entry and the rest of the reading goes on.
+//!
+//! Layout: this file reads the network objects; `zones` the DNS facts
+//! (VPC attributes, private hosted zones, a record).
+
+mod zones;
 
 use super::client::{Account, CallError, Service};
 use super::model::*;
@@ -13,6 +18,8 @@ use super::xml::Element;
 use ipnet::Ipv4Net;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use zones::{dns_facts, merge_zone};
+pub use zones::{record, zones_of};
 
 /// Filter values per call (EC2 accepts up to 200 per filter).
 const FILTER_VALUES: usize = 200;
@@ -84,74 +91,17 @@ impl Part {
     }
 }
 
-fn merge_zone(zones: &mut Vec<Zone>, zone: Zone) {
-    match zones.iter_mut().find(|z| z.id == zone.id) {
-        Some(known) => {
-            for vpc in zone.vpcs {
-                if !known.vpcs.contains(&vpc) {
-                    known.vpcs.push(vpc);
-                }
-            }
-        }
-        None => zones.push(zone),
-    }
-}
-
 /// Read what `wanted` needs from one account; `source_side`: this is the
 /// account the path starts in (it answers the DNS questions).
 pub async fn read_account(account: &Account, wanted: &Wanted, source_side: bool) -> Part {
     let mut part = Part::default();
     part.world.accounts.push(account.id.clone());
-    let mut addresses: Vec<Ipv4Addr> = wanted.addresses.iter().copied().collect();
-    if let Some(Source::Address(a)) = &wanted.source {
-        addresses.push(*a);
-    }
-    for chunk in addresses.chunks(FILTER_VALUES) {
-        let values = chunk.iter().map(Ipv4Addr::to_string).collect();
-        let answer = describe(
-            account,
-            "DescribeNetworkInterfaces",
-            &[("addresses.private-ip-address", values)],
-            "networkInterfaceSet",
-        )
-        .await;
-        let items = part.note(account, answer).unwrap_or_default();
-        part.world
-            .enis
-            .extend(items.iter().flat_map(|item| enis(item, &account.id)));
-    }
-    let mut vpcs: BTreeSet<String> = part.world.enis.iter().map(|e| e.vpc.clone()).collect();
-    let mut subnet_filter = vec![];
-    match &wanted.source {
-        Some(Source::Eni(id)) if source_side => {
-            let answer = describe(
-                account,
-                "DescribeNetworkInterfaces",
-                &[("network-interface-id", vec![id.clone()])],
-                "networkInterfaceSet",
-            )
-            .await;
-            let found: Vec<Eni> = part
-                .note(account, answer)
-                .unwrap_or_default()
-                .iter()
-                .flat_map(|i| enis(i, &account.id))
-                .collect();
-            vpcs.extend(found.iter().map(|e| e.vpc.clone()));
-            part.world.enis.extend(found);
-        }
-        Some(Source::Subnet(id)) if source_side => {
-            subnet_filter.push(("subnet-id", vec![id.clone()]))
-        }
-        Some(Source::Address(a)) if source_side && part.world.eni_at(*a).is_none() => {}
-        _ => {}
-    }
+    let (mut vpcs, subnet_filter) = read_interfaces(&mut part, account, wanted, source_side).await;
     // The subnets: of the VPCs found, else the source subnet, else (an
     // address without an interface yet) every subnet of the account.
-    let filters: Vec<(&str, Vec<String>)> = if !vpcs.is_empty() {
-        vec![("vpc-id", vpcs.iter().cloned().collect())]
-    } else {
-        subnet_filter
+    let filters = match vpcs.is_empty() {
+        false => vec![("vpc-id", vpcs.iter().cloned().collect())],
+        true => subnet_filter,
     };
     let answer = describe(account, "DescribeSubnets", &filters, "subnetSet").await;
     for item in part.note(account, answer).unwrap_or_default() {
@@ -160,12 +110,80 @@ pub async fn read_account(account: &Account, wanted: &Wanted, source_side: bool)
             part.world.subnets.insert(subnet.id.clone(), subnet);
         }
     }
-    if vpcs.is_empty() {
-        if !source_side && !wanted.hosts.is_empty() {
-            zones_of(&mut part, account, wanted).await;
-        }
-        return part;
+    if !vpcs.is_empty() {
+        read_vpcs(&mut part, account, &vpcs, wanted, source_side).await;
+        prefix_lists(&mut part, account).await;
     }
+    // The source side answers the DNS questions from its VPCs' facts; the
+    // other side only says which of its zones hold the names.
+    match (source_side, wanted.hosts.is_empty(), vpcs.is_empty()) {
+        (_, true, _) | (true, false, true) => {}
+        (true, false, false) => dns_facts(&mut part, account, &vpcs, wanted).await,
+        (false, false, _) => zones_of(&mut part, account, wanted).await,
+    }
+    part
+}
+
+/// A subnet filter for `DescribeSubnets`.
+type Filters = Vec<(&'static str, Vec<String>)>;
+
+/// The interfaces holding the addresses asked about, and the source's:
+/// the VPCs they are in, or the source subnet's filter when there is no
+/// interface to start from.
+async fn read_interfaces(
+    part: &mut Part,
+    account: &Account,
+    wanted: &Wanted,
+    source_side: bool,
+) -> (BTreeSet<String>, Filters) {
+    let mut addresses: Vec<Ipv4Addr> = wanted.addresses.iter().copied().collect();
+    if let Some(Source::Address(a)) = &wanted.source {
+        addresses.push(*a);
+    }
+    for chunk in addresses.chunks(FILTER_VALUES) {
+        let values = chunk.iter().map(Ipv4Addr::to_string).collect();
+        let filter = [("addresses.private-ip-address", values)];
+        read_enis(part, account, &filter).await;
+    }
+    let mut subnet_filter = vec![];
+    match &wanted.source {
+        Some(Source::Eni(id)) if source_side => {
+            let filter = [("network-interface-id", vec![id.clone()])];
+            read_enis(part, account, &filter).await;
+        }
+        Some(Source::Subnet(id)) if source_side => {
+            subnet_filter.push(("subnet-id", vec![id.clone()]))
+        }
+        _ => {}
+    }
+    let vpcs = part.world.enis.iter().map(|e| e.vpc.clone()).collect();
+    (vpcs, subnet_filter)
+}
+
+/// One `DescribeNetworkInterfaces` call, its interfaces added to the world.
+async fn read_enis(part: &mut Part, account: &Account, filters: &[(&str, Vec<String>)]) {
+    let answer = describe(
+        account,
+        "DescribeNetworkInterfaces",
+        filters,
+        "networkInterfaceSet",
+    )
+    .await;
+    let items = part.note(account, answer).unwrap_or_default();
+    part.world
+        .enis
+        .extend(items.iter().flat_map(|item| enis(item, &account.id)));
+}
+
+/// The VPCs found, their route tables, ACLs and peerings, and the security
+/// groups of the interfaces (and of a subnet source), read at once.
+async fn read_vpcs(
+    part: &mut Part,
+    account: &Account,
+    vpcs: &BTreeSet<String>,
+    wanted: &Wanted,
+    source_side: bool,
+) {
     let vpc_filter = vec![("vpc-id", vpcs.iter().cloned().collect::<Vec<_>>())];
     let mut groups: BTreeSet<String> = part
         .world
@@ -177,7 +195,6 @@ pub async fn read_account(account: &Account, wanted: &Wanted, source_side: bool)
         groups.extend(wanted.source_groups.iter().cloned());
     }
     let group_filter = vec![("group-id", groups.iter().cloned().collect::<Vec<_>>())];
-    let no_filter: Vec<(&str, Vec<String>)> = vec![];
     let (vpc_items, table_items, acl_items, peering_items, group_items, rule_items) = tokio::join!(
         describe(account, "DescribeVpcs", &vpc_filter, "vpcSet"),
         describe(account, "DescribeRouteTables", &vpc_filter, "routeTableSet"),
@@ -185,7 +202,7 @@ pub async fn read_account(account: &Account, wanted: &Wanted, source_side: bool)
         describe(
             account,
             "DescribeVpcPeeringConnections",
-            &no_filter,
+            &[],
             "vpcPeeringConnectionSet"
         ),
         describe_if(
@@ -220,18 +237,10 @@ pub async fn read_account(account: &Account, wanted: &Wanted, source_side: bool)
         .extend(peerings.iter().filter_map(peering));
     let names = part.note(account, group_items).unwrap_or_default();
     let rules = part.note(account, rule_items).unwrap_or_default();
-    for id_ in &groups {
-        part.world
-            .groups
-            .insert(id_.clone(), group(id_, id, &names, &rules));
+    for group_id in &groups {
+        let read = group(group_id, id, &names, &rules);
+        part.world.groups.insert(group_id.clone(), read);
     }
-    prefix_lists(&mut part, account).await;
-    match (source_side, wanted.hosts.is_empty()) {
-        (_, true) => {}
-        (true, false) => dns_facts(&mut part, account, &vpcs, wanted).await,
-        (false, false) => zones_of(&mut part, account, wanted).await,
-    }
-    part
 }
 
 /// The CIDRs of the managed prefix lists the groups' rules name (one call
@@ -270,138 +279,6 @@ async fn prefix_lists(part: &mut Part, account: &Account) {
             }
         }
     }
-}
-
-/// The VPC attributes and private zones behind the names asked about.
-async fn dns_facts(part: &mut Part, account: &Account, vpcs: &BTreeSet<String>, wanted: &Wanted) {
-    for vpc in vpcs {
-        for attribute in ["enableDnsSupport", "enableDnsHostnames"] {
-            let params = vec![
-                ("VpcId".to_string(), vpc.clone()),
-                ("Attribute".to_string(), attribute.to_string()),
-            ];
-            let answer = account
-                .query(Service::Ec2, "DescribeVpcAttribute", &params)
-                .await;
-            let on = part.note(account, answer).and_then(|a| {
-                a.child(attribute)
-                    .and_then(|c| c.text_of("value"))
-                    .map(|v| v == "true")
-            });
-            if let Some(known) = part.world.vpcs.get_mut(vpc) {
-                match attribute {
-                    "enableDnsSupport" => known.dns_support = on,
-                    _ => known.dns_hostnames = on,
-                }
-            }
-        }
-        let path = format!(
-            "/2013-04-01/hostedzonesbyvpc?vpcid={vpc}&vpcregion={}",
-            account.region
-        );
-        let answer = account
-            .rest(Service::Route53, "ListHostedZonesByVPC", &path)
-            .await;
-        for summary in part
-            .note(account, answer)
-            .iter()
-            .flat_map(|a| a.items("HostedZoneSummaries"))
-        {
-            let Some(zone_id) = summary.text_of("HostedZoneId") else {
-                continue;
-            };
-            let owner = summary
-                .child("Owner")
-                .and_then(|o| o.text_of("OwningAccount"))
-                .unwrap_or(&account.id);
-            let zone = Zone {
-                id: zone_id.to_string(),
-                account: owner.to_string(),
-                name: zone_name(summary.text_of("Name")),
-                vpcs: vec![vpc.clone()],
-            };
-            merge_zone(&mut part.world.zones, zone);
-        }
-    }
-    zones_of(part, account, wanted).await;
-}
-
-/// The account's private zones that hold a name asked about, with their VPCs.
-pub async fn zones_of(part: &mut Part, account: &Account, wanted: &Wanted) {
-    let answer = account
-        .rest(
-            Service::Route53,
-            "ListHostedZones",
-            "/2013-04-01/hostedzone?maxitems=100",
-        )
-        .await;
-    let listed = part
-        .note(account, answer)
-        .map(|a| a.items("HostedZones").cloned().collect::<Vec<_>>())
-        .unwrap_or_default();
-    for zone in listed {
-        let private = zone.child("Config").and_then(|c| c.text_of("PrivateZone")) == Some("true");
-        let name = zone_name(zone.text_of("Name"));
-        let holds = wanted
-            .hosts
-            .iter()
-            .any(|h| h.trim_end_matches('.') == name || h.ends_with(&format!(".{name}")));
-        let Some(id) = zone
-            .text_of("Id")
-            .map(|i| i.trim_start_matches("/hostedzone/").to_string())
-        else {
-            continue;
-        };
-        if !private || !holds {
-            continue;
-        }
-        let answer = account
-            .rest(
-                Service::Route53,
-                "GetHostedZone",
-                &format!("/2013-04-01/hostedzone/{id}"),
-            )
-            .await;
-        let vpcs = part
-            .note(account, answer)
-            .map(|a| {
-                a.items("VPCs")
-                    .filter_map(|v| v.text_of("VPCId").map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        merge_zone(
-            &mut part.world.zones,
-            Zone {
-                id,
-                account: account.id.clone(),
-                name,
-                vpcs,
-            },
-        );
-    }
-}
-
-/// The first IPv4 address of `name`'s A record in `zone`.
-pub async fn record(account: &Account, zone: &str, name: &str) -> Option<Ipv4Addr> {
-    let path = format!("/2013-04-01/hostedzone/{zone}/rrset?name={name}&type=A&maxitems=1");
-    let answer = account
-        .rest(Service::Route53, "ListResourceRecordSets", &path)
-        .await
-        .ok()?;
-    let wanted = name.trim_end_matches('.').to_ascii_lowercase();
-    let address = answer
-        .items("ResourceRecordSets")
-        .filter(|set| zone_name(set.text_of("Name")) == wanted && set.text_of("Type") == Some("A"))
-        .flat_map(|set| set.items("ResourceRecords"))
-        .find_map(|r| r.text_of("Value")?.parse().ok());
-    address
-}
-
-fn zone_name(name: Option<&str>) -> String {
-    name.unwrap_or_default()
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
 }
 
 async fn describe_if(
