@@ -1,7 +1,8 @@
 //! ARCHITECTURE.md kept true: its import table says which modules each
 //! top-level module may use; this test reads every `crate::` path in src
 //! (outside comments and test modules) and fails when the code and the
-//! table disagree, either way.
+//! table disagree, either way. It also holds every source file to 450
+//! lines and every function outside tests to 80.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -99,7 +100,9 @@ fn imported(code: &str) -> BTreeSet<String> {
 /// What the code imports, per top-level module (its own name left out).
 fn actual() -> BTreeMap<String, BTreeSet<String>> {
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for path in sources(&Path::new(ROOT).join("src")) {
+    let files = sources(&Path::new(ROOT).join("src"));
+    let tests = test_files(&files);
+    for path in files.into_iter().filter(|f| !tests.contains(f)) {
         let Some(module) = module_of(&path) else {
             continue;
         };
@@ -192,4 +195,115 @@ fn every_module_has_a_row_in_the_code_map() {
     let mapped = mapped();
     let missing: Vec<_> = modules.difference(&mapped).collect();
     assert!(missing.is_empty(), "no code-map row for {missing:?}");
+}
+
+/// The most lines a source file may have, and a function outside tests.
+const FILE_LIMIT: usize = 450;
+const FUNCTION_LIMIT: usize = 80;
+
+/// The files that are test modules: `#[cfg(test)] mod name;` in a parent.
+fn test_files(files: &[PathBuf]) -> BTreeSet<PathBuf> {
+    let mut tests = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let dir = match file.file_name().and_then(|n| n.to_str()) {
+            Some("mod.rs" | "lib.rs" | "main.rs") => file.parent().unwrap().to_path_buf(),
+            _ => file.with_extension(""),
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        for pair in lines.windows(2) {
+            let declared = pair[1].trim().strip_prefix("mod ");
+            let name = declared.and_then(|rest| rest.strip_suffix(';'));
+            if let (true, Some(name)) = (pair[0].trim() == "#[cfg(test)]", name) {
+                tests.insert(dir.join(format!("{name}.rs")));
+                tests.insert(dir.join(name).join("mod.rs"));
+            }
+        }
+    }
+    tests
+}
+
+/// The lines before a file's inline `#[cfg(test)] mod name {`.
+fn outside_tests(text: &str) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .windows(2)
+        .position(|pair| {
+            pair[0].trim() == "#[cfg(test)]"
+                && pair[1].trim().starts_with("mod ")
+                && pair[1].trim_end().ends_with('{')
+        })
+        .unwrap_or(lines.len());
+    lines[..end].to_vec()
+}
+
+/// `name: lines` of each function in `lines` longer than the limit: a
+/// function runs from its `fn` line to the first `}` at its indentation.
+fn long_functions(lines: &[&str]) -> Vec<String> {
+    let mut long = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let Some(at) = trimmed.find("fn ") else {
+            continue;
+        };
+        let qualifiers = &trimmed[..at];
+        let is_item = qualifiers
+            .split_whitespace()
+            .all(|q| q.starts_with("pub") || ["async", "const", "unsafe"].contains(&q));
+        if !is_item || trimmed.ends_with(';') || trimmed.starts_with("//") {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        let closing =
+            |l: &&str| l.len() - l.trim_start().len() == indent && l.trim_start().starts_with('}');
+        let Some(end) = lines[start..].iter().position(closing) else {
+            continue;
+        };
+        if end + 1 > FUNCTION_LIMIT {
+            let name: String = trimmed[at + 3..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            long.push(format!("{name}: {} lines", end + 1));
+        }
+    }
+    long
+}
+
+#[test]
+fn no_file_over_450_lines_and_no_function_over_80() {
+    let files = sources(&Path::new(ROOT).join("src"));
+    let tests = test_files(&files);
+    let mut problems = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let shown = file
+            .strip_prefix(ROOT)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        let count = text.lines().count();
+        if count > FILE_LIMIT {
+            problems.push(format!("{shown}: {count} lines"));
+        }
+        if !tests.contains(file) {
+            for long in long_functions(&outside_tests(&text)) {
+                problems.push(format!("{shown}: fn {long}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_long_function_is_found_and_a_test_module_is_not_counted() {
+    let body = "    let x = 1;\n".repeat(FUNCTION_LIMIT);
+    let text = format!("pub(crate) async fn long() {{\n{body}}}\n\nfn short() {{\n}}\n");
+    assert_eq!(long_functions(&outside_tests(&text)), ["long: 82 lines"]);
+    let inline = format!("fn short() {{}}\n#[cfg(test)]\nmod tests {{\n{text}}}\n");
+    assert!(long_functions(&outside_tests(&inline)).is_empty());
+    let files = sources(&Path::new(ROOT).join("src"));
+    let tests = test_files(&files);
+    assert!(tests.contains(&Path::new(ROOT).join("src/config/tests.rs")));
+    assert!(!tests.contains(&Path::new(ROOT).join("src/config/check.rs")));
 }

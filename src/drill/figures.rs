@@ -333,48 +333,64 @@ fn timeline(
             event,
         })
     };
-    add(
-        0.0,
-        format!(
-            "measuring; primary {}",
-            report.primary_before.as_ref().map_or("?", |p| &p.server)
-        ),
-    );
-    if let Some(trigger) = &report.trigger {
-        add(
-            trigger.started_after_seconds,
-            format!("trigger started: {}", trigger.command.join(" ")),
-        );
-        add(
-            trigger.finished_after_seconds,
-            format!(
-                "trigger finished (exit {})",
-                trigger
-                    .exit_code
-                    .map_or("none: killed or not started".into(), |c| c.to_string())
-            ),
-        );
-    } else {
+    let primary = report.primary_before.as_ref().map_or("?", |p| &p.server);
+    add(0.0, format!("measuring; primary {primary}"));
+    trigger_events(report, triggered_at, &mut add);
+    change_events(report, triggered_at, writes, &mut add);
+    match session {
+        SessionEnd::Cut { at, label } => add(secs(*at), format!("open session cut ({label})")),
+        SessionEnd::Hung { at } => add(secs(*at), "open session hung".into()),
+        _ => {}
+    }
+    events.sort_by(|a, b| a.at_seconds.total_cmp(&b.at_seconds));
+    events
+}
+
+/// The trigger's start and end, or the end of the baseline without one.
+fn trigger_events(report: &DrillReport, triggered_at: Duration, add: &mut impl FnMut(f64, String)) {
+    let Some(trigger) = &report.trigger else {
         add(
             secs(triggered_at),
             "baseline over; waiting for the change".into(),
         );
-    }
-    if let Some(dns) = &report.dns {
-        if let Some(changed) = dns.changed_after_seconds {
-            add(
-                secs(triggered_at) + changed,
-                format!("{} now answers {}", dns.name, dns.after.join(",")),
-            );
-        }
+        return;
+    };
+    add(
+        trigger.started_after_seconds,
+        format!("trigger started: {}", trigger.command.join(" ")),
+    );
+    let exit = trigger
+        .exit_code
+        .map_or("none: killed or not started".into(), |c| c.to_string());
+    add(
+        trigger.finished_after_seconds,
+        format!("trigger finished (exit {exit})"),
+    );
+}
+
+/// What changed: the name's answer, the first write refused, the gap in
+/// acknowledged writes, the new primary.
+fn change_events(
+    report: &DrillReport,
+    triggered_at: Duration,
+    writes: &[Attempt],
+    add: &mut impl FnMut(f64, String),
+) {
+    if let Some((dns, changed)) = report
+        .dns
+        .as_ref()
+        .and_then(|dns| Some((dns, dns.changed_after_seconds?)))
+    {
+        add(
+            secs(triggered_at) + changed,
+            format!("{} now answers {}", dns.name, dns.after.join(",")),
+        );
     }
     if let Some(first) = writes.iter().find(|a| !matches!(a.fate, Fate::Ok(_))) {
+        let detail = attempt_row(first).detail;
         add(
             secs(first.started),
-            format!(
-                "first write not acknowledged ({})",
-                attempt_row(first).detail
-            ),
+            format!("first write not acknowledged ({detail})"),
         );
     }
     if let Some(gap) = report
@@ -396,13 +412,6 @@ fn timeline(
             format!("writes acknowledged by the new primary {}", after.server),
         );
     }
-    match session {
-        SessionEnd::Cut { at, label } => add(secs(*at), format!("open session cut ({label})")),
-        SessionEnd::Hung { at } => add(secs(*at), "open session hung".into()),
-        _ => {}
-    }
-    events.sort_by(|a, b| a.at_seconds.total_cmp(&b.at_seconds));
-    events
 }
 
 #[cfg(test)]

@@ -29,6 +29,26 @@ pub fn progress_line(outcome: &Outcome) -> String {
 
 /// The full report: table, failures with hints, summary, and where it ran.
 pub fn render(report: &RunReport) -> String {
+    let mut out = format!("{}\n", table(report));
+    failures(&mut out, report);
+    warnings(&mut out, report);
+    for check in report.checks.iter().filter(|c| c.evidence.is_some()) {
+        let _ = write!(out, "\n{}: what AWS says\n", check.name);
+        out.push_str(&evidence_lines(check.evidence.as_ref().expect("filtered")));
+    }
+    for check in report.checks.iter().filter(|c| !c.idle.is_empty()) {
+        let _ = writeln!(out, "\n{}: sessions held idle", check.name);
+        for step in &check.idle {
+            let _ = writeln!(out, "  {}", step.summary());
+        }
+    }
+    addresses(&mut out, report);
+    summary(&mut out, report);
+    out
+}
+
+/// One row per check: result, reason, time.
+fn table(report: &RunReport) -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY);
     table.set_header(["check", "kind", "target", "result", "reason", "time"]);
@@ -48,7 +68,11 @@ pub fn render(report: &RunReport) -> String {
             seconds_f64(check.duration_seconds),
         ]);
     }
-    let mut out = format!("{table}\n");
+    table
+}
+
+/// Each failure's reason, phase, detail and hint.
+fn failures(out: &mut String, report: &RunReport) {
     for check in report.checks.iter().filter(|c| !c.success) {
         let reason = check.reason.map_or("failed", |r| r.as_str());
         let phase = check.phase.map_or("-", |p| p.as_str());
@@ -56,27 +80,21 @@ pub fn render(report: &RunReport) -> String {
         let _ = writeln!(out, "  detail: {}", check.detail.as_deref().unwrap_or("-"));
         let _ = writeln!(out, "  hint:   {}", check.hint.as_deref().unwrap_or("-"));
     }
+}
+
+/// Each passing check's warning.
+fn warnings(out: &mut String, report: &RunReport) {
     for check in report.checks.iter().filter(|c| c.success) {
         if let Some(warning) = &check.warning {
-            let _ = writeln!(
-                out,
-                "\n{} passes with a warning: {}",
-                check.name,
-                warning.reason.as_str()
-            );
+            let reason = warning.reason.as_str();
+            let _ = writeln!(out, "\n{} passes with a warning: {reason}", check.name);
             let _ = writeln!(out, "  detail: {}", warning.detail);
         }
     }
-    for check in report.checks.iter().filter(|c| c.evidence.is_some()) {
-        let _ = write!(out, "\n{}: what AWS says\n", check.name);
-        out.push_str(&evidence_lines(check.evidence.as_ref().expect("filtered")));
-    }
-    for check in report.checks.iter().filter(|c| !c.idle.is_empty()) {
-        let _ = writeln!(out, "\n{}: sessions held idle", check.name);
-        for step in &check.idle {
-            let _ = writeln!(out, "  {}", step.summary());
-        }
-    }
+}
+
+/// With `addresses = "all"`: a line per address.
+fn addresses(out: &mut String, report: &RunReport) {
     for check in report.checks.iter().filter(|c| !c.addresses.is_empty()) {
         let _ = writeln!(out, "\n{}: each address", check.name);
         for one in &check.addresses {
@@ -85,14 +103,14 @@ pub fn render(report: &RunReport) -> String {
                 Some(reason) => format!("FAIL {reason}"),
                 None => "FAIL".to_string(),
             };
-            let _ = writeln!(
-                out,
-                "  {:<40} {result} {}",
-                one.address,
-                seconds_f64(one.duration_seconds)
-            );
+            let time = seconds_f64(one.duration_seconds);
+            let _ = writeln!(out, "  {:<40} {result} {time}", one.address);
         }
     }
+}
+
+/// The totals and where the run happened.
+fn summary(out: &mut String, report: &RunReport) {
     let failed = report.failed();
     let _ = writeln!(
         out,
@@ -109,7 +127,6 @@ pub fn render(report: &RunReport) -> String {
             .collect();
         let _ = writeln!(out, "ran in {}", place.join(" "));
     }
-    out
 }
 
 /// Findings, one per line with its fix below, then the chain and any skip.
