@@ -26,16 +26,9 @@ impl Reading {
     }
 }
 
-/// The region: the suite's, the environment's, else the one the task runs in.
+/// The region: [`super::settings::region`]'s rule.
 pub fn region(settings: &Settings, task_zone: Option<&str>) -> Option<String> {
-    let from_env = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()));
-    let from_zone = task_zone.map(|z| {
-        z.trim_end_matches(|c: char| c.is_ascii_lowercase())
-            .to_string()
-    });
-    settings.region.clone().or(from_env).or(from_zone)
+    super::settings::region(settings.region.as_deref(), task_zone)
 }
 
 /// The accounts of one run: the app's, and the peer's through its role.

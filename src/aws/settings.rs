@@ -125,9 +125,38 @@ impl FromStr for RoleArn {
     }
 }
 
+/// The one rule for the region every AWS call and IAM token is signed
+/// in: the suite's `[aws] region`, else `AWS_REGION`, else
+/// `AWS_DEFAULT_REGION`, else the region of the zone the task runs in
+/// (when the caller knows it).
+pub fn region(configured: Option<&str>, task_zone: Option<&str>) -> Option<String> {
+    let from_env = || {
+        ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
+    };
+    let from_zone = || {
+        task_zone.map(|z| {
+            z.trim_end_matches(|c: char| c.is_ascii_lowercase())
+                .to_string()
+        })
+    };
+    configured
+        .map(str::to_string)
+        .or_else(from_env)
+        .or_else(from_zone)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_suites_region_wins_over_the_environment_and_the_zone() {
+        // Whatever AWS_REGION says in this process, the suite's comes first.
+        let region = region(Some("eu-west-1"), Some("us-east-1a"));
+        assert_eq!(region.as_deref(), Some("eu-west-1"));
+    }
 
     fn arn(text: &str, ok: bool) {
         assert_eq!(text.parse::<RoleArn>().is_ok(), ok, "{text}");

@@ -131,14 +131,10 @@ pub async fn fresh(region: Option<&str>, resource: &Resource) -> Result<Secret, 
     token(&credentials, &region, resource, SystemTime::now())
 }
 
-/// The region to sign in: the suite's `[aws] region`, else AWS_REGION,
-/// else AWS_DEFAULT_REGION.
+/// The region to sign in: [`super::settings::region`]'s rule (no task
+/// zone is known where a connection opens).
 pub fn region(configured: Option<&str>) -> Option<String> {
-    configured.map(str::to_string).or_else(|| {
-        ["AWS_REGION", "AWS_DEFAULT_REGION"]
-            .iter()
-            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-    })
+    super::settings::region(configured, None)
 }
 
 /// What an ElastiCache endpoint's own name says against the token's cache

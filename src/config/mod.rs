@@ -201,8 +201,9 @@ pub fn parse(source: &str, file: &str, default_name: &str) -> Result<Suite, Conf
     })
 }
 
-/// IAM tokens are signed in the suite's `[aws] region` unless the
-/// environment says otherwise at run time.
+/// IAM tokens are signed in the suite's `[aws] region` when it has one;
+/// without it, the environment's at run time (`aws::settings::region`,
+/// the one rule for both).
 fn sign_in(checks: &mut [Check], region: &str) {
     for check in checks {
         let signed = match &mut check.spec {
