@@ -276,6 +276,7 @@ fn render_times(checks: usize) -> Vec<f64> {
             duration: Duration::from_millis(15),
             phases,
             observed: BTreeMap::new(),
+            facts: Default::default(),
             cycles: None,
             addresses: Vec::new(),
             server: None,

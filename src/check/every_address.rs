@@ -72,11 +72,8 @@ fn merge(probe: &mut Probe<'_>, runs: Vec<(AddressResult, Probe<'_>)>) -> Result
             *total = (*total).max(*spent);
         }
         if index == 0 {
-            for (key, value) in pinned.observed {
-                probe.observed.entry(key).or_insert(value);
-            }
-            probe.cycles = pinned.cycles;
-            probe.server = pinned.server;
+            probe.cycles = pinned.cycles.clone();
+            probe.absorb(pinned);
         }
         probe.addresses.push(one);
     }

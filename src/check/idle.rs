@@ -283,11 +283,8 @@ fn verdict(
     let mut unopened = None;
     let mut other = None;
     for (sibling, step) in steps {
-        probe.phases = sibling.phases;
-        probe.observed.extend(sibling.observed);
-        if sibling.server.is_some() {
-            probe.server = sibling.server;
-        }
+        probe.phases = sibling.phases.clone();
+        probe.absorb(sibling);
         match step {
             Step::Unopened(failure) => {
                 unopened.get_or_insert(failure);

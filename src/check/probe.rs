@@ -6,7 +6,8 @@ use crate::net::tls::TlsSetup;
 use crate::net::wire::{Heard, Spoke, Wire};
 use crate::net::{self, tls, BoxedStream, Net};
 use crate::outcome::{
-    AddressResult, Cycles, Failure, Fault, IdleStep, Phase, Reason, ServerIdentity,
+    AddressResult, Cycles, Facts, Failure, Fault, Handshake, IdleStep, Phase, Reason,
+    ServerIdentity,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -41,6 +42,8 @@ pub struct Probe<'a> {
     in_flight: InFlight,
     pub phases: BTreeMap<Phase, Duration>,
     pub observed: BTreeMap<&'static str, String>,
+    /// The facts read back by metrics, the report and the evidence.
+    pub facts: Facts,
     pub cycles: Option<Cycles>,
     /// Each address's result with `addresses = "all"`.
     pub addresses: Vec<AddressResult>,
@@ -63,6 +66,7 @@ impl<'a> Probe<'a> {
             in_flight,
             phases: BTreeMap::new(),
             observed: BTreeMap::new(),
+            facts: Facts::default(),
             cycles: None,
             addresses: Vec::new(),
             server: None,
@@ -139,6 +143,7 @@ impl<'a> Probe<'a> {
             in_flight: InFlight::default(),
             phases: BTreeMap::new(),
             observed: BTreeMap::new(),
+            facts: Facts::default(),
             cycles: None,
             addresses: Vec::new(),
             server: None,
@@ -170,6 +175,28 @@ impl<'a> Probe<'a> {
         self.observed.insert(key, value.into());
     }
 
+    /// A completed TLS handshake: a fact, and shown as `tls` / `tls_cipher`.
+    pub fn handshake(&mut self, version: impl Into<String>, cipher: Option<String>) {
+        let version = version.into();
+        self.observe("tls", version.clone());
+        if let Some(cipher) = &cipher {
+            self.observe("tls_cipher", cipher.clone());
+        }
+        self.facts.tls = Some(Handshake { version, cipher });
+    }
+
+    /// What a sibling (an address, an idle step) learned of the path that
+    /// this probe does not know yet: its observations, facts and server.
+    pub fn absorb(&mut self, sibling: Probe<'_>) {
+        for (key, value) in sibling.observed {
+            self.observed.entry(key).or_insert(value);
+        }
+        self.facts.absorb(sibling.facts);
+        if self.server.is_none() {
+            self.server = sibling.server;
+        }
+    }
+
     /// Per-hop latency: the TCP connect (one round trip to the first hop,
     /// HAProxy or a load balancer) next to the first request's round trip
     /// (through every hop to the server), so what the proxies add shows.
@@ -194,6 +221,7 @@ impl<'a> Probe<'a> {
         let addrs = self.phase(Phase::Resolve, net.resolve(host)).await?;
         let listed: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
         self.observe("addresses", listed.join(","));
+        self.facts.resolved = addrs.clone();
         Ok(addrs)
     }
 
@@ -204,6 +232,7 @@ impl<'a> Probe<'a> {
             .await?;
         if let Ok(peer) = stream.peer_addr() {
             self.observe("peer", peer.to_string());
+            self.facts.peer = Some(peer);
         }
         if let Some(every) = self.keepalive {
             if let Err(err) = net::socket::keep_alive(&stream, every) {
@@ -252,10 +281,7 @@ impl<'a> Probe<'a> {
             }
             failure
         })?;
-        self.observe("tls", tls::version(&stream));
-        if let Some(cipher) = tls::cipher(&stream) {
-            self.observe("tls_cipher", cipher);
-        }
+        self.handshake(tls::version(&stream), tls::cipher(&stream));
         let (wire, heard) = Wire::new(stream);
         let stream: BoxedStream = Box::new(wire);
         Ok(Opened {

@@ -119,15 +119,7 @@ fn names_a_dns_cause(reason: Reason) -> bool {
 
 /// The address the check connected to, or the first its name resolved to.
 fn seen_address(outcome: &Outcome) -> Option<IpAddr> {
-    let peer = outcome
-        .observed
-        .get("peer")
-        .and_then(|p| p.parse::<std::net::SocketAddr>().ok())
-        .map(|p| p.ip());
-    peer.or_else(|| {
-        let listed = outcome.observed.get("addresses")?;
-        listed.split(',').find_map(|a| a.trim().parse().ok())
-    })
+    outcome.facts.address()
 }
 
 #[cfg(test)]

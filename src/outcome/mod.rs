@@ -2,10 +2,12 @@
 //! and the per-phase timings; plus the closed label sets (kinds, reasons,
 //! phases) and the fixed table of hints the report prints.
 
+mod facts;
 mod finding;
 mod idle;
 mod reason;
 
+pub use facts::{Facts, Handshake};
 pub use finding::{Code, Evidence, Finding};
 pub use idle::{idle_span, Fate, IdleStep};
 pub use reason::Reason;
@@ -233,8 +235,10 @@ pub struct Outcome {
     pub duration: Duration,
     /// Total time spent in each phase (summed over cycles).
     pub phases: BTreeMap<Phase, Duration>,
-    /// Facts seen on the way, e.g. resolved addresses, server role, TLS version.
+    /// What was seen on the way, for display (the report's `observed`).
     pub observed: BTreeMap<&'static str, String>,
+    /// The facts other modules read back: addresses, peer, TLS handshake.
+    pub facts: Facts,
     pub cycles: Option<Cycles>,
     /// Each address's result with `addresses = "all"`; empty otherwise.
     pub addresses: Vec<AddressResult>,
@@ -290,6 +294,7 @@ pub(crate) mod sample {
             duration: Duration::from_millis(5),
             phases: BTreeMap::new(),
             observed: BTreeMap::new(),
+            facts: Facts::default(),
             cycles: None,
             addresses: Vec::new(),
             server: None,

@@ -215,9 +215,9 @@ impl Families {
                 .with_label_values(&check)
                 .set(chain.earliest_not_after as f64);
         }
-        if let Some(version) = outcome.observed.get("tls").filter(|v| v.starts_with("TLS")) {
+        if let Some(handshake) = &outcome.facts.tls {
             self.tls_version
-                .with_label_values(&[check[0], check[1], version])
+                .with_label_values(&[check[0], check[1], &handshake.version])
                 .set(1.0);
         }
     }

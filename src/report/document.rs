@@ -90,12 +90,9 @@ pub struct TlsReport {
 impl TlsReport {
     fn new(outcome: &Outcome) -> Option<TlsReport> {
         let chain = outcome.certificate.clone()?;
-        let version = outcome
-            .observed
-            .get("tls")
-            .filter(|v| v.starts_with("TLS"))
-            .cloned();
-        let cipher = outcome.observed.get("tls_cipher").cloned();
+        let handshake = outcome.facts.tls.clone();
+        let version = handshake.as_ref().map(|h| h.version.clone());
+        let cipher = handshake.and_then(|h| h.cipher);
         Some(TlsReport {
             version,
             cipher,

@@ -32,6 +32,7 @@ pub(super) fn unfinished(check: &Check, scrubber: &Scrubber) -> Outcome {
         duration: Duration::ZERO,
         phases: Default::default(),
         observed: Default::default(),
+        facts: Default::default(),
         cycles: None,
         addresses: Vec::new(),
         server: None,

@@ -45,6 +45,7 @@ pub(super) async fn run_check(
             .into_iter()
             .map(|(key, value)| (key, scrubber.scrub(&value)))
             .collect(),
+        facts: probe.facts,
         cycles: probe.cycles,
         addresses: probe
             .addresses

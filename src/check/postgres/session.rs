@@ -31,11 +31,10 @@ impl PostgresSpec {
             Some(spent) => {
                 probe.move_time(Phase::Auth, Phase::Tls, spent);
                 match state.version {
-                    Some(version) if !state.failed => probe.observe("tls", version),
+                    Some(version) if !state.failed => {
+                        probe.handshake(version, state.cipher.map(str::to_string))
+                    }
                     _ => probe.observe("tls", "failed"),
-                }
-                if let Some(cipher) = state.cipher {
-                    probe.observe("tls_cipher", cipher);
                 }
             }
             None => probe.observe("tls", "off"),
