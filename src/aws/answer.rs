@@ -231,17 +231,17 @@ fn json_error(body: &[u8]) -> Option<(String, String)> {
 /// An AWS error code, as the caller meets it.
 fn judged_error<T>(call: &Call, code: String, message: String, status: u16) -> Judged<T> {
     match classify(&code, status) {
-        Kind::Denied => Judged::Error(CallError::Denied {
+        ErrorClass::Denied => Judged::Error(CallError::Denied {
             action: call.action.clone(),
             message,
         }),
-        Kind::Rejected => Judged::Error(CallError::Rejected {
+        ErrorClass::Rejected => Judged::Error(CallError::Rejected {
             call: call.clone(),
             code,
             message,
         }),
-        Kind::Throttled => Judged::Retry,
-        Kind::Other => Judged::Error(CallError::Failed {
+        ErrorClass::Throttled => Judged::Retry,
+        ErrorClass::Other => Judged::Error(CallError::Failed {
             call: call.clone(),
             code,
             message,
@@ -251,7 +251,7 @@ fn judged_error<T>(call: &Call, code: String, message: String, status: u16) -> J
 
 /// What an error code means for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum ErrorClass {
     Denied,
     /// The credentials or the signature, refused by AWS itself.
     Rejected,
@@ -260,13 +260,13 @@ enum Kind {
 }
 
 /// The API's error code, classified: refusals, throttling, the rest.
-fn classify(code: &str, status: u16) -> Kind {
+fn classify(code: &str, status: u16) -> ErrorClass {
     match code {
         "AccessDenied"
         | "AccessDeniedException"
         | "UnauthorizedOperation"
         | "UnauthorizedAccess"
-        | "AuthorizationError" => Kind::Denied,
+        | "AuthorizationError" => ErrorClass::Denied,
         "InvalidClientTokenId"
         | "SignatureDoesNotMatch"
         | "ExpiredToken"
@@ -277,14 +277,14 @@ fn classify(code: &str, status: u16) -> Kind {
         | "IncompleteSignature"
         | "MissingAuthenticationToken"
         | "InvalidToken"
-        | "RequestExpired" => Kind::Rejected,
+        | "RequestExpired" => ErrorClass::Rejected,
         "Throttling"
         | "ThrottlingException"
         | "RequestLimitExceeded"
         | "PriorRequestNotComplete"
-        | "TooManyRequestsException" => Kind::Throttled,
-        _ if retried(status) => Kind::Throttled,
-        _ => Kind::Other,
+        | "TooManyRequestsException" => ErrorClass::Throttled,
+        _ if retried(status) => ErrorClass::Throttled,
+        _ => ErrorClass::Other,
     }
 }
 
@@ -292,21 +292,21 @@ fn classify(code: &str, status: u16) -> Kind {
 mod tests {
     use super::*;
 
-    fn classified((code, status): (&str, u16), kind: Kind) {
+    fn classified((code, status): (&str, u16), kind: ErrorClass) {
         assert_eq!(classify(code, status), kind);
     }
 
     crate::cases!(classified {
-        access_denied: ("AccessDenied", 403) => Kind::Denied;
-        unauthorized_operation: ("UnauthorizedOperation", 403) => Kind::Denied;
-        invalid_client_token: ("InvalidClientTokenId", 403) => Kind::Rejected;
-        signature_mismatch: ("SignatureDoesNotMatch", 403) => Kind::Rejected;
-        expired_token: ("ExpiredToken", 400) => Kind::Rejected;
-        auth_failure: ("AuthFailure", 401) => Kind::Rejected;
-        throttling: ("Throttling", 400) => Kind::Throttled;
-        internal_error: ("InternalError", 500) => Kind::Throttled;
-        unavailable: ("Unavailable", 503) => Kind::Throttled;
-        invalid_parameter: ("InvalidParameterValue", 400) => Kind::Other;
+        access_denied: ("AccessDenied", 403) => ErrorClass::Denied;
+        unauthorized_operation: ("UnauthorizedOperation", 403) => ErrorClass::Denied;
+        invalid_client_token: ("InvalidClientTokenId", 403) => ErrorClass::Rejected;
+        signature_mismatch: ("SignatureDoesNotMatch", 403) => ErrorClass::Rejected;
+        expired_token: ("ExpiredToken", 400) => ErrorClass::Rejected;
+        auth_failure: ("AuthFailure", 401) => ErrorClass::Rejected;
+        throttling: ("Throttling", 400) => ErrorClass::Throttled;
+        internal_error: ("InternalError", 500) => ErrorClass::Throttled;
+        unavailable: ("Unavailable", 503) => ErrorClass::Throttled;
+        invalid_parameter: ("InvalidParameterValue", 400) => ErrorClass::Other;
     });
 
     fn response(status: u16, content_type: &str, body: &str) -> crate::net::fetch::Response {

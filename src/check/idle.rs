@@ -2,7 +2,7 @@
 //! opened and authenticated as the kind always does, held idle (one per
 //! step, all at once, so the run takes the longest step, not their sum),
 //! then used. A session that no longer works fails the check with
-//! `idle_timeout`, saying how it died ([`Fate`]: FIN, reset, or silence
+//! `idle_timeout`, saying how it died ([`IdleEnd`]: FIN, reset, or silence
 //! until the deadline), after how long, and between which steps the limit
 //! lies. `tcp_keepalive` turns keepalives on for the held sessions.
 //!
@@ -15,7 +15,7 @@ use super::Probe;
 use crate::expand::Env;
 use crate::net::ending::End;
 use crate::net::wire::Heard;
-use crate::outcome::{Failure, Fate, Fault, IdleStep, Phase, Reason};
+use crate::outcome::{Failure, Fault, IdleEnd, IdleStep, Phase, Reason};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::future::Future;
@@ -134,7 +134,7 @@ pub fn refuse(idle: &Option<Idle>, key: &str, set: bool) -> Result<(), Problem> 
 }
 
 /// An opened session to hold, with the record of how its connection ends.
-pub struct Held<S> {
+pub struct IdleSession<S> {
     pub session: S,
     pub heard: Arc<Heard>,
 }
@@ -159,7 +159,7 @@ pub async fn run<'p, S, O, OF, U, UF>(
 ) -> Result<(), Failure>
 where
     O: Fn(Probe<'p>) -> OF,
-    OF: Future<Output = (Probe<'p>, Result<Held<S>, Failure>)>,
+    OF: Future<Output = (Probe<'p>, Result<IdleSession<S>, Failure>)>,
     U: Fn(Probe<'p>, S) -> UF,
     UF: Future<Output = (Probe<'p>, Result<(), Failure>)>,
 {
@@ -188,14 +188,14 @@ async fn hold<'p, S, U, UF>(
     mut sibling: Probe<'p>,
     step: Duration,
     last: Instant,
-    held: Held<S>,
+    held: IdleSession<S>,
     use_it: &U,
 ) -> (Probe<'p>, Step)
 where
     U: Fn(Probe<'p>, S) -> UF,
     UF: Future<Output = (Probe<'p>, Result<(), Failure>)>,
 {
-    let Held { session, heard } = held;
+    let IdleSession { session, heard } = held;
     let rested = Instant::now();
     let ending = heard.ending();
     if let Ok((at, end)) = tokio::time::timeout_at(rested + step, ending.wait()).await {
@@ -221,7 +221,7 @@ where
     };
     let (fate, at) = match ending.get() {
         Some((at, end)) => (fate(end), at),
-        None if is_deadline(&failure) => (Some(Fate::Silence), Instant::now()),
+        None if is_deadline(&failure) => (Some(IdleEnd::Silence), Instant::now()),
         None => (None, Instant::now()),
     };
     let record = died(step, fate, at - rested, ending.said());
@@ -232,11 +232,11 @@ where
 }
 
 /// The fate an end stands for; `None` for an error that is no idle death.
-fn fate(end: End) -> Option<Fate> {
+fn fate(end: End) -> Option<IdleEnd> {
     match end {
-        End::Fin => Some(Fate::Fin),
-        End::Reset => Some(Fate::Reset),
-        End::TimedOut => Some(Fate::Silence),
+        End::Fin => Some(IdleEnd::Fin),
+        End::Reset => Some(IdleEnd::Reset),
+        End::TimedOut => Some(IdleEnd::Silence),
         End::Failed => None,
     }
 }
@@ -247,7 +247,7 @@ fn is_deadline(failure: &Failure) -> bool {
 }
 
 /// The record of a step whose session did not survive.
-fn died(step: Duration, fate: Option<Fate>, after: Duration, said: Option<&str>) -> IdleStep {
+fn died(step: Duration, fate: Option<IdleEnd>, after: Duration, said: Option<&str>) -> IdleStep {
     IdleStep {
         idle_seconds: step.as_secs_f64(),
         survived: false,
@@ -393,7 +393,7 @@ mod tests {
         sub_second_keepalive: "idle = \"1m\"\ntcp_keepalive = \"500ms\"" => "must be between 1s and 2h".to_string();
     });
 
-    fn record(idle: u64, fate: Option<Fate>, after: f64) -> IdleStep {
+    fn record(idle: u64, fate: Option<IdleEnd>, after: f64) -> IdleStep {
         IdleStep {
             idle_seconds: idle as f64,
             survived: fate.is_none(),
@@ -407,8 +407,8 @@ mod tests {
     fn a_staircase_brackets_the_limit() {
         let records = [
             record(30, None, 0.0),
-            record(300, Some(Fate::Fin), 180.2),
-            record(360, Some(Fate::Fin), 180.1),
+            record(300, Some(IdleEnd::Fin), 180.2),
+            record(360, Some(IdleEnd::Fin), 180.1),
         ];
         let failure = judge(&records, None).unwrap();
         assert_eq!(failure.reason, Reason::IdleTimeout);
@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn silence_names_connection_tracking_and_every_survivor_passes() {
         let silent = judge(
-            &[record(6, Some(Fate::Silence), 9.0)],
+            &[record(6, Some(IdleEnd::Silence), 9.0)],
             Some(Duration::from_secs(1)),
         )
         .unwrap();

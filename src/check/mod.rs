@@ -88,7 +88,7 @@ impl CheckSpec {
 
     /// Whether a connection is the failure (`expect = "unreachable"`).
     pub fn must_stay_closed(&self) -> bool {
-        matches!(self, CheckSpec::Tcp(spec) if spec.expect == tcp::Expect::Unreachable)
+        matches!(self, CheckSpec::Tcp(spec) if spec.expect == tcp::Reach::Unreachable)
     }
 
     /// Run the check against the first address, or each one in turn;

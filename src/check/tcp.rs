@@ -3,7 +3,7 @@
 //! `idle`, the connection is held and then proved alive without a byte of
 //! payload: a keepalive probe must be acknowledged.
 
-use super::idle::{self, Held, Idle};
+use super::idle::{self, Idle, IdleSession};
 use super::keys::Problem;
 use super::Probe;
 use crate::expand::{Env, Port};
@@ -27,7 +27,7 @@ pub struct Keys {
     host: Env<String>,
     port: Port,
     #[serde(default)]
-    expect: Expect,
+    expect: Reach,
     idle: Option<idle::Steps>,
     tcp_keepalive: Option<Env<humantime::Duration>>,
 }
@@ -39,7 +39,7 @@ impl Keys {
             return Err(Problem::at("host", "must not be empty"));
         }
         let idle = idle::build(self.idle, self.tcp_keepalive)?;
-        if self.expect == Expect::Unreachable && idle.is_some() {
+        if self.expect == Reach::Unreachable && idle.is_some() {
             return Err(Problem::at(
                 "idle",
                 "a path that must stay closed has no session to hold",
@@ -57,7 +57,7 @@ impl Keys {
 /// Whether the path must work or must stay closed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Expect {
+pub enum Reach {
     #[default]
     Reachable,
     Unreachable,
@@ -67,7 +67,7 @@ pub enum Expect {
 pub struct TcpSpec {
     pub host: String,
     pub port: u16,
-    pub expect: Expect,
+    pub expect: Reach,
     /// Connections held idle, then proved alive (`idle`).
     pub idle: Option<Idle>,
 }
@@ -85,8 +85,8 @@ impl TcpSpec {
         let addrs = probe.resolve(&self.host).await?;
         let connected = probe.connect(&addrs, self.port).await;
         match (self.expect, connected) {
-            (Expect::Reachable, connected) => connected.map(drop),
-            (Expect::Unreachable, Ok(stream)) => {
+            (Reach::Reachable, connected) => connected.map(drop),
+            (Reach::Unreachable, Ok(stream)) => {
                 let peer = stream
                     .peer_addr()
                     .map(|a| a.to_string())
@@ -99,11 +99,11 @@ impl TcpSpec {
                     ),
                 ))
             }
-            (Expect::Unreachable, Err(failure)) if blocks_path(failure.reason) => {
+            (Reach::Unreachable, Err(failure)) if blocks_path(failure.reason) => {
                 probe.observe("blocked_by", failure.reason.as_str());
                 Ok(())
             }
-            (Expect::Unreachable, Err(failure)) => Err(failure),
+            (Reach::Unreachable, Err(failure)) => Err(failure),
         }
     }
 }
@@ -123,7 +123,7 @@ impl TcpSpec {
     }
 
     /// Resolve and connect; a reader task notes how the connection ends.
-    async fn hold(&self, probe: &mut Probe<'_>) -> Result<Held<Quiet>, Failure> {
+    async fn hold(&self, probe: &mut Probe<'_>) -> Result<IdleSession<Quiet>, Failure> {
         let addrs = probe.resolve(&self.host).await?;
         let stream = probe.connect(&addrs, self.port).await?;
         let (read, write) = stream.into_split();
@@ -132,7 +132,7 @@ impl TcpSpec {
             let mut sink = [0u8; 1024];
             while matches!(wire.read(&mut sink).await, Ok(n) if n > 0) {}
         });
-        Ok(Held {
+        Ok(IdleSession {
             session: Quiet {
                 write,
                 reader,

@@ -241,7 +241,7 @@ fn budget_within(
     spec: &CheckSpec,
 ) -> Result<Duration, Problem> {
     if let CheckSpec::Tcp(tcp) = spec {
-        if tcp.expect == tcp::Expect::Unreachable {
+        if tcp.expect == tcp::Reach::Unreachable {
             return Err(Problem::at(
                 "max_duration",
                 "a path that must stay closed has no latency budget",

@@ -2,7 +2,7 @@
 //! happened to each write and to the open session, the read-only port, the
 //! data read back, latency and the timeline.
 
-use super::record::{Attempt, Ctx, Fate, Read, SessionEnd};
+use super::record::{Attempt, Ctx, Read, SessionEnd, WriteEnd};
 use super::report::{
     secs, AttemptRow, Data, DnsChange, DrillReport, Ends, Event, Latency, OpenSession, Primary,
     ReadOnly, ReadRow, SessionEnded, Span, Spread, Trigger, WriteFate, Writes,
@@ -86,7 +86,7 @@ impl DrillReport {
         });
         report.primary_before = Some(Primary::from(&before));
         let last_ack = writes.iter().rev().find_map(|a| match &a.fate {
-            Fate::Ok(identity) => Some(identity),
+            WriteEnd::Ok(identity) => Some(identity),
             _ => None,
         });
         report.primary_after = ends.after.as_ref().or(last_ack).map(Primary::from);
@@ -123,8 +123,8 @@ impl DrillReport {
         for attempt in writes {
             self.writes.attempted += 1;
             match &attempt.fate {
-                Fate::Ok(_) => self.writes.ok += 1,
-                Fate::Failed {
+                WriteEnd::Ok(_) => self.writes.ok += 1,
+                WriteEnd::Failed {
                     label,
                     misrouted,
                     detail,
@@ -133,7 +133,7 @@ impl DrillReport {
                     self.misrouted_writes += u64::from(*misrouted);
                     self.count_failure(label, detail);
                 }
-                Fate::Uncertain { label, detail } => {
+                WriteEnd::Uncertain { label, detail } => {
                     self.writes.uncertain += 1;
                     self.count_failure(label, detail);
                 }
@@ -156,7 +156,7 @@ impl DrillReport {
     fn gap(&mut self, writes: &[Attempt]) {
         let acks = writes
             .iter()
-            .filter(|a| matches!(a.fate, Fate::Ok(_)))
+            .filter(|a| matches!(a.fate, WriteEnd::Ok(_)))
             .map(|a| a.finished);
         let spans = writes.iter().map(|a| (a.started, a.finished));
         if let Some((from, to)) = widest_gap(spans, acks) {
@@ -257,14 +257,14 @@ fn read_row(read: &Read) -> ReadRow {
 
 fn attempt_row(attempt: &Attempt) -> AttemptRow {
     let (fate, detail) = match &attempt.fate {
-        Fate::Ok(identity) => (WriteFate::Ok, identity.server.clone()),
-        Fate::Failed {
+        WriteEnd::Ok(identity) => (WriteFate::Ok, identity.server.clone()),
+        WriteEnd::Failed {
             label,
             misrouted: true,
             ..
         } => (WriteFate::Misrouted, label.to_string()),
-        Fate::Failed { label, .. } => (WriteFate::Failed, label.to_string()),
-        Fate::Uncertain { label, .. } => (WriteFate::Uncertain, label.to_string()),
+        WriteEnd::Failed { label, .. } => (WriteFate::Failed, label.to_string()),
+        WriteEnd::Uncertain { label, .. } => (WriteFate::Uncertain, label.to_string()),
     };
     AttemptRow {
         seq: attempt.seq,
@@ -282,17 +282,17 @@ fn data(writes: &[Attempt], rows: &BTreeMap<u64, u64>) -> Data {
         let present = rows.get(&attempt.seq).copied().unwrap_or(0);
         data.duplicates += present.saturating_sub(1);
         match attempt.fate {
-            Fate::Ok(_) if present > 0 => {
+            WriteEnd::Ok(_) if present > 0 => {
                 data.acknowledged += 1;
                 data.present += 1;
             }
-            Fate::Ok(_) => {
+            WriteEnd::Ok(_) => {
                 data.acknowledged += 1;
                 data.lost += 1;
             }
-            Fate::Uncertain { .. } if present > 0 => data.uncertain_present += 1,
-            Fate::Uncertain { .. } => data.uncertain_missing += 1,
-            Fate::Failed { .. } => {}
+            WriteEnd::Uncertain { .. } if present > 0 => data.uncertain_present += 1,
+            WriteEnd::Uncertain { .. } => data.uncertain_missing += 1,
+            WriteEnd::Failed { .. } => {}
         }
     }
     data
@@ -302,7 +302,7 @@ fn latency(writes: &[Attempt], change: Option<Duration>) -> Latency {
     let spread = |before: bool| {
         let mut millis: Vec<f64> = writes
             .iter()
-            .filter(|a| matches!(a.fate, Fate::Ok(_)))
+            .filter(|a| matches!(a.fate, WriteEnd::Ok(_)))
             .filter(|a| change.map_or(before, |at| (a.finished < at) == before))
             .map(|a| a.finished.saturating_sub(a.started).as_secs_f64() * 1000.0)
             .collect();
@@ -386,7 +386,7 @@ fn change_events(
             format!("{} now answers {}", dns.name, dns.after.join(",")),
         );
     }
-    if let Some(first) = writes.iter().find(|a| !matches!(a.fate, Fate::Ok(_))) {
+    if let Some(first) = writes.iter().find(|a| !matches!(a.fate, WriteEnd::Ok(_))) {
         let detail = attempt_row(first).detail;
         add(
             secs(first.started),

@@ -4,7 +4,7 @@
 use super::postgres::PostgresTarget;
 use super::redis::RedisTarget;
 use super::target::{DrillKind, Target};
-use super::{Budgets, DrillSpec, Expect, SessionFate};
+use super::{Budgets, DrillSpec, ExpectedChange, SessionFate};
 use crate::check::keys::Problem;
 use crate::check::postgres::{self, PostgresSpec};
 use crate::check::redis;
@@ -37,7 +37,7 @@ pub struct Keys {
     settle: Option<Env<humantime::Duration>>,
     trigger: Option<Vec<Env<String>>>,
     #[serde(default)]
-    expect: Expect,
+    expect: ExpectedChange,
     max_write_gap: Option<Env<humantime::Duration>>,
     max_lost_writes: Option<u64>,
     max_misrouted_writes: Option<u64>,
@@ -61,7 +61,7 @@ impl Keys {
         if interval < Duration::from_millis(10) {
             return Err(Problem::at("interval", "must be at least 10ms"));
         }
-        if self.expect == Expect::NoChange && self.open_session == SessionFate::Cut {
+        if self.expect == ExpectedChange::NoChange && self.open_session == SessionFate::Cut {
             return Err(Problem::at(
                 "open_session",
                 "`expect = \"no-change\"` needs the open session to survive: leave open_session out",

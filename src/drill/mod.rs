@@ -51,14 +51,14 @@ pub struct DrillSpec {
     /// A command run after the baseline (program and arguments); empty
     /// when the operator makes the change.
     pub trigger: Vec<String>,
-    pub expect: Expect,
+    pub expect: ExpectedChange,
     pub budgets: Budgets,
 }
 
 /// What the change must do to the primary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum Expect {
+pub enum ExpectedChange {
     /// A switchover or failover: another node must take the writes.
     #[default]
     PrimaryChange,
@@ -245,7 +245,7 @@ async fn measure(
     }
     tokio::time::sleep(spec.baseline).await;
     let change = change_window(ctx, before, window, scrubber).await;
-    if change.is_some() || spec.expect == Expect::NoChange {
+    if change.is_some() || spec.expect == ExpectedChange::NoChange {
         tokio::time::sleep(spec.settle).await;
     }
 }
@@ -298,8 +298,8 @@ async fn change_window(
         let change = ctx.first_change(before);
         let waiting_on_trigger = window.running.is_some();
         let done = match ctx.spec.expect {
-            Expect::PrimaryChange => change.is_some() && !waiting_on_trigger,
-            Expect::NoChange => !waiting_on_trigger,
+            ExpectedChange::PrimaryChange => change.is_some() && !waiting_on_trigger,
+            ExpectedChange::NoChange => !waiting_on_trigger,
         };
         let now = Instant::now();
         if done || now >= deadline {

@@ -3,7 +3,7 @@
 //! identity, a read asks `pg_is_in_recovery()` on the read-only port, the
 //! held session asks `SELECT 1`, and the read-back counts this run's rows.
 
-use super::record::{Ctx, Fate, Identity};
+use super::record::{Ctx, Identity, WriteEnd};
 use super::target::{DrillKind, Held, Target};
 use crate::check::postgres::rows::{cell, Answer};
 use crate::check::postgres::{PostgresSpec, Session, SslMode};
@@ -60,7 +60,7 @@ impl Target for PostgresTarget {
         ctx: &'a Ctx,
         seq: u64,
         sent: &'a AtomicBool,
-    ) -> BoxFuture<'a, Result<Identity, Fate>> {
+    ) -> BoxFuture<'a, Result<Identity, WriteEnd>> {
         self.insert(ctx, seq, sent).boxed()
     }
 
@@ -148,12 +148,12 @@ impl PostgresTarget {
     }
 
     /// One INSERT on a fresh connection, returning who acknowledged it.
-    async fn insert(&self, ctx: &Ctx, seq: u64, sent: &AtomicBool) -> Result<Identity, Fate> {
+    async fn insert(&self, ctx: &Ctx, seq: u64, sent: &AtomicBool) -> Result<Identity, WriteEnd> {
         let session = self
             .rw
             .session(&ctx.net, ctx.spec.attempt_timeout)
             .await
-            .map_err(|fault| Fate::Failed {
+            .map_err(|fault| WriteEnd::Failed {
                 label: label(&fault),
                 misrouted: false,
                 detail: fault.detail,
@@ -259,17 +259,17 @@ fn label(fault: &Fault) -> &'static str {
 
 /// A server's refusal is a failure (25006 is a misrouted write); a lost
 /// connection after sending leaves the write uncertain.
-fn write_error(err: &tokio_postgres::Error, session: &Session, rw: &PostgresSpec) -> Fate {
+fn write_error(err: &tokio_postgres::Error, session: &Session, rw: &PostgresSpec) -> WriteEnd {
     let fault = session.fault(err, rw.sslmode);
     let label = label(&fault);
     if err.as_db_error().is_some() {
-        Fate::Failed {
+        WriteEnd::Failed {
             label,
             misrouted: label == "read_only_transaction",
             detail: fault.detail,
         }
     } else {
-        Fate::Uncertain {
+        WriteEnd::Uncertain {
             label,
             detail: fault.detail,
         }

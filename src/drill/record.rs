@@ -26,7 +26,7 @@ pub struct Identity {
 
 /// How one write attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fate {
+pub enum WriteEnd {
     /// Acknowledged by `Identity`.
     Ok(Identity),
     /// Definitely not applied: refused before or by the server.
@@ -45,7 +45,7 @@ pub struct Attempt {
     pub seq: u64,
     pub started: Duration,
     pub finished: Duration,
-    pub fate: Fate,
+    pub fate: WriteEnd,
 }
 
 /// One read on the read-only port.
@@ -131,7 +131,7 @@ impl Ctx {
             .writes
             .iter()
             .find_map(|attempt| match &attempt.fate {
-                Fate::Ok(identity) if identity.server != before.server => {
+                WriteEnd::Ok(identity) if identity.server != before.server => {
                     Some((attempt.finished, identity.clone()))
                 }
                 _ => None,
@@ -145,13 +145,13 @@ async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
     let sent = AtomicBool::new(false);
     let work = ctx.spec.target.write(&ctx, seq, &sent);
     let fate = match tokio::time::timeout(ctx.spec.attempt_timeout, work).await {
-        Ok(Ok(identity)) => Fate::Ok(identity),
+        Ok(Ok(identity)) => WriteEnd::Ok(identity),
         Ok(Err(fate)) => fate,
-        Err(_) if sent.load(Ordering::SeqCst) => Fate::Uncertain {
+        Err(_) if sent.load(Ordering::SeqCst) => WriteEnd::Uncertain {
             label: "timeout",
             detail: "sent, and no answer within attempt_timeout".into(),
         },
-        Err(_) => Fate::Failed {
+        Err(_) => WriteEnd::Failed {
             label: "timeout",
             misrouted: false,
             detail: "no session within attempt_timeout".into(),

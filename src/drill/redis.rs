@@ -11,7 +11,7 @@
 //! server is the slot's owner, before and after.
 
 use super::cluster::{moved_target, slot_owner};
-use super::record::{Ctx, Fate, Identity};
+use super::record::{Ctx, Identity, WriteEnd};
 use super::target::{DrillKind, Held, Target};
 use crate::check::redis::{first_text, RedisSpec, Session};
 use crate::outcome::{Fault, Reason};
@@ -67,7 +67,7 @@ impl Target for RedisTarget {
         ctx: &'a Ctx,
         seq: u64,
         sent: &'a AtomicBool,
-    ) -> BoxFuture<'a, Result<Identity, Fate>> {
+    ) -> BoxFuture<'a, Result<Identity, WriteEnd>> {
         self.set(ctx, seq, sent).boxed()
     }
 
@@ -130,12 +130,12 @@ impl RedisTarget {
     /// SET of the sequence key and INCR of the counter, on a fresh
     /// session; a MOVED answer sends it again, to the node named, as a
     /// cluster client does (at most [`MAX_REDIRECTS`] times).
-    async fn set(&self, ctx: &Ctx, seq: u64, sent: &AtomicBool) -> Result<Identity, Fate> {
+    async fn set(&self, ctx: &Ctx, seq: u64, sent: &AtomicBool) -> Result<Identity, WriteEnd> {
         let mut node = self.endpoint.clone();
         for _ in 0..MAX_REDIRECTS {
             match self.set_at(&node, ctx, seq, sent).await {
                 Err(Attempted::Moved(to)) => {
-                    node = self.moved_to(&to).ok_or_else(|| Fate::Failed {
+                    node = self.moved_to(&to).ok_or_else(|| WriteEnd::Failed {
                         label: "moved",
                         misrouted: true,
                         detail: format!("MOVED to {to}, an address the probe cannot read"),
@@ -158,7 +158,7 @@ impl RedisTarget {
         let timeout = ctx.spec.attempt_timeout;
         let session = endpoint.session(&ctx.net, timeout).await;
         let mut session = session.map_err(|fault| {
-            Attempted::Done(Fate::Failed {
+            Attempted::Done(WriteEnd::Failed {
                 label: label(&fault),
                 misrouted: false,
                 detail: fault.detail,
@@ -265,17 +265,17 @@ impl RedisTarget {
 
 /// One attempt's end, when not acknowledged: a fate, or a MOVED to follow.
 enum Attempted {
-    Done(Fate),
+    Done(WriteEnd),
     /// The node (`host:port`) the server sent the write to.
     Moved(String),
 }
 
 impl Attempted {
     /// The fate; a MOVED left unfollowed is a misrouted write.
-    fn into_fate(self) -> Fate {
+    fn into_fate(self) -> WriteEnd {
         match self {
             Attempted::Done(fate) => fate,
-            Attempted::Moved(to) => Fate::Failed {
+            Attempted::Moved(to) => WriteEnd::Failed {
                 label: "moved",
                 misrouted: true,
                 detail: format!("still MOVED (to {to}) after {MAX_REDIRECTS} redirects"),
@@ -329,16 +329,16 @@ impl Held for HeldSession {
 /// A write's failure: READONLY is a write that reached a replica (a demoted
 /// primary, or a stale address): refused, misrouted. Another refusal by
 /// the server failed; a connection lost after sending left it uncertain.
-fn write_error(err: &RedisError, session: &Session) -> Fate {
+fn write_error(err: &RedisError, session: &Session) -> WriteEnd {
     let fault = session.fault(err);
     let label = label_of(err, session);
     match err.code() {
-        Some(_) => Fate::Failed {
+        Some(_) => WriteEnd::Failed {
             label,
             misrouted: matches!(label, "readonly" | "moved"),
             detail: fault.detail,
         },
-        None => Fate::Uncertain {
+        None => WriteEnd::Uncertain {
             label,
             detail: fault.detail,
         },

@@ -6,7 +6,7 @@
 //! figures.rs, the budgets in verdict.rs, the summary in text.rs.
 
 use super::record::Identity;
-use super::Expect;
+use super::ExpectedChange;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ pub struct DrillReport {
     pub run_id: String,
     pub started: String,
     pub duration_seconds: f64,
-    pub expect: Expect,
+    pub expect: ExpectedChange,
     pub primary_before: Option<Primary>,
     pub primary_after: Option<Primary>,
     /// From the trigger's start (the baseline's end without a trigger) to

@@ -4,7 +4,7 @@
 //! recorded. A new drill kind is one file implementing [`Target`] plus its
 //! arm in [`DrillKind`]'s match in `keys.rs` (`postgres.rs`, `redis.rs`).
 
-use super::record::{Ctx, Fate, Identity};
+use super::record::{Ctx, Identity, WriteEnd};
 use crate::outcome::Fault;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
@@ -54,7 +54,7 @@ pub trait Target: Send + Sync + std::fmt::Debug {
         ctx: &'a Ctx,
         seq: u64,
         sent: &'a AtomicBool,
-    ) -> BoxFuture<'a, Result<Identity, Fate>>;
+    ) -> BoxFuture<'a, Result<Identity, WriteEnd>>;
 
     /// One read on the read-only endpoint: `true` when a replica answered,
     /// `false` a primary; the failure's label otherwise.

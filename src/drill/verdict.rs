@@ -1,7 +1,7 @@
 //! The budgets a drill is judged by, and whether each held.
 
 use super::report::{Budget, DrillReport, SessionEnded};
-use super::{DrillSpec, Expect, SessionFate};
+use super::{DrillSpec, ExpectedChange, SessionFate};
 
 pub(super) fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> Vec<Budget> {
     let b = &spec.budgets;
@@ -12,8 +12,8 @@ pub(super) fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> 
         pass,
     };
     let expect = match spec.expect {
-        Expect::PrimaryChange => "primary-change",
-        Expect::NoChange => "no-change",
+        ExpectedChange::PrimaryChange => "primary-change",
+        ExpectedChange::NoChange => "no-change",
     };
     let happened = if changed {
         "primary-change"
@@ -50,7 +50,7 @@ pub(super) fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> 
             ro.longest_gap_seconds <= limit.as_secs_f64(),
         ));
     }
-    if spec.expect == Expect::NoChange {
+    if spec.expect == ExpectedChange::NoChange {
         // A change that must change nothing: every write lands.
         let unwritten = report.writes.failed + report.writes.uncertain;
         list.push(budget(
@@ -85,7 +85,7 @@ pub(super) fn budgets(spec: &DrillSpec, report: &DrillReport, changed: bool) -> 
 /// `cut` there).
 fn wanted_session(spec: &DrillSpec) -> SessionFate {
     match spec.expect {
-        Expect::NoChange => SessionFate::Survive,
-        Expect::PrimaryChange => spec.budgets.open_session,
+        ExpectedChange::NoChange => SessionFate::Survive,
+        ExpectedChange::PrimaryChange => spec.budgets.open_session,
     }
 }

@@ -1,5 +1,5 @@
 //! What holding a session idle found (`idle = ...`): per step, whether the
-//! session still worked, and if not how it died ([`Fate`]) and when.
+//! session still worked, and if not how it died ([`IdleEnd`]) and when.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 #[derive(strum::EnumIter, strum::IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
-pub enum Fate {
+pub enum IdleEnd {
     /// The peer closed it with a FIN.
     Fin,
     /// A reset came back, during the idle or in answer to the next packet.
@@ -18,7 +18,7 @@ pub enum Fate {
     Silence,
 }
 
-impl Fate {
+impl IdleEnd {
     /// The JSON value.
     pub fn as_str(self) -> &'static str {
         self.into()
@@ -27,26 +27,26 @@ impl Fate {
     /// What happened, in words.
     pub fn said(self) -> &'static str {
         match self {
-            Fate::Fin => "closed by the peer (FIN)",
-            Fate::Reset => "reset (RST)",
-            Fate::Silence => "silent: no answer until the deadline",
+            IdleEnd::Fin => "closed by the peer (FIN)",
+            IdleEnd::Reset => "reset (RST)",
+            IdleEnd::Silence => "silent: no answer until the deadline",
         }
     }
 
     /// What happened and when, `after` seconds from going idle.
     pub fn told(self, after: f64) -> String {
         match self {
-            Fate::Fin | Fate::Reset => format!("{} after {after:.1} s", self.said()),
-            Fate::Silence => format!("{}, {after:.1} s after it went idle", self.said()),
+            IdleEnd::Fin | IdleEnd::Reset => format!("{} after {after:.1} s", self.said()),
+            IdleEnd::Silence => format!("{}, {after:.1} s after it went idle", self.said()),
         }
     }
 
     /// The idle killers that end a session this way, by kind.
     pub fn suspects(self) -> &'static str {
         match self {
-            Fate::Fin => "a proxy or server that closes idle sessions: HAProxy `timeout client` / `timeout server` (Patroni's sample configuration: 30m), PgBouncer `client_idle_timeout`, Redis `timeout` (the ElastiCache parameter of that name)",
-            Fate::Reset => "a load balancer or NAT that forgets idle flows and resets the next packet: an NLB (350 s idle timeout by default), a NAT gateway (350 s), or a proxy closing with `option nolinger`",
-            Fate::Silence => "state that expired without a word: security group connection tracking (established TCP: 5 days by default, as low as 60 s when set on the ENI), a firewall or NAT on the path; TCP keepalives (`tcp_keepalive`) shorter than its timeout keep such state alive",
+            IdleEnd::Fin => "a proxy or server that closes idle sessions: HAProxy `timeout client` / `timeout server` (Patroni's sample configuration: 30m), PgBouncer `client_idle_timeout`, Redis `timeout` (the ElastiCache parameter of that name)",
+            IdleEnd::Reset => "a load balancer or NAT that forgets idle flows and resets the next packet: an NLB (350 s idle timeout by default), a NAT gateway (350 s), or a proxy closing with `option nolinger`",
+            IdleEnd::Silence => "state that expired without a word: security group connection tracking (established TCP: 5 days by default, as low as 60 s when set on the ENI), a firewall or NAT on the path; TCP keepalives (`tcp_keepalive`) shorter than its timeout keep such state alive",
         }
     }
 }
@@ -60,7 +60,7 @@ pub struct IdleStep {
     pub survived: bool,
     /// How it died, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fate: Option<Fate>,
+    pub fate: Option<IdleEnd>,
     /// Seconds from the session's last use to its death (the FIN or reset
     /// arriving, or the deadline for silence).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn fates_have_words_and_labels() {
-        for fate in <Fate as strum::IntoEnumIterator>::iter() {
+        for fate in <IdleEnd as strum::IntoEnumIterator>::iter() {
             assert_eq!(serde_json::to_value(fate).unwrap(), fate.as_str());
             assert!(!fate.said().is_empty() && !fate.suspects().is_empty());
         }
@@ -111,7 +111,7 @@ mod tests {
         let died = IdleStep {
             idle_seconds: 300.0,
             survived: false,
-            fate: Some(Fate::Fin),
+            fate: Some(IdleEnd::Fin),
             after_seconds: Some(3.04),
             server_said: None,
         };

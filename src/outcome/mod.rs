@@ -9,7 +9,7 @@ mod reason;
 
 pub use facts::{Facts, Handshake};
 pub use finding::{Code, Evidence, Finding};
-pub use idle::{idle_span, Fate, IdleStep};
+pub use idle::{idle_span, IdleEnd, IdleStep};
 pub use reason::Reason;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -17,7 +17,7 @@ fn server_supplied_strings_are_scrubbed() {
     let steps = vec![IdleStep {
         idle_seconds: 1.0,
         survived: false,
-        fate: Some(crate::outcome::Fate::Fin),
+        fate: Some(crate::outcome::IdleEnd::Fin),
         after_seconds: Some(0.5),
         server_said: Some(said),
     }];

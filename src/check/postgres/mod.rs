@@ -17,7 +17,7 @@ mod session;
 mod tls;
 
 use super::crowd;
-use super::idle::{self, Held, Idle};
+use super::idle::{self, Idle, IdleSession};
 use super::{InFlight, Probe};
 use crate::net::tls::TlsSetup;
 use crate::net::url_parts::host_port;
@@ -304,12 +304,12 @@ impl PostgresSpec {
     }
 
     /// One session, open and judged, to hold idle.
-    async fn hold(&self, probe: &mut Probe<'_>) -> Result<Held<Session>, Failure> {
+    async fn hold(&self, probe: &mut Probe<'_>) -> Result<IdleSession<Session>, Failure> {
         let addrs = probe.resolve(&self.host).await?;
         let session = self.connect_and_open(probe, &addrs).await?;
         self.check_server(probe, &session).await?;
         let heard = session.heard.clone();
-        Ok(Held { session, heard })
+        Ok(IdleSession { session, heard })
     }
 
     /// The check's query on an open session, then its close.

@@ -35,7 +35,7 @@ impl IamAuth {
 
     /// A refused token, explained: what the endpoint's own name shows, or
     /// else every cause the server's WRONGPASS may stand for.
-    pub fn rejected(&self, host: &str, fault: Fault) -> Fault {
+    pub fn rejected(&self, fault: Fault, host: &str) -> Fault {
         if fault.reason != Reason::AuthFailed {
             return fault;
         }

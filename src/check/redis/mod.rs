@@ -8,7 +8,7 @@ mod keys;
 pub use keys::Keys;
 
 use super::crowd;
-use super::idle::{self, Held, Idle};
+use super::idle::{self, Idle, IdleSession};
 use super::{InFlight, OpenedFacts, Probe};
 use crate::net::tls::TlsSetup;
 use crate::net::url_parts::host_port;
@@ -186,10 +186,13 @@ impl RedisSpec {
     /// check always asks (PING, cluster state, ROLE).
     async fn run_idle<'p>(&self, probe: &mut Probe<'p>, idle: &Idle) -> Result<(), Failure> {
         let open = |mut sibling: Probe<'p>| async move {
-            let opened = self.open(&mut sibling, false).await.map(|session| Held {
-                heard: session.facts.raw.clone(),
-                session,
-            });
+            let opened = self
+                .open(&mut sibling, false)
+                .await
+                .map(|session| IdleSession {
+                    heard: session.facts.raw.clone(),
+                    session,
+                });
             (sibling, opened)
         };
         let use_it = |mut sibling: Probe<'p>, mut session: Session| async move {
@@ -258,7 +261,7 @@ impl RedisSpec {
                 .arg(token.expose())
                 .query_async(connection)
                 .await
-                .map_err(|err| iam.rejected(&self.host, classify(&err, facts)))?;
+                .map_err(|err| iam.rejected(classify(&err, facts), &self.host))?;
         }
         if let Some(password) = &self.password {
             let mut auth = redis::cmd("AUTH");
