@@ -31,10 +31,11 @@ fn under_ci_the_postgres_user_cannot_enter_the_clone() {
         .arg(clone)
         .status()
         .expect("setpriv");
-    if entered.success() && process::may_skip("the postgres user can enter this clone") {
-        return;
+    if entered.success() {
+        // Outside CI the clone may simply be open to everyone; under
+        // CI=true scripts/test shuts it, so entering it is the failure.
+        process::may_skip(&format!("postgres entered {}", clone.display()));
     }
-    assert!(!entered.success(), "postgres entered {}", clone.display());
 }
 
 /// A scratch directory and a config file in it, for one broken daemon.

@@ -32,11 +32,9 @@ fn archive() -> Option<std::path::PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
+    rig::process::may_skip(&format!(
         "{ARCHIVE} is missing: scripts/test builds it with scripts/build-image"
-    );
-    eprintln!("skipping: {ARCHIVE} not built (run scripts/build-image)");
+    ));
     None
 }
 

@@ -341,14 +341,37 @@ pub fn remove_at_exit(dir: &Path) {
 }
 
 /// Whether a test whose real part cannot run here may skip: never under
-/// `CI=true`, where it must fail instead of passing silently.
+/// `CI=true`, where it must fail instead of passing silently. A skip is
+/// said on stderr and written to [`SKIPPED`], which scripts/test counts
+/// and prints at the end of the run (the test harness hides stderr).
 pub fn may_skip(why: &str) -> bool {
     if std::env::var("CI").is_ok_and(|ci| ci == "true") {
         panic!("{why}: under CI=true this test must run, not skip");
     }
     eprintln!("skipping: {why}");
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let binary = std::env::args().next().unwrap_or_default();
+    let binary = binary
+        .rsplit('/')
+        .next()
+        .unwrap_or("?")
+        .split('-')
+        .next()
+        .unwrap_or("?");
+    let line = format!("{binary}::{test}: {why}\n");
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(SKIPPED);
+    if let Ok(mut file) = opened {
+        use std::io::Write;
+        let _ = file.write_all(line.as_bytes());
+    }
     true
 }
+
+/// Where skips are listed, one line each: `binary::test: why`.
+pub const SKIPPED: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests.txt");
 
 /// Poll `ready` until it holds or `limit` passes.
 pub fn wait_for(
