@@ -342,7 +342,7 @@ pub fn remove_at_exit(dir: &Path) {
 
 /// Whether a test whose real part cannot run here may skip: never under
 /// `CI=true`, where it must fail instead of passing silently. A skip is
-/// said on stderr and written to [`SKIPPED`], which scripts/test counts
+/// said on stderr and written to [`skipped_list`], which scripts/test counts
 /// and prints at the end of the run (the test harness hides stderr).
 pub fn may_skip(why: &str) -> bool {
     if std::env::var("CI").is_ok_and(|ci| ci == "true") {
@@ -359,10 +359,14 @@ pub fn may_skip(why: &str) -> bool {
         .next()
         .unwrap_or("?");
     let line = format!("{binary}::{test}: {why}\n");
+    let list = skipped_list();
+    if let Some(dir) = list.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     let opened = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(SKIPPED);
+        .open(list);
     if let Ok(mut file) = opened {
         use std::io::Write;
         let _ = file.write_all(line.as_bytes());
@@ -370,8 +374,14 @@ pub fn may_skip(why: &str) -> bool {
     true
 }
 
-/// Where skips are listed, one line each: `binary::test: why`.
-pub const SKIPPED: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests.txt");
+/// Where skips are listed, one line each: `binary::test: why` (target/tmp,
+/// where scripts/test reads it).
+pub fn skipped_list() -> std::path::PathBuf {
+    let tmp = option_env!("CARGO_TARGET_TMPDIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp"));
+    tmp.join("skipped-tests.txt")
+}
 
 /// Poll `ready` until it holds or `limit` passes.
 pub fn wait_for(
