@@ -397,66 +397,114 @@ fn chain_checks() -> String {
     )
 }
 
-/// Every TLS kind reports the chain the server presented (JSON tls block,
-/// `probe_ssl_*` metrics), also when the handshake failed because it
-/// expired; a chain valid for 5 more days makes a passing check warn.
+/// One `check --format json --junit` run of the chain suite, shared by the
+/// rows below (a TLS rig run costs seconds): the run, its JUnit path and
+/// the suite.
+fn chain_run() -> &'static (rig::probe::Run, std::path::PathBuf, std::path::PathBuf) {
+    type Shared = (rig::probe::Run, std::path::PathBuf, std::path::PathBuf);
+    static RUN: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let tls = tls_rig();
+        let ca = tls.ca_file.display();
+        let expired_check = format!(
+            "[[check]]\nname = \"https-expired\"\nkind = \"http\"\nurl = \"https://{ANISETTE_NAME}:{}/v3/client_info\"\nca_file = \"{ca}\"\n",
+            tls.expired_https
+        );
+        let suite = rig().suite("tls-chains", &(chain_checks() + &expired_check));
+        let junit = rig().root.join("tls-chains.xml");
+        let run = check_json(&suite, &["--junit", junit.to_str().unwrap()]);
+        (run, junit, suite)
+    })
+}
+
+/// When a row's leaf certificate expires.
+#[derive(Clone, Copy, PartialEq)]
+enum Expiry {
+    /// In `LEAF_DAYS`: the check passes with a warning.
+    Soon,
+    /// On 2021-01-01: the handshake fails.
+    Expired,
+}
+
+/// One TLS kind's row: the presented chain in the JSON tls block (its
+/// SAN, issuer and not-after), the session's version and cipher when one
+/// completed, and the warning of a chain that expires soon.
+fn chain_row(name: &str, (san, expiry, session): (&str, Expiry, bool)) {
+    let (run, _, _) = chain_run();
+    let not_after = match expiry {
+        Expiry::Soon => midnight_in(LEAF_DAYS),
+        Expiry::Expired => 1_609_459_200_i64,
+    };
+    let check = run.check(name);
+    let block = &check["tls"];
+    assert_eq!(block["chain"]["sans"][0], san, "{name}: {check:#}");
+    assert_eq!(block["chain"]["issuer"], "CN=vpc-probe test CA", "{name}");
+    assert_eq!(block["chain"]["not_after"], not_after, "{name}: {check:#}");
+    assert_eq!(block["chain"]["earliest_not_after"], not_after, "{name}");
+    if session {
+        let version = block["version"].as_str().unwrap_or_default();
+        assert!(version.starts_with("TLSv1_"), "{name}: {check:#}");
+        let cipher = block["cipher"].as_str().unwrap_or_default();
+        assert!(cipher.starts_with("TLS"), "{name}: {check:#}");
+    }
+    if expiry == Expiry::Soon {
+        assert_eq!(
+            check["success"], true,
+            "{name}: a warning passes: {check:#}"
+        );
+        assert_eq!(
+            check["warning"]["reason"], "cert_expiring",
+            "{name}: {check:#}"
+        );
+        let days = check["warning"]["days_left"].as_f64().unwrap();
+        assert!(days > 3.0 && days <= 5.0, "{name}: {days} days left");
+    }
+}
+
+/// Every TLS kind reports the chain the server presented, also when the
+/// handshake failed because it expired; a chain valid for 5 more days
+/// makes a passing check warn. One test per kind.
+mod presented_chain {
+    use super::*;
+
+    fn row(name: &str, expected: (&str, Expiry, bool)) {
+        chain_row(name, expected)
+    }
+
+    #[test]
+    fn redis() {
+        row("redis-tls", (ELASTICACHE_NAME, Expiry::Soon, true));
+    }
+
+    #[test]
+    fn https() {
+        row("https", (ANISETTE_NAME, Expiry::Soon, true));
+    }
+
+    #[test]
+    fn postgres() {
+        row("postgres-tls", (HAPROXY_NAME, Expiry::Soon, true));
+    }
+
+    #[test]
+    fn https_expired() {
+        row("https-expired", (ANISETTE_NAME, Expiry::Expired, false));
+    }
+}
+
+/// The expired chain fails with tls_error and no warning; the JUnit report
+/// carries the warning; `serve` exports the chain series, the version and
+/// the warning for every TLS kind.
 #[test]
 fn every_tls_kind_reports_the_presented_chain_and_warns_before_it_expires() {
-    let tls = tls_rig();
-    let ca = tls.ca_file.display();
-    let expired_check = format!(
-        "[[check]]\nname = \"https-expired\"\nkind = \"http\"\nurl = \"https://{ANISETTE_NAME}:{}/v3/client_info\"\nca_file = \"{ca}\"\n",
-        tls.expired_https
-    );
-    let suite = rig().suite("tls-chains", &(chain_checks() + &expired_check));
-    let junit = rig().root.join("tls-chains.xml");
-    let run = check_json(&suite, &["--junit", junit.to_str().unwrap()]);
-    let (soon, expired) = (midnight_in(LEAF_DAYS), 1_609_459_200_i64);
-    for (name, san, not_after, session) in [
-        ("redis-tls", ELASTICACHE_NAME, soon, true),
-        ("https", ANISETTE_NAME, soon, true),
-        ("postgres-tls", HAPROXY_NAME, soon, false),
-        ("https-expired", ANISETTE_NAME, expired, false),
-    ] {
-        let check = run.check(name);
-        let block = &check["tls"];
-        assert_eq!(block["chain"]["sans"][0], san, "{name}: {check:#}");
-        assert_eq!(block["chain"]["issuer"], "CN=vpc-probe test CA", "{name}");
-        assert_eq!(block["chain"]["not_after"], not_after, "{name}: {check:#}");
-        assert_eq!(block["chain"]["earliest_not_after"], not_after, "{name}");
-        if session {
-            assert!(
-                block["version"]
-                    .as_str()
-                    .is_some_and(|v| v.starts_with("TLSv1_")),
-                "{name}: {check:#}"
-            );
-            assert!(
-                block["cipher"]
-                    .as_str()
-                    .is_some_and(|c| c.starts_with("TLS")),
-                "{name}: {check:#}"
-            );
-        }
-        if not_after == soon {
-            assert_eq!(
-                check["success"], true,
-                "{name}: a warning passes: {check:#}"
-            );
-            assert_eq!(
-                check["warning"]["reason"], "cert_expiring",
-                "{name}: {check:#}"
-            );
-            let days = check["warning"]["days_left"].as_f64().unwrap();
-            assert!(days > 3.0 && days <= 5.0, "{name}: {days} days left");
-        }
-    }
+    let (run, junit, suite) = chain_run();
+    let soon = midnight_in(LEAF_DAYS);
     let failed = run.check("https-expired");
     assert_eq!(
         (failed["reason"].as_str(), failed.get("warning")),
         (Some("tls_error"), None)
     );
-    let xml = std::fs::read_to_string(&junit).unwrap();
+    let xml = std::fs::read_to_string(junit).unwrap();
     assert!(
         xml.contains("<system-out>warning cert_expiring: the certificate chain"),
         "{xml}"
@@ -470,7 +518,7 @@ fn every_tls_kind_reports_the_presented_chain_and_warns_before_it_expires() {
         "vpc_probe_warning{check=\"https\",reason=\"cert_expiring\"} 1".to_string(),
         "vpc_probe_warning{check=\"https-expired\",reason=\"cert_expiring\"} 0".to_string(),
     ];
-    let served = rig::observe::Served::start(&suite, "2s", &[]);
+    let served = rig::observe::Served::start(suite, "2s", &[]);
     served.metrics_until(std::time::Duration::from_secs(30), |body| {
         series.iter().all(|one| body.contains(one.as_str()))
     });
