@@ -268,22 +268,11 @@ fn render_times(checks: usize) -> Vec<f64> {
             (Phase::Auth, Duration::from_millis(12)),
             (Phase::Query, Duration::from_millis(1)),
         ]);
+        let kind = vpc_probe::outcome::Kind::Postgres;
         let outcome = Outcome {
-            name,
-            kind: vpc_probe::outcome::Kind::Postgres,
-            target: "production-haproxy:5432/app".into(),
-            result: Ok(()),
             duration: Duration::from_millis(15),
             phases,
-            observed: BTreeMap::new(),
-            facts: Default::default(),
-            cycles: None,
-            addresses: Vec::new(),
-            server: None,
-            evidence: None,
-            certificate: None,
-            warning: None,
-            idle: Vec::new(),
+            ..Outcome::empty(name, kind, "production-haproxy:5432/app".into())
         };
         ledger.record(outcome, SystemTime::now());
     }

@@ -268,6 +268,28 @@ pub struct ServerIdentity {
 }
 
 impl Outcome {
+    /// A passing outcome with nothing seen yet, to build on: a check that
+    /// did not finish, a sample, a benchmark's ledger.
+    pub fn empty(name: String, kind: Kind, target: String) -> Outcome {
+        Outcome {
+            name,
+            kind,
+            target,
+            result: Ok(()),
+            duration: Duration::ZERO,
+            phases: BTreeMap::new(),
+            observed: BTreeMap::new(),
+            facts: Facts::default(),
+            cycles: None,
+            addresses: Vec::new(),
+            server: None,
+            evidence: None,
+            certificate: None,
+            warning: None,
+            idle: Vec::new(),
+        }
+    }
+
     pub fn success(&self) -> bool {
         self.result.is_ok()
     }
@@ -284,24 +306,12 @@ pub(crate) mod sample {
 
     pub(crate) fn outcome(name: &str, reason: Option<Reason>) -> Outcome {
         Outcome {
-            name: name.to_string(),
-            kind: Kind::Tcp,
-            target: "127.0.0.1:1".to_string(),
             result: match reason {
                 None => Ok(()),
                 Some(reason) => Err(Failure::new(Phase::Connect, Fault::new(reason, "x"))),
             },
             duration: Duration::from_millis(5),
-            phases: BTreeMap::new(),
-            observed: BTreeMap::new(),
-            facts: Facts::default(),
-            cycles: None,
-            addresses: Vec::new(),
-            server: None,
-            evidence: None,
-            certificate: None,
-            warning: None,
-            idle: Vec::new(),
+            ..Outcome::empty(name.to_string(), Kind::Tcp, "127.0.0.1:1".to_string())
         }
     }
 }

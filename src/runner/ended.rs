@@ -24,23 +24,8 @@ pub(super) fn interrupted(
 
 /// An outcome with nothing observed yet, for checks that did not finish.
 pub(super) fn unfinished(check: &Check, scrubber: &Scrubber) -> Outcome {
-    Outcome {
-        name: check.name.clone(),
-        kind: check.spec.kind(),
-        target: scrubber.scrub(&check.spec.target()),
-        result: Ok(()),
-        duration: Duration::ZERO,
-        phases: Default::default(),
-        observed: Default::default(),
-        facts: Default::default(),
-        cycles: None,
-        addresses: Vec::new(),
-        server: None,
-        evidence: None,
-        certificate: None,
-        warning: None,
-        idle: Vec::new(),
-    }
+    let target = scrubber.scrub(&check.spec.target());
+    Outcome::empty(check.name.clone(), check.spec.kind(), target)
 }
 
 /// A check whose task panicked still shows up, failed, in the report.
