@@ -2,7 +2,7 @@
 //! happened to each write and to the open session, the read-only port, the
 //! data read back, latency and the timeline.
 
-use super::record::{Attempt, Ctx, Read, SessionEnd, WriteEnd};
+use super::record::{Attempt, Ctx, Read, ReadFrom, SessionEnd, WriteEnd};
 use super::report::{
     secs, AttemptRow, Data, DnsChange, DrillReport, Ends, Event, Latency, OpenSession, Primary,
     ReadOnly, ReadRow, SessionEnded, Span, Spread, Trigger, WriteFate, Writes,
@@ -34,7 +34,7 @@ impl DrillReport {
             success: false,
             error: None,
             interrupted: false,
-            run_id: ctx.run_id.clone(),
+            run_id: ctx.env.run_id.clone(),
             started: humantime::format_rfc3339_millis(started).to_string(),
             duration_seconds: secs(ctx.start.elapsed()),
             expect: spec.expect,
@@ -73,7 +73,7 @@ impl DrillReport {
         rows: Option<BTreeMap<u64, u64>>,
         scrubber: &Scrubber,
     ) -> DrillReport {
-        let spec = &ctx.spec;
+        let spec = &ctx.env.spec;
         // Before the log is locked: first_change locks it too.
         let before = ends.before;
         let change = ctx.first_change(&before);
@@ -124,18 +124,14 @@ impl DrillReport {
             self.writes.attempted += 1;
             match &attempt.fate {
                 WriteEnd::Ok(_) => self.writes.ok += 1,
-                WriteEnd::Failed {
-                    label,
-                    misrouted,
-                    detail,
-                } => {
+                WriteEnd::Failed { label, detail } => {
                     self.writes.failed += 1;
-                    self.misrouted_writes += u64::from(*misrouted);
-                    self.count_failure(label, detail);
+                    self.misrouted_writes += u64::from(label.misrouted());
+                    self.count_failure(label.as_str(), detail);
                 }
                 WriteEnd::Uncertain { label, detail } => {
                     self.writes.uncertain += 1;
-                    self.count_failure(label, detail);
+                    self.count_failure(label.as_str(), detail);
                 }
             }
         }
@@ -228,7 +224,7 @@ fn open_session(end: &SessionEnd) -> OpenSession {
 fn read_only(reads: &[Read]) -> ReadOnly {
     let oks = reads
         .iter()
-        .filter(|r| r.in_recovery.is_some())
+        .filter(|r| r.answer.is_ok())
         .map(|r| r.finished);
     let spans = reads.iter().map(|r| (r.started, r.finished));
     let longest =
@@ -239,7 +235,7 @@ fn read_only(reads: &[Read]) -> ReadOnly {
         longest_gap_seconds: secs(longest),
         from_primary: reads
             .iter()
-            .filter(|r| r.in_recovery == Some(false))
+            .filter(|r| r.answer == Ok(ReadFrom::Primary))
             .count() as u64,
     }
 }
@@ -247,10 +243,9 @@ fn read_only(reads: &[Read]) -> ReadOnly {
 fn read_row(read: &Read) -> ReadRow {
     ReadRow {
         at_seconds: secs(read.started),
-        answer: match read.in_recovery {
-            Some(true) => "replica".into(),
-            Some(false) => "primary".into(),
-            None => read.label.into(),
+        answer: match read.answer {
+            Ok(from) => from.as_str().into(),
+            Err(label) => label.as_str().into(),
         },
     }
 }
@@ -258,11 +253,9 @@ fn read_row(read: &Read) -> ReadRow {
 fn attempt_row(attempt: &Attempt) -> AttemptRow {
     let (fate, detail) = match &attempt.fate {
         WriteEnd::Ok(identity) => (WriteFate::Ok, identity.server.clone()),
-        WriteEnd::Failed {
-            label,
-            misrouted: true,
-            ..
-        } => (WriteFate::Misrouted, label.to_string()),
+        WriteEnd::Failed { label, .. } if label.misrouted() => {
+            (WriteFate::Misrouted, label.to_string())
+        }
         WriteEnd::Failed { label, .. } => (WriteFate::Failed, label.to_string()),
         WriteEnd::Uncertain { label, .. } => (WriteFate::Uncertain, label.to_string()),
     };

@@ -35,9 +35,10 @@ fn write_colour(fate: WriteFate) -> &'static str {
 /// A read's colour: a replica answered, a primary did (misrouted), or
 /// the read failed (its reason).
 fn read_colour(answer: &str) -> &'static str {
+    use super::target::ReadFrom;
     match answer {
-        "replica" => GREEN,
-        "primary" => PURPLE,
+        _ if answer == ReadFrom::Replica.as_str() => GREEN,
+        _ if answer == ReadFrom::Primary.as_str() => PURPLE,
         _ => RED,
     }
 }

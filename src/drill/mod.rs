@@ -125,15 +125,18 @@ pub async fn run(
 ) -> DrillReport {
     tokio::pin!(stop);
     let started = SystemTime::now();
-    let ctx = Arc::new(Ctx {
+    let env = target::Env {
         spec: spec.clone(),
         net,
-        start: Instant::now(),
         run_id: format!("{:016x}", fastrand::u64(..)),
-        log: Default::default(),
         closing: Default::default(),
+    };
+    let ctx = Arc::new(Ctx {
+        env,
+        start: Instant::now(),
+        log: Default::default(),
     });
-    let setup = tokio::time::timeout(spec.attempt_timeout * 2, ctx.spec.target.setup(&ctx));
+    let setup = tokio::time::timeout(spec.attempt_timeout * 2, spec.target.setup(&ctx.env));
     let unusable = |error: String, interrupted: bool| {
         let mut report = DrillReport::unusable(spec, started, &ctx, scrubber.scrub(&error));
         report.interrupted = interrupted;
@@ -143,17 +146,17 @@ pub async fn run(
         answered = setup => match answered {
             Ok(Ok(identity)) => identity,
             Ok(Err(fault)) => {
-                ctx.closed().await;
+                ctx.env.closed().await;
                 return unusable(fault.detail, false);
             }
             Err(_) => {
-                ctx.closed().await;
+                ctx.env.closed().await;
                 let limit = humantime::format_duration(spec.attempt_timeout * 2);
                 return unusable(format!("setup: no answer within {limit} (2 × attempt_timeout)"), false);
             }
         },
         () = &mut stop => {
-            ctx.closed().await;
+            ctx.env.closed().await;
             return unusable("interrupted (SIGTERM) before measuring began".into(), true);
         }
     };
@@ -174,7 +177,7 @@ pub async fn run(
     } else {
         ending(&ctx).await
     };
-    ctx.closed().await;
+    ctx.env.closed().await;
     let ends = report::Ends { before, after };
     let mut report = DrillReport::new(&ctx, started, ends, window.trigger, rows, scrubber);
     if interrupted {
@@ -211,7 +214,7 @@ impl Window {
     /// What the trigger did, as the report shows it.
     fn record(&mut self, ctx: &Ctx, ran: trigger::Ran, scrubber: &Scrubber) {
         let finished = ctx.start.elapsed();
-        let command = &ctx.spec.trigger;
+        let command = &ctx.env.spec.trigger;
         self.trigger = Some(Trigger::new(
             command,
             ran,
@@ -232,9 +235,9 @@ async fn measure(
     window: &mut Window,
     scrubber: &Scrubber,
 ) {
-    let spec = &ctx.spec;
-    let hold = tokio::time::timeout(spec.attempt_timeout, spec.target.hold(ctx));
-    let held = hold.await.unwrap_or(Err("timeout"));
+    let spec = &ctx.env.spec;
+    let hold = tokio::time::timeout(spec.attempt_timeout, spec.target.hold(&ctx.env));
+    let held = hold.await.unwrap_or(Err(record::Label::Timeout));
     loops.spawn(record::writes(ctx.clone(), stopped.clone()));
     loops.spawn(record::hold_session(ctx.clone(), held, stopped.clone()));
     if spec.target.name().parse::<std::net::IpAddr>().is_err() {
@@ -267,13 +270,14 @@ async fn ending(
     Option<Identity>,
     Option<std::collections::BTreeMap<u64, u64>>,
 ) {
-    let limit = ctx.spec.attempt_timeout * 3;
+    let (env, last) = (&ctx.env, ctx.last_seq());
+    let limit = env.spec.attempt_timeout * 3;
     let after = async {
-        let asked = tokio::time::timeout(limit, ctx.spec.target.identify(ctx));
+        let asked = tokio::time::timeout(limit, env.spec.target.identify(env));
         asked.await.ok()?.ok()
     };
     let rows = async {
-        let asked = tokio::time::timeout(limit, ctx.spec.target.read_back(ctx));
+        let asked = tokio::time::timeout(limit, env.spec.target.read_back(env, last));
         asked.await.ok().flatten()
     };
     tokio::join!(after, rows)
@@ -289,15 +293,15 @@ async fn change_window(
     scrubber: &Scrubber,
 ) -> Option<(Duration, Identity)> {
     window.triggered_at = ctx.start.elapsed();
-    let deadline = Instant::now() + ctx.spec.wait_for_change;
-    window.running = trigger::Running::start(&ctx.spec.trigger, ctx.spec.wait_for_change);
+    let deadline = Instant::now() + ctx.env.spec.wait_for_change;
+    window.running = trigger::Running::start(&ctx.env.spec.trigger, ctx.env.spec.wait_for_change);
     loop {
         if window.running.as_ref().is_some_and(|r| r.is_finished()) {
             window.collect(ctx, scrubber).await;
         }
         let change = ctx.first_change(before);
         let waiting_on_trigger = window.running.is_some();
-        let done = match ctx.spec.expect {
+        let done = match ctx.env.spec.expect {
             ExpectedChange::PrimaryChange => change.is_some() && !waiting_on_trigger,
             ExpectedChange::NoChange => !waiting_on_trigger,
         };
@@ -307,6 +311,6 @@ async fn change_window(
             window.collect(ctx, scrubber).await;
             return change;
         }
-        tokio::time::sleep(ctx.spec.interval.min(deadline - now)).await;
+        tokio::time::sleep(ctx.env.spec.interval.min(deadline - now)).await;
     }
 }

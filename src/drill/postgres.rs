@@ -3,8 +3,7 @@
 //! identity, a read asks `pg_is_in_recovery()` on the read-only port, the
 //! held session asks `SELECT 1`, and the read-back counts this run's rows.
 
-use super::record::{Ctx, Identity, WriteEnd};
-use super::target::{DrillKind, Held, Target};
+use super::target::{DrillKind, Env, Held, Identity, Label, ReadFrom, Target, WriteEnd};
 use crate::check::postgres::rows::{cell, Answer};
 use crate::check::postgres::{PostgresSpec, Session, SslMode};
 use crate::outcome::{Fault, Reason};
@@ -47,28 +46,28 @@ impl Target for PostgresTarget {
         self.ro.is_some()
     }
 
-    fn setup<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Identity, Fault>> {
+    fn setup<'a>(&'a self, ctx: &'a Env) -> BoxFuture<'a, Result<Identity, Fault>> {
         self.prepare(ctx).boxed()
     }
 
-    fn identify<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Identity, Fault>> {
+    fn identify<'a>(&'a self, ctx: &'a Env) -> BoxFuture<'a, Result<Identity, Fault>> {
         self.whoami(ctx).boxed()
     }
 
     fn write<'a>(
         &'a self,
-        ctx: &'a Ctx,
+        ctx: &'a Env,
         seq: u64,
         sent: &'a AtomicBool,
     ) -> BoxFuture<'a, Result<Identity, WriteEnd>> {
         self.insert(ctx, seq, sent).boxed()
     }
 
-    fn read<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<bool, &'static str>> {
+    fn read<'a>(&'a self, ctx: &'a Env) -> BoxFuture<'a, Result<ReadFrom, Label>> {
         self.in_recovery(ctx).boxed()
     }
 
-    fn hold<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Box<dyn Held>, &'static str>> {
+    fn hold<'a>(&'a self, ctx: &'a Env) -> BoxFuture<'a, Result<Box<dyn Held>, Label>> {
         async move {
             let session = self
                 .rw
@@ -84,14 +83,19 @@ impl Target for PostgresTarget {
         .boxed()
     }
 
-    fn read_back<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Option<BTreeMap<u64, u64>>> {
+    fn read_back<'a>(
+        &'a self,
+        ctx: &'a Env,
+        _last: u64,
+    ) -> BoxFuture<'a, Option<BTreeMap<u64, u64>>> {
+        // The table holds this run's rows by run id: all of them are read.
         self.rows_of_this_run(ctx).boxed()
     }
 }
 
 impl PostgresTarget {
     /// Make sure the table exists and learn the primary before anything moves.
-    async fn prepare(&self, ctx: &Ctx) -> Result<Identity, Fault> {
+    async fn prepare(&self, ctx: &Env) -> Result<Identity, Fault> {
         let session = self
             .rw
             .session(&ctx.net, ctx.spec.attempt_timeout)
@@ -133,7 +137,7 @@ impl PostgresTarget {
     }
 
     /// The server behind the read-write port now, on a fresh session.
-    async fn whoami(&self, ctx: &Ctx) -> Result<Identity, Fault> {
+    async fn whoami(&self, ctx: &Env) -> Result<Identity, Fault> {
         let session = self.rw.session(&ctx.net, ctx.spec.attempt_timeout).await?;
         let answer = session
             .client
@@ -148,14 +152,13 @@ impl PostgresTarget {
     }
 
     /// One INSERT on a fresh connection, returning who acknowledged it.
-    async fn insert(&self, ctx: &Ctx, seq: u64, sent: &AtomicBool) -> Result<Identity, WriteEnd> {
+    async fn insert(&self, ctx: &Env, seq: u64, sent: &AtomicBool) -> Result<Identity, WriteEnd> {
         let session = self
             .rw
             .session(&ctx.net, ctx.spec.attempt_timeout)
             .await
             .map_err(|fault| WriteEnd::Failed {
                 label: label(&fault),
-                misrouted: false,
                 detail: fault.detail,
             })?;
         let sql = format!(
@@ -173,9 +176,9 @@ impl PostgresTarget {
     }
 
     /// `pg_is_in_recovery()` on the read-only port, on a fresh connection.
-    async fn in_recovery(&self, ctx: &Ctx) -> Result<bool, &'static str> {
+    async fn in_recovery(&self, ctx: &Env) -> Result<ReadFrom, Label> {
         let Some(ro) = &self.ro else {
-            return Err("no_read_only_port");
+            return Err(Label::NoReadOnlyPort);
         };
         let session = ro
             .session(&ctx.net, ctx.spec.attempt_timeout)
@@ -186,7 +189,10 @@ impl PostgresTarget {
             .simple_query("SELECT pg_is_in_recovery()::text")
             .await;
         let result = match answer {
-            Ok(messages) => Ok(Answer::new(&messages).first(0) == Some("true")),
+            Ok(messages) => match Answer::new(&messages).first(0) {
+                Some("true") => Ok(ReadFrom::Replica),
+                _ => Ok(ReadFrom::Primary),
+            },
             Err(err) => Err(label(&session.fault(&err, ro.sslmode))),
         };
         ctx.close_later(session.close().map(drop));
@@ -195,7 +201,7 @@ impl PostgresTarget {
 
     /// This run's rows, `seq` → how many times it is present; `None` when
     /// the read-write port never answered (the caller bounds the retries).
-    async fn rows_of_this_run(&self, ctx: &Ctx) -> Option<BTreeMap<u64, u64>> {
+    async fn rows_of_this_run(&self, ctx: &Env) -> Option<BTreeMap<u64, u64>> {
         let sql = format!(
             "SELECT seq::text, count(*)::text FROM {} WHERE run_id = '{}' GROUP BY seq",
             self.table, ctx.run_id
@@ -227,7 +233,7 @@ struct HeldSession {
 }
 
 impl Held for HeldSession {
-    fn ask(&self) -> BoxFuture<'_, Result<(), &'static str>> {
+    fn ask(&self) -> BoxFuture<'_, Result<(), Label>> {
         async move {
             match self.session.client.simple_query("SELECT 1").await {
                 Ok(_) => Ok(()),
@@ -244,16 +250,16 @@ impl Held for HeldSession {
 
 /// A label for a failure: what a failover shows by its SQLSTATE
 /// (read-only transaction, shutdown, starting or stopping), else the reason.
-fn label(fault: &Fault) -> &'static str {
+fn label(fault: &Fault) -> Label {
     let code = fault.code.as_deref();
     if code == Some(SqlState::READ_ONLY_SQL_TRANSACTION.code()) {
-        "read_only_transaction"
+        Label::ReadOnlyTransaction
     } else if code == Some(SqlState::ADMIN_SHUTDOWN.code()) {
-        "admin_shutdown"
+        Label::AdminShutdown
     } else if code == Some(SqlState::CANNOT_CONNECT_NOW.code()) {
-        "cannot_connect_now"
+        Label::CannotConnectNow
     } else {
-        fault.reason.as_str()
+        Label::Reason(fault.reason)
     }
 }
 
@@ -265,7 +271,6 @@ fn write_error(err: &tokio_postgres::Error, session: &Session, rw: &PostgresSpec
     if err.as_db_error().is_some() {
         WriteEnd::Failed {
             label,
-            misrouted: label == "read_only_transaction",
             detail: fault.detail,
         }
     } else {

@@ -5,39 +5,14 @@
 //! attempt does is the kind's ([`super::target::Target`]); the timing, the
 //! bounds and the record are here.
 
-use super::target::Held;
-use super::DrillSpec;
-use crate::net::Net;
-use std::future::Future;
+use super::target::{Env, Held};
+pub use super::target::{Identity, Label, ReadFrom, WriteEnd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-
-/// Which server answered: its address (and port), and the kind's own
-/// generation mark (PostgreSQL's WAL timeline) when it has one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub server: String,
-    pub timeline: Option<String>,
-}
-
-/// How one write attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteEnd {
-    /// Acknowledged by `Identity`.
-    Ok(Identity),
-    /// Definitely not applied: refused before or by the server.
-    Failed {
-        label: &'static str,
-        misrouted: bool,
-        detail: String,
-    },
-    /// Sent, and no answer came: it may or may not have been applied.
-    Uncertain { label: &'static str, detail: String },
-}
 
 /// One write attempt, timed from the drill's start.
 #[derive(Debug, Clone)]
@@ -53,10 +28,8 @@ pub struct Attempt {
 pub struct Read {
     pub started: Duration,
     pub finished: Duration,
-    /// `Some(true)` when a replica answered, `Some(false)` a primary,
-    /// `None` when the read failed.
-    pub in_recovery: Option<bool>,
-    pub label: &'static str,
+    /// Who answered, or why nobody did.
+    pub answer: Result<ReadFrom, Label>,
 }
 
 /// What happened to the session opened before the change.
@@ -66,11 +39,11 @@ pub enum SessionEnd {
     #[default]
     Survived,
     /// The server or a proxy ended it: when, and how.
-    Cut { at: Duration, label: &'static str },
+    Cut { at: Duration, label: Label },
     /// A query on it got no answer within the attempt timeout.
     Hung { at: Duration },
     /// It could not even be opened before the change.
-    NeverOpened { label: &'static str },
+    NeverOpened { label: Label },
 }
 
 /// Everything measured, shared by the loops and read by the report.
@@ -84,16 +57,11 @@ pub struct Log {
     pub answers: Vec<(Duration, Vec<std::net::IpAddr>)>,
 }
 
-/// What every loop needs: the spec, the resolver, the clock and the run.
+/// What every loop needs: the kind's environment, the clock and the log.
 pub struct Ctx {
-    pub spec: DrillSpec,
-    pub net: Net,
+    pub env: Env,
     pub start: Instant,
-    pub run_id: String,
     pub log: Mutex<Log>,
-    /// Sessions closing off the clock of the attempt that used them, each
-    /// bounded by `attempt_timeout`; awaited by [`Ctx::closed`].
-    pub closing: Mutex<JoinSet<()>>,
 }
 
 impl Ctx {
@@ -101,28 +69,15 @@ impl Ctx {
         self.start.elapsed()
     }
 
+    /// The highest write sequence number attempted so far (0 for none).
+    pub fn last_seq(&self) -> u64 {
+        self.log().writes.iter().map(|a| a.seq).max().unwrap_or(0)
+    }
+
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Run a session's `close` without holding up the caller's timing; it
-    /// is bounded and awaited before the drill ends ([`Ctx::closed`]).
-    pub fn close_later(&self, close: impl Future<Output = ()> + Send + 'static) {
-        let limit = self.spec.attempt_timeout;
-        let mut closing = self.closing.lock().unwrap_or_else(|p| p.into_inner());
-        closing.spawn(async move {
-            let _ = tokio::time::timeout(limit, close).await;
-        });
-    }
-
-    /// Wait until every session handed to [`Ctx::close_later`] has closed
-    /// (or its bounded close gave up).
-    pub async fn closed(&self) {
-        let mut closing =
-            std::mem::take(&mut *self.closing.lock().unwrap_or_else(|p| p.into_inner()));
-        while closing.join_next().await.is_some() {}
     }
 
     /// The first acknowledged write from another server than `before`.
@@ -143,17 +98,16 @@ impl Ctx {
 async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
     let started = ctx.elapsed();
     let sent = AtomicBool::new(false);
-    let work = ctx.spec.target.write(&ctx, seq, &sent);
-    let fate = match tokio::time::timeout(ctx.spec.attempt_timeout, work).await {
+    let work = ctx.env.spec.target.write(&ctx.env, seq, &sent);
+    let fate = match tokio::time::timeout(ctx.env.spec.attempt_timeout, work).await {
         Ok(Ok(identity)) => WriteEnd::Ok(identity),
         Ok(Err(fate)) => fate,
         Err(_) if sent.load(Ordering::SeqCst) => WriteEnd::Uncertain {
-            label: "timeout",
+            label: Label::Timeout,
             detail: "sent, and no answer within attempt_timeout".into(),
         },
         Err(_) => WriteEnd::Failed {
-            label: "timeout",
-            misrouted: false,
+            label: Label::Timeout,
             detail: "no session within attempt_timeout".into(),
         },
     };
@@ -168,17 +122,15 @@ async fn write_once(ctx: Arc<Ctx>, seq: u64) -> Attempt {
 /// One read on the read-only endpoint, bounded by the attempt timeout.
 async fn read_once(ctx: Arc<Ctx>) -> Read {
     let started = ctx.elapsed();
-    let work = ctx.spec.target.read(&ctx);
-    let (in_recovery, label) = match tokio::time::timeout(ctx.spec.attempt_timeout, work).await {
-        Ok(Ok(in_recovery)) => (Some(in_recovery), "ok"),
-        Ok(Err(label)) => (None, label),
-        Err(_) => (None, "timeout"),
+    let work = ctx.env.spec.target.read(&ctx.env);
+    let answer = match tokio::time::timeout(ctx.env.spec.attempt_timeout, work).await {
+        Ok(answer) => answer,
+        Err(_) => Err(Label::Timeout),
     };
     Read {
         started,
         finished: ctx.elapsed(),
-        in_recovery,
-        label,
+        answer,
     }
 }
 
@@ -194,7 +146,7 @@ async fn every_interval<F, Fut, T>(
     Fut: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    let mut ticker = tokio::time::interval(ctx.spec.interval);
+    let mut ticker = tokio::time::interval(ctx.env.spec.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut flying = JoinSet::new();
     let mut seq = 0;
@@ -240,15 +192,15 @@ pub async fn reads(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
 /// resolver, as the writes' fresh connections do: the answers kept when
 /// they change, so the report says when DNS moved.
 pub async fn answers(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(ctx.spec.interval);
+    let mut ticker = tokio::time::interval(ctx.env.spec.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        let asked = ctx.spec.target.name();
-        let lookup = tokio::time::timeout(ctx.spec.attempt_timeout, ctx.net.resolve(asked));
+        let asked = ctx.env.spec.target.name();
+        let lookup = tokio::time::timeout(ctx.env.spec.attempt_timeout, ctx.env.net.resolve(asked));
         let Ok(Ok(answer)) = lookup.await else {
             continue;
         };
@@ -264,7 +216,7 @@ pub async fn answers(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
 /// until it fails, hangs or the drill stops.
 pub async fn hold_session(
     ctx: Arc<Ctx>,
-    held: Result<Box<dyn Held>, &'static str>,
+    held: Result<Box<dyn Held>, Label>,
     mut stop: watch::Receiver<bool>,
 ) {
     let held = match held {
@@ -277,9 +229,9 @@ pub async fn hold_session(
     let end = loop {
         tokio::select! {
             _ = stop.changed() => break SessionEnd::Survived,
-            _ = tokio::time::sleep(ctx.spec.interval) => {}
+            _ = tokio::time::sleep(ctx.env.spec.interval) => {}
         }
-        match tokio::time::timeout(ctx.spec.attempt_timeout, held.ask()).await {
+        match tokio::time::timeout(ctx.env.spec.attempt_timeout, held.ask()).await {
             Ok(Ok(())) => continue,
             Ok(Err(label)) => {
                 break SessionEnd::Cut {
@@ -291,5 +243,5 @@ pub async fn hold_session(
         }
     };
     ctx.log().session = end;
-    ctx.close_later(held.close());
+    ctx.env.close_later(held.close());
 }

@@ -11,8 +11,7 @@
 //! server is the slot's owner, before and after.
 
 use super::cluster::{moved_target, slot_owner};
-use super::record::{Ctx, Identity, WriteEnd};
-use super::target::{DrillKind, Held, Target};
+use super::target::{DrillKind, Env, Held, Identity, Label, ReadFrom, Target, WriteEnd};
 use crate::check::redis::{first_text, RedisSpec, Session};
 use crate::outcome::{Fault, Reason};
 use futures_util::future::{BoxFuture, FutureExt};
@@ -54,28 +53,28 @@ impl Target for RedisTarget {
         false
     }
 
-    fn setup<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Identity, Fault>> {
+    fn setup<'a>(&'a self, ctx: &'a Env) -> BoxFuture<'a, Result<Identity, Fault>> {
         self.identify(ctx)
     }
 
-    fn identify<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Identity, Fault>> {
+    fn identify<'a>(&'a self, ctx: &'a Env) -> BoxFuture<'a, Result<Identity, Fault>> {
         self.role(ctx).boxed()
     }
 
     fn write<'a>(
         &'a self,
-        ctx: &'a Ctx,
+        ctx: &'a Env,
         seq: u64,
         sent: &'a AtomicBool,
     ) -> BoxFuture<'a, Result<Identity, WriteEnd>> {
         self.set(ctx, seq, sent).boxed()
     }
 
-    fn read<'a>(&'a self, _ctx: &'a Ctx) -> BoxFuture<'a, Result<bool, &'static str>> {
-        async { Err("no_read_only_port") }.boxed()
+    fn read<'a>(&'a self, _ctx: &'a Env) -> BoxFuture<'a, Result<ReadFrom, Label>> {
+        async { Err(Label::NoReadOnlyPort) }.boxed()
     }
 
-    fn hold<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Result<Box<dyn Held>, &'static str>> {
+    fn hold<'a>(&'a self, ctx: &'a Env) -> BoxFuture<'a, Result<Box<dyn Held>, Label>> {
         async move {
             let timeout = ctx.spec.attempt_timeout;
             let session = self.owner_session(ctx, timeout).await;
@@ -89,21 +88,25 @@ impl Target for RedisTarget {
         .boxed()
     }
 
-    fn read_back<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Option<BTreeMap<u64, u64>>> {
-        self.present(ctx).boxed()
+    fn read_back<'a>(
+        &'a self,
+        ctx: &'a Env,
+        last: u64,
+    ) -> BoxFuture<'a, Option<BTreeMap<u64, u64>>> {
+        self.present(ctx, last).boxed()
     }
 }
 
 /// This run's keys: `vpc-probe:drill:{RUN}:SEQ`, `...:count`, `...:held`;
 /// the braces make a cluster hash every one of them to one slot.
-fn prefix(ctx: &Ctx) -> String {
+fn prefix(ctx: &Env) -> String {
     format!("vpc-probe:drill:{{{}}}", ctx.run_id)
 }
 
 impl RedisTarget {
     /// Who takes this run's writes: on a cluster, the owner of the run's
     /// slot; else the address reached, which `ROLE` must call a primary.
-    async fn role(&self, ctx: &Ctx) -> Result<Identity, Fault> {
+    async fn role(&self, ctx: &Env) -> Result<Identity, Fault> {
         let timeout = ctx.spec.attempt_timeout;
         let mut session = self.endpoint.session(&ctx.net, timeout).await?;
         let asked = match slot_owner(&mut session, &prefix(ctx)).await {
@@ -130,14 +133,13 @@ impl RedisTarget {
     /// SET of the sequence key and INCR of the counter, on a fresh
     /// session; a MOVED answer sends it again, to the node named, as a
     /// cluster client does (at most [`MAX_REDIRECTS`] times).
-    async fn set(&self, ctx: &Ctx, seq: u64, sent: &AtomicBool) -> Result<Identity, WriteEnd> {
+    async fn set(&self, ctx: &Env, seq: u64, sent: &AtomicBool) -> Result<Identity, WriteEnd> {
         let mut node = self.endpoint.clone();
         for _ in 0..MAX_REDIRECTS {
             match self.set_at(&node, ctx, seq, sent).await {
                 Err(Attempted::Moved(to)) => {
                     node = self.moved_to(&to).ok_or_else(|| WriteEnd::Failed {
-                        label: "moved",
-                        misrouted: true,
+                        label: Label::Moved,
                         detail: format!("MOVED to {to}, an address the probe cannot read"),
                     })?;
                 }
@@ -151,7 +153,7 @@ impl RedisTarget {
     async fn set_at(
         &self,
         endpoint: &RedisSpec,
-        ctx: &Ctx,
+        ctx: &Env,
         seq: u64,
         sent: &AtomicBool,
     ) -> Result<Identity, Attempted> {
@@ -160,7 +162,6 @@ impl RedisTarget {
         let mut session = session.map_err(|fault| {
             Attempted::Done(WriteEnd::Failed {
                 label: label(&fault),
-                misrouted: false,
                 detail: fault.detail,
             })
         })?;
@@ -196,7 +197,7 @@ impl RedisTarget {
     /// A session with the server that takes this run's writes: on a
     /// cluster, the owner of the run's slot (found through the endpoint),
     /// else the endpoint's.
-    async fn owner_session(&self, ctx: &Ctx, timeout: Duration) -> Result<Session, Fault> {
+    async fn owner_session(&self, ctx: &Env, timeout: Duration) -> Result<Session, Fault> {
         let mut session = self.endpoint.session(&ctx.net, timeout).await?;
         let owner = match slot_owner(&mut session, &prefix(ctx)).await {
             Ok(Some(owner)) if owner.server != session.facts.peer.to_string() => owner,
@@ -230,16 +231,7 @@ impl RedisTarget {
     }
 
     /// Every sequence key written or tried, read back: `seq` → 1 when present.
-    async fn present(&self, ctx: &Ctx) -> Option<BTreeMap<u64, u64>> {
-        let last = ctx
-            .log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .writes
-            .iter()
-            .map(|attempt| attempt.seq)
-            .max()
-            .unwrap_or(0);
+    async fn present(&self, ctx: &Env, last: u64) -> Option<BTreeMap<u64, u64>> {
         let timeout = ctx.spec.attempt_timeout * 5;
         let mut session = self.owner_session(ctx, timeout).await.ok()?;
         let base = prefix(ctx);
@@ -276,8 +268,7 @@ impl Attempted {
         match self {
             Attempted::Done(fate) => fate,
             Attempted::Moved(to) => WriteEnd::Failed {
-                label: "moved",
-                misrouted: true,
+                label: Label::Moved,
                 detail: format!("still MOVED (to {to}) after {MAX_REDIRECTS} redirects"),
             },
         }
@@ -304,7 +295,7 @@ struct HeldSession {
 }
 
 impl Held for HeldSession {
-    fn ask(&self) -> BoxFuture<'_, Result<(), &'static str>> {
+    fn ask(&self) -> BoxFuture<'_, Result<(), Label>> {
         async move {
             let n = self.uses.fetch_add(1, Ordering::Relaxed);
             let mut connection = self.session.connection.clone();
@@ -335,7 +326,6 @@ fn write_error(err: &RedisError, session: &Session) -> WriteEnd {
     match err.code() {
         Some(_) => WriteEnd::Failed {
             label,
-            misrouted: matches!(label, "readonly" | "moved"),
             detail: fault.detail,
         },
         None => WriteEnd::Uncertain {
@@ -347,15 +337,15 @@ fn write_error(err: &RedisError, session: &Session) -> WriteEnd {
 
 /// The label of a command's error: `readonly` or `moved` by its code,
 /// else the reason.
-fn label_of(err: &RedisError, session: &Session) -> &'static str {
+fn label_of(err: &RedisError, session: &Session) -> Label {
     match err.code() {
-        Some("READONLY") => "readonly",
-        Some("MOVED") => "moved",
+        Some("READONLY") => Label::Readonly,
+        Some("MOVED") => Label::Moved,
         _ => label(&session.fault(err)),
     }
 }
 
 /// The label of a failure to open a session: its reason.
-fn label(fault: &Fault) -> &'static str {
-    fault.reason.as_str()
+fn label(fault: &Fault) -> Label {
+    Label::Reason(fault.reason)
 }
