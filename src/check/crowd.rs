@@ -3,7 +3,7 @@
 //! connection limits (PostgreSQL, PgBouncer, Redis, HAProxy) meet the
 //! application's concurrency before cutover does.
 
-use super::Probe;
+use super::{Learned, Probe};
 use crate::outcome::{min_median_max, Failure, Fault, Phase, Reason};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +29,8 @@ pub struct Crowd {
     pub first_waiting: Option<Failure>,
     /// Failed sessions by reason.
     pub by_reason: std::collections::BTreeMap<Reason, u32>,
+    /// What the first session to open learned of the path.
+    pub learned: Option<Learned>,
 }
 
 impl Crowd {
@@ -97,7 +99,8 @@ where
     F: Fn(Probe<'p>, S) -> FF,
     FF: Future<Output = Result<(), Failure>>,
 {
-    let crowd = at_once(probe, sessions, open, finish).await;
+    let mut crowd = at_once(probe, sessions, open, finish).await;
+    probe.absorb(crowd.learned.take().unwrap_or_default());
     probe.add_time(Phase::Query, crowd.wall);
     probe.observe("concurrency", crowd.summary(sessions));
     crowd.verdict(sessions)
@@ -123,6 +126,7 @@ where
             let ticket = gate.ticket();
             let (sibling, opened) = open(sibling).await;
             let connect = sibling.phases.get(&Phase::Connect).copied();
+            let learned = opened.is_ok().then(|| sibling.learned());
             let deadline = sibling.deadline;
             let held = tokio::time::timeout_at(deadline, ticket.arrive()).await;
             let outcome = match (opened, held) {
@@ -130,7 +134,7 @@ where
                 (Ok(_), Err(_)) => Run::Waited,
                 (Ok(session), Ok(())) => Run::Finished(finish(sibling, session).await),
             };
-            (connect, outcome)
+            (connect, learned, outcome)
         }
     });
     let results = futures_util::future::join_all(runs).await;
@@ -138,8 +142,9 @@ where
         wall: start.elapsed(),
         ..Crowd::default()
     };
-    for (connect, outcome) in results {
+    for (connect, learned, outcome) in results {
         crowd.connect.extend(connect);
+        crowd.learned = crowd.learned.take().or(learned);
         crowd.opened += u32::from(!matches!(outcome, Run::Failed(_)));
         match outcome {
             Run::Finished(Ok(())) => crowd.ok += 1,
@@ -253,6 +258,25 @@ mod tests {
             tokio::join!(waiting, rest)
         });
         assert_eq!(both.await.unwrap(), ("a through", "b through"));
+    }
+
+    /// What the first session to open learned (its peer here) reaches the
+    /// check's probe, as an address's or an idle step's does.
+    #[tokio::test]
+    async fn the_first_opened_sessions_facts_reach_the_check() {
+        let resolver = Some("127.0.0.1:9".parse().unwrap());
+        let net = crate::net::Net::new(resolver, Duration::from_secs(1)).unwrap();
+        let mut probe = Probe::new(&net, Duration::from_secs(2), Default::default());
+        let peer: std::net::SocketAddr = "10.0.1.12:5432".parse().unwrap();
+        fn open(mut sibling: Probe<'_>) -> std::future::Ready<(Probe<'_>, Result<(), Failure>)> {
+            sibling.facts.peer = Some("10.0.1.12:5432".parse().unwrap());
+            std::future::ready((sibling, Ok(())))
+        }
+        fn finish(_sibling: Probe<'_>, _: ()) -> std::future::Ready<Result<(), Failure>> {
+            std::future::ready(Ok(()))
+        }
+        run(&mut probe, 3, open, finish).await.unwrap();
+        assert_eq!(probe.facts.peer, Some(peer));
     }
 
     #[test]

@@ -73,7 +73,7 @@ fn merge(probe: &mut Probe<'_>, runs: Vec<(AddressResult, Probe<'_>)>) -> Result
         }
         if index == 0 {
             probe.cycles = pinned.cycles.clone();
-            probe.absorb(pinned);
+            probe.absorb(pinned.learned());
         }
         probe.addresses.push(one);
     }

@@ -283,8 +283,8 @@ fn verdict(
     let mut unopened = None;
     let mut other = None;
     for (sibling, step) in steps {
-        probe.phases = sibling.phases.clone();
-        probe.absorb(sibling);
+        probe.absorb(sibling.learned());
+        probe.phases = sibling.phases;
         match step {
             Step::Unopened(failure) => {
                 unopened.get_or_insert(failure);

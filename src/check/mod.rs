@@ -18,7 +18,7 @@ use crate::outcome::Failure;
 pub use crate::outcome::Kind;
 pub use every_address::Addresses;
 use futures_util::future::BoxFuture;
-pub use probe::{InFlight, Opened, OpenedFacts, Probe};
+pub use probe::{InFlight, Learned, Opened, OpenedFacts, Probe};
 
 /// What a check does, by kind.
 #[derive(Debug, Clone)]

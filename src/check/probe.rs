@@ -34,6 +34,15 @@ impl InFlight {
     }
 }
 
+/// What a sibling probe learned of the path: its observations, facts and
+/// the server that answered.
+#[derive(Debug, Clone, Default)]
+pub struct Learned {
+    observed: BTreeMap<&'static str, String>,
+    facts: Facts,
+    server: Option<ServerIdentity>,
+}
+
 /// The running state of one check: its deadline, phase timings and findings.
 pub struct Probe<'a> {
     net: &'a Net,
@@ -185,15 +194,25 @@ impl<'a> Probe<'a> {
         self.facts.tls = Some(Handshake { version, cipher });
     }
 
-    /// What a sibling (an address, an idle step) learned of the path that
-    /// this probe does not know yet: its observations, facts and server.
-    pub fn absorb(&mut self, sibling: Probe<'_>) {
-        for (key, value) in sibling.observed {
+    /// What this probe learned of the path, for the probe it is a sibling of.
+    pub fn learned(&self) -> Learned {
+        Learned {
+            observed: self.observed.clone(),
+            facts: self.facts.clone(),
+            server: self.server.clone(),
+        }
+    }
+
+    /// What a sibling (an address, an idle step, a crowd's session) learned
+    /// of the path that this probe does not know yet: the one rule for
+    /// every kind of sibling.
+    pub fn absorb(&mut self, learned: Learned) {
+        for (key, value) in learned.observed {
             self.observed.entry(key).or_insert(value);
         }
-        self.facts.absorb(sibling.facts);
+        self.facts.absorb(learned.facts);
         if self.server.is_none() {
-            self.server = sibling.server;
+            self.server = learned.server;
         }
     }
 
