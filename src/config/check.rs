@@ -7,6 +7,7 @@ use super::fields::fields;
 use super::MAX_TIMEOUT;
 use crate::check::keys::Problem;
 use crate::check::{dns, http, postgres, redis, tcp, Addresses, CheckSpec, Kind};
+use crate::drill::target::DrillKind;
 use crate::drill::{self, DrillSpec};
 use crate::expand::Env;
 use crate::secret::Scrubber;
@@ -113,26 +114,67 @@ struct Named {
     name: Env<String>,
 }
 
-/// One `[[drill]]` table: its name and its keys (declared in `drill::keys`).
+/// One `[[drill]]` table: its name, the keys every drill takes and its
+/// kind's own (all declared in `drill::keys`).
 pub(super) fn parse_drill(
     table: toml::Table,
     scrubber: &mut Scrubber,
 ) -> Result<DrillSpec, Problem> {
-    let (named, own): (toml::Table, toml::Table) = table
+    use drill::keys::{Keys, KindKeys, PostgresKeys, RedisKeys};
+    let (named, rest): (toml::Table, toml::Table) = table
         .into_iter()
         .partition(|(key, _)| fields::<Named>().contains(&key.as_str()));
     let Env(name) = deserialize::<Named>(named, None)?.name;
     check_name(&name)?;
-    let accepted = fields::<drill::keys::Keys>();
-    if let Some(key) = own.keys().find(|key| !accepted.contains(&key.as_str())) {
-        return Err(Problem::at(
-            key.as_str(),
-            format!("unknown key; a drill takes name, {}", accepted.join(", ")),
-        ));
-    }
-    let keys: drill::keys::Keys = serde_path_to_error::deserialize(toml::Value::Table(own))
+    let (common, own): (toml::Table, toml::Table) = rest
+        .into_iter()
+        .partition(|(key, _)| fields::<Keys>().contains(&key.as_str()));
+    refuse_foreign_drill_keys(&common, &own)?;
+    let keys: Keys = serde_path_to_error::deserialize(toml::Value::Table(common))
         .map_err(|err| path_problem(&err, "a drill"))?;
-    keys.build(name, scrubber)
+    let own = match keys.kind {
+        DrillKind::PostgresFailover => KindKeys::Postgres(drill_keys::<PostgresKeys>(own)?),
+        DrillKind::RedisFailover => KindKeys::Redis(drill_keys::<RedisKeys>(own)?),
+    };
+    keys.build(name, own, scrubber)
+}
+
+/// The keys a drill kind takes besides those every drill takes.
+fn drill_kind_keys(kind: DrillKind) -> &'static [&'static str] {
+    match kind {
+        DrillKind::PostgresFailover => fields::<drill::keys::PostgresKeys>(),
+        DrillKind::RedisFailover => fields::<drill::keys::RedisKeys>(),
+    }
+}
+
+/// A key of another drill kind is named as such, any other as unknown.
+fn refuse_foreign_drill_keys(common: &toml::Table, own: &toml::Table) -> Result<(), Problem> {
+    let kind = common
+        .get("kind")
+        .and_then(|k| k.clone().try_into::<DrillKind>().ok());
+    let accepted = kind.map_or(&[][..], drill_kind_keys);
+    let Some(key) = own.keys().find(|key| !accepted.contains(&key.as_str())) else {
+        return Ok(());
+    };
+    let owner = DrillKind::iter().find(|other| drill_kind_keys(*other).contains(&key.as_str()));
+    if let Some(owner) = owner {
+        let message = format!("applies to kind `{}` only", owner.as_str());
+        return Err(Problem::at(key.as_str(), message));
+    }
+    let mut known = fields::<drill::keys::Keys>().to_vec();
+    if let Some(kind) = kind {
+        known.extend(drill_kind_keys(kind));
+    }
+    Err(Problem::at(
+        key.as_str(),
+        format!("unknown key; a drill takes name, {}", known.join(", ")),
+    ))
+}
+
+/// A drill kind's own keys from `own`.
+fn drill_keys<T: DeserializeOwned>(own: toml::Table) -> Result<T, Problem> {
+    serde_path_to_error::deserialize(toml::Value::Table(own))
+        .map_err(|err| path_problem(&err, "a drill"))
 }
 
 /// The kind's keys from `own`, built into its spec: the one place a kind

@@ -185,6 +185,8 @@ crate::cases!(refused_at {
     drill_duplicate_name: format!("{DRILL}{DRILL}") => (7, "name", "duplicate drill name");
     redis_drill_refuses_table: format!("{REDIS_DRILL}table = \"t\"\n") => (6, "table", "applies to kind `postgres-failover` only");
     redis_drill_refuses_ro_url: format!("{REDIS_DRILL}ro_url = \"redis://r\"\n") => (6, "ro_url", "applies to kind `postgres-failover` only");
+    redis_drill_refuses_max_ro_gap: format!("{REDIS_DRILL}max_ro_gap = \"2s\"\n") => (6, "max_ro_gap", "applies to kind `postgres-failover` only");
+    redis_drill_unknown_key: format!("{REDIS_DRILL}tabel = \"t\"\n") => (6, "tabel", "unknown key; a drill takes name, kind, url");
     redis_drill_url_scheme: REDIS_DRILL.replace("rediss://", "postgres://") => (4, "url", "scheme must be one of redis, rediss");
     redis_drill_no_change_cut: format!("{REDIS_DRILL}expect = \"no-change\"\nopen_session = \"cut\"\n") => (7, "open_session", "needs the open session to survive");
     redis_iam_needs_tls: redis_iam("redis://h", IAM_KEYS) => (5, "auth", "IAM authentication needs TLS");

@@ -18,18 +18,17 @@ use std::time::Duration;
 /// Longest a drill may wait for a change or settle: a change window, not a soak.
 const MAX_WAIT: Duration = Duration::from_secs(1800);
 
-/// The suite keys of `[[drill]]` (besides `name`).
+/// The suite keys every `[[drill]]` takes (besides `name`), whatever its
+/// kind; a kind's own keys are in its struct below.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Keys {
-    kind: DrillKind,
+    pub kind: DrillKind,
     url: Env<url::Url>,
-    ro_url: Option<Env<url::Url>>,
     password: Option<Secret>,
     password_file: Option<Env<PathBuf>>,
     ca_file: Option<Env<PathBuf>>,
     tls_server_name: Option<Env<String>>,
-    table: Option<Env<String>>,
     interval: Option<Env<humantime::Duration>>,
     attempt_timeout: Option<Env<humantime::Duration>>,
     baseline: Option<Env<humantime::Duration>>,
@@ -41,16 +40,45 @@ pub struct Keys {
     max_write_gap: Option<Env<humantime::Duration>>,
     max_lost_writes: Option<u64>,
     max_misrouted_writes: Option<u64>,
-    max_ro_gap: Option<Env<humantime::Duration>>,
     #[serde(default)]
     open_session: SessionFate,
 }
 
+/// The keys only `kind = "postgres-failover"` takes: the read-only
+/// endpoint, its budget, and the drill's table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresKeys {
+    ro_url: Option<Env<url::Url>>,
+    table: Option<Env<String>>,
+    max_ro_gap: Option<Env<humantime::Duration>>,
+}
+
+/// The keys only `kind = "redis-failover"` takes: none yet.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisKeys {}
+
+/// A kind's own keys, read by the kind the table names.
+#[derive(Debug)]
+pub enum KindKeys {
+    Postgres(PostgresKeys),
+    Redis(RedisKeys),
+}
+
 impl Keys {
-    pub fn build(self, name: String, scrubber: &mut Scrubber) -> Result<DrillSpec, Problem> {
-        let target: Arc<dyn Target> = match self.kind {
-            DrillKind::PostgresFailover => Arc::new(self.postgres(scrubber)?),
-            DrillKind::RedisFailover => Arc::new(self.redis(scrubber)?),
+    pub fn build(
+        self,
+        name: String,
+        own: KindKeys,
+        scrubber: &mut Scrubber,
+    ) -> Result<DrillSpec, Problem> {
+        let (target, max_ro_gap): (Arc<dyn Target>, _) = match own {
+            KindKeys::Postgres(own) => {
+                let gap = own.ro_url.as_ref().and(own.max_ro_gap.clone());
+                (Arc::new(self.postgres(own, scrubber)?), gap)
+            }
+            KindKeys::Redis(RedisKeys {}) => (Arc::new(self.redis(scrubber)?), None),
         };
         let interval = duration(self.interval, "interval", Duration::from_millis(100))?;
         let attempt_timeout = duration(
@@ -96,10 +124,7 @@ impl Keys {
                 )?,
                 max_lost_writes: self.max_lost_writes.unwrap_or(0),
                 max_misrouted_writes: self.max_misrouted_writes.unwrap_or(0),
-                max_ro_gap: self
-                    .max_ro_gap
-                    .map(|Env(gap)| gap.into())
-                    .filter(|_| self.ro_url.is_some()),
+                max_ro_gap: max_ro_gap.map(|Env(gap)| gap.into()),
                 open_session: self.open_session,
             },
         })
@@ -107,51 +132,46 @@ impl Keys {
 
     /// The PostgreSQL kind's endpoints (built by the postgres check's own
     /// rules) and its table.
-    fn postgres(&self, scrubber: &mut Scrubber) -> Result<PostgresTarget, Problem> {
-        let password = self.password.clone();
-        let rw = endpoint(
-            &self.url,
-            password.clone(),
-            &self.password_file,
-            &self.ca_file,
-            &self.tls_server_name,
-            scrubber,
-        )
-        .map_err(|p| rename(p, "url"))?;
-        let ro = match &self.ro_url {
+    fn postgres(
+        &self,
+        own: PostgresKeys,
+        scrubber: &mut Scrubber,
+    ) -> Result<PostgresTarget, Problem> {
+        let rw = self.endpoint(&self.url, scrubber);
+        let rw = rw.map_err(|p| rename(p, "url"))?;
+        let ro = match &own.ro_url {
             Some(url) => Some(
-                endpoint(
-                    url,
-                    password,
-                    &self.password_file,
-                    &self.ca_file,
-                    &self.tls_server_name,
-                    scrubber,
-                )
-                .map_err(|p| rename(p, "ro_url"))?,
+                self.endpoint(url, scrubber)
+                    .map_err(|p| rename(p, "ro_url"))?,
             ),
             None => None,
         };
         Ok(PostgresTarget {
             rw,
             ro,
-            table: table(self.table.clone())?,
+            table: table(own.table)?,
         })
     }
-}
 
-impl Keys {
-    /// The Redis kind's endpoint, built by the redis check's own rules;
-    /// the PostgreSQL-only keys are refused, not ignored.
+    /// A PostgreSQL endpoint from a URL and the shared password and TLS
+    /// keys, built by the postgres kind's own rules.
+    fn endpoint(
+        &self,
+        url: &Env<url::Url>,
+        scrubber: &mut Scrubber,
+    ) -> Result<PostgresSpec, Problem> {
+        postgres::Keys::endpoint(
+            url.clone(),
+            self.password.clone(),
+            self.password_file.clone(),
+            self.ca_file.clone(),
+            self.tls_server_name.clone(),
+        )
+        .build(scrubber)
+    }
+
+    /// The Redis kind's endpoint, built by the redis check's own rules.
     fn redis(&self, scrubber: &mut Scrubber) -> Result<RedisTarget, Problem> {
-        let postgres_only = [
-            ("ro_url", self.ro_url.is_some()),
-            ("table", self.table.is_some()),
-            ("max_ro_gap", self.max_ro_gap.is_some()),
-        ];
-        if let Some((key, _)) = postgres_only.iter().find(|(_, set)| *set) {
-            return Err(Problem::at(key, "applies to kind `postgres-failover` only"));
-        }
         let endpoint = redis::Keys::endpoint(
             self.url.clone(),
             self.password.clone(),
@@ -162,26 +182,6 @@ impl Keys {
         .build(scrubber)?;
         Ok(RedisTarget { endpoint })
     }
-}
-
-/// A PostgreSQL endpoint from a URL and the shared password and TLS keys,
-/// built by the postgres kind's own rules.
-fn endpoint(
-    url: &Env<url::Url>,
-    password: Option<Secret>,
-    password_file: &Option<Env<PathBuf>>,
-    ca_file: &Option<Env<PathBuf>>,
-    tls_server_name: &Option<Env<String>>,
-    scrubber: &mut Scrubber,
-) -> Result<PostgresSpec, Problem> {
-    postgres::Keys::endpoint(
-        url.clone(),
-        password,
-        password_file.clone(),
-        ca_file.clone(),
-        tls_server_name.clone(),
-    )
-    .build(scrubber)
 }
 
 /// A problem about `url` told about `key` instead (e.g. `ro_url`).

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use tokio::task::JoinSet;
 
 /// The drill kinds: the suite's `kind` and the report's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, strum::IntoStaticStr, strum::EnumIter)]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]
 pub enum DrillKind {
