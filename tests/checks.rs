@@ -5,6 +5,7 @@
 mod rig;
 
 use rig::probe::check_json;
+use rig::suites;
 use rig::*;
 use std::time::Duration;
 
@@ -24,24 +25,8 @@ kind = "tcp"
 host = "{HAPROXY_NAME}"
 port = {haproxy}
 
-[[check]]
-name = "patroni-direct"
-kind = "tcp"
-host = "127.0.0.1"
-port = {closed}
-expect = "unreachable"
-
-[[check]]
-name = "postgres-haproxy"
-kind = "postgres"
-url = "postgres://{PG_USER}@{HAPROXY_NAME}:{haproxy}/app"
-password = "{PG_PASSWORD}"
-cycles = 3
-query = "SELECT now()"
-expect_role = "primary"
-expect_extensions = ["postgis"]
-max_duration = "2s"
-
+{patroni_direct}
+{postgres_haproxy}
 [[check]]
 name = "postgres-direct"
 kind = "postgres"
@@ -62,13 +47,7 @@ url = "postgres://{PG_USER}@127.0.0.1:{postgres}/app?sslmode=verify-full"
 password = "{PG_PASSWORD}"
 ca_file = "{ca_file}"
 
-[[check]]
-name = "redis"
-kind = "redis"
-url = "redis://{REDIS_NAME}:{redis}"
-password = "{REDIS_PASSWORD}"
-expect_role = "master"
-
+{redis_check}
 [[check]]
 name = "valkey"
 kind = "redis"
@@ -98,7 +77,13 @@ expect_headers = ["X-Apple-I-MD", "X-Apple-I-MD-M"]
 expect_json_keys = ["X-Apple-I-MD", "X-Apple-I-MD-M", "X-Apple-I-MD-RINFO"]
 "#,
         haproxy = rig.haproxy,
-        closed = rig.closed,
+        patroni_direct = suites::closed_tcp(rig, "patroni-direct"),
+        postgres_haproxy = suites::postgres_haproxy(
+            rig,
+            "postgres-haproxy",
+            "cycles = 3\nquery = \"SELECT now()\"\nexpect_role = \"primary\"\nexpect_extensions = [\"postgis\"]\nmax_duration = \"2s\"",
+        ),
+        redis_check = suites::redis(rig, "redis", "expect_role = \"master\""),
         postgres = rig.postgres,
         redis = rig.redis,
         valkey = rig.valkey,

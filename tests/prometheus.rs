@@ -48,46 +48,28 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 fn rules_and_dashboard_name_only_metrics_that_serve_exposes() {
     let rig = rig();
     let tls = rig::tls::tls_rig();
-    let checks = format!(
-        r#"
-[[check]]
-name = "postgres-haproxy"
-kind = "postgres"
-url = "postgres://{PG_USER}@{HAPROXY_NAME}:{haproxy}/app"
-password = "{PG_PASSWORD}"
-cycles = 2
-
-[[check]]
-name = "down"
-kind = "tcp"
-host = "127.0.0.1"
-port = {closed}
-
-[[check]]
-name = "every-address"
-kind = "tcp"
-host = "{HAPROXY_NAME}"
-port = {haproxy}
-addresses = "all"
-
-[[check]]
-name = "held"
-kind = "tcp"
-host = "{HAPROXY_NAME}"
-port = {haproxy}
-idle = "1s"
-
-[[check]]
-name = "https"
-kind = "http"
-url = "https://{ANISETTE_NAME}:{https}/v3/client_info"
-ca_file = "{ca}"
-"#,
-        haproxy = rig.haproxy,
-        closed = rig.closed,
-        https = tls.anisette_https,
-        ca = tls.ca_file.display(),
+    let haproxy = format!("host = \"{HAPROXY_NAME}\"\nport = {}", rig.haproxy);
+    let https = format!(
+        "url = \"https://{ANISETTE_NAME}:{}/v3/client_info\"\nca_file = \"{}\"",
+        tls.anisette_https,
+        tls.ca_file.display()
     );
+    let checks = [
+        rig::suites::postgres_haproxy(rig, "postgres-haproxy", "cycles = 2"),
+        rig::suites::check(
+            "down",
+            "tcp",
+            &format!("host = \"127.0.0.1\"\nport = {}", rig.closed),
+        ),
+        rig::suites::check(
+            "every-address",
+            "tcp",
+            &format!("{haproxy}\naddresses = \"all\""),
+        ),
+        rig::suites::check("held", "tcp", &format!("{haproxy}\nidle = \"1s\"")),
+        rig::suites::check("https", "http", &https),
+    ]
+    .join("\n");
     let suite = rig.suite("names", &checks);
     let metadata = rig.task_metadata_url();
     let served = Served::start(&suite, "1s", &[(ECS_METADATA, metadata.as_str())]);

@@ -7,6 +7,7 @@ mod rig;
 
 use rig::observe::{self, Served, ECS_METADATA};
 use rig::probe::run_with;
+use rig::suites;
 use rig::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -18,56 +19,30 @@ use vpc_probe::outcome::{Kind, Phase, Reason};
 
 /// Four passing checks and two failing ones, each with a known reason.
 fn mixed_checks(rig: &Rig) -> String {
-    let (haproxy, redis, closed, anisette) = (rig.haproxy, rig.redis, rig.closed, rig.anisette);
-    format!(
-        r#"
-[[check]]
-name = "haproxy-dns"
-kind = "dns"
-host = "{HAPROXY_NAME}"
-expect_cidrs = ["127.0.0.0/8"]
-
-[[check]]
-name = "postgres-haproxy"
-kind = "postgres"
-url = "postgres://{PG_USER}@{HAPROXY_NAME}:{haproxy}/app"
-password = "{PG_PASSWORD}"
-cycles = 2
-expect_role = "primary"
-expect_extensions = ["postgis"]
-
-[[check]]
-name = "redis"
-kind = "redis"
-url = "redis://{REDIS_NAME}:{redis}"
-password = "{REDIS_PASSWORD}"
-
-[[check]]
-name = "patroni-direct"
-kind = "tcp"
-host = "127.0.0.1"
-port = {closed}
-expect = "unreachable"
-
-[[check]]
-name = "anisette-down"
-kind = "tcp"
-host = "{ANISETTE_NAME}"
-port = {closed}
-
-[[check]]
-name = "postgres-wrong-password"
-kind = "postgres"
-url = "postgres://{PG_USER}@{HAPROXY_NAME}:{haproxy}/app"
-password = "not-the-Password-9931"
-
-[[check]]
-name = "anisette"
-kind = "http"
-url = "http://{ANISETTE_NAME}:{anisette}/v3/client_info"
-expect_json_keys = ["client_info", "user_agent"]
-"#
-    )
+    let (closed, anisette) = (rig.closed, rig.anisette);
+    let pg = "cycles = 2\nexpect_role = \"primary\"\nexpect_extensions = [\"postgis\"]";
+    [
+        suites::haproxy_dns("haproxy-dns", ""),
+        suites::postgres_haproxy(rig, "postgres-haproxy", pg),
+        suites::redis(rig, "redis", ""),
+        suites::closed_tcp(rig, "patroni-direct"),
+        suites::check(
+            "anisette-down",
+            "tcp",
+            &format!("host = \"{ANISETTE_NAME}\"\nport = {closed}"),
+        ),
+        suites::check(
+            "postgres-wrong-password",
+            "postgres",
+            &format!("url = \"postgres://{PG_USER}@{HAPROXY_NAME}:{}/app\"\npassword = \"not-the-Password-9931\"", rig.haproxy),
+        ),
+        suites::check(
+            "anisette",
+            "http",
+            &format!("url = \"http://{ANISETTE_NAME}:{anisette}/v3/client_info\"\nexpect_json_keys = [\"client_info\", \"user_agent\"]"),
+        ),
+    ]
+    .join("\n")
 }
 
 const PASSING: [&str; 5] = [

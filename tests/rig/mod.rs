@@ -41,6 +41,7 @@ pub mod patroni;
 pub mod probe;
 pub mod process;
 pub mod schema;
+pub mod suites;
 pub mod tls;
 pub mod topology;
 
