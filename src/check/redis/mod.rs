@@ -173,10 +173,10 @@ impl RedisSpec {
         }
     }
 
-    /// Resolve, connect, TLS and AUTH within `timeout`, for callers that
+    /// Resolve, connect, TLS and AUTH within `limit`, for callers that
     /// keep their own clock (the failover drill).
-    pub async fn session(&self, net: &Net, timeout: Duration) -> Result<Session, Fault> {
-        let mut probe = Probe::new(net, timeout, InFlight::default());
+    pub async fn session(&self, net: &Net, limit: Duration) -> Result<Session, Fault> {
+        let mut probe = Probe::new(net, limit, InFlight::default());
         self.open(&mut probe, false)
             .await
             .map_err(|failure| Fault::new(failure.reason, failure.detail))
