@@ -38,6 +38,10 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("memory") => return memory::run(rig, &binary),
         Some("idle") => return idle::run(rig, &binary),
+        Some("copy") => {
+            println!("| what | runs | median | min | max | note |\n|---|---|---|---|---|---|");
+            return copy_against_psql(rig, &binary);
+        }
         _ => {}
     }
     let mut wall = Vec::new();
