@@ -95,9 +95,7 @@ async fn transfer(client: &Client, lines: &Lines, progress: &mut Progress) -> Re
         let detail = format!("COPY FROM took {rows} rows, {} were sent", lines.count);
         return Err(Failed::Data(Fault::new(Reason::DataMismatch, detail)));
     }
-    let stream = client
-        .copy_out("COPY (SELECT line FROM vpc_probe_copy ORDER BY line) TO STDOUT")
-        .await?;
+    let stream = client.copy_out("COPY vpc_probe_copy TO STDOUT").await?;
     futures_util::pin_mut!(stream);
     let mut checker = Checker::new(lines);
     while let Some(chunk) = stream.next().await {
@@ -167,12 +165,18 @@ fn splitmix(state: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Compares the bytes coming back with the lines, as they arrive.
+/// Compares the bytes coming back with the lines, as they arrive and in
+/// whatever order the server sends them: each line names its index, is
+/// rebuilt from it and compared byte for byte, and counted once, so no
+/// `ORDER BY` makes the server sort the table before the first byte. A
+/// line altered, duplicated, or missing (a truncation) is a mismatch.
 struct Checker<'l> {
     lines: &'l Lines,
     offset: u64,
-    /// The line under comparison, rebuilt once per line.
-    current: (u64, [u8; LINE]),
+    /// The bytes of a line split across chunks, until it is whole.
+    partial: Vec<u8>,
+    /// One bit per line index seen.
+    seen: Vec<u64>,
 }
 
 impl<'l> Checker<'l> {
@@ -180,42 +184,85 @@ impl<'l> Checker<'l> {
         Checker {
             lines,
             offset: 0,
-            current: (0, lines.line(0)),
+            partial: Vec::with_capacity(LINE),
+            seen: vec![0; lines.count.div_ceil(64) as usize],
         }
     }
 
-    fn feed(&mut self, chunk: &[u8]) -> Result<(), Fault> {
+    fn feed(&mut self, mut chunk: &[u8]) -> Result<(), Fault> {
         let total = self.lines.total();
-        for &got in chunk {
-            if self.offset >= total {
+        while !chunk.is_empty() {
+            if self.offset + self.partial.len() as u64 >= total {
                 let detail = format!("more came back than went in: past byte {total}");
                 return Err(Fault::new(Reason::DataMismatch, detail));
             }
-            let line = self.offset / LINE as u64;
-            if self.current.0 != line {
-                self.current = (line, self.lines.line(line));
+            if self.partial.is_empty() && chunk.len() >= LINE {
+                let (line, rest) = chunk.split_at(LINE);
+                self.check_line(line)?;
+                self.offset += LINE as u64;
+                chunk = rest;
+                continue;
             }
-            let sent = self.current.1[(self.offset % LINE as u64) as usize];
-            if got != sent {
-                let detail = format!(
-                    "byte {} of {total} came back as {:?} where {:?} went in (line {line})",
-                    self.offset,
-                    char::from(got),
-                    char::from(sent)
-                );
-                return Err(Fault::new(Reason::DataMismatch, detail));
+            let take = (LINE - self.partial.len()).min(chunk.len());
+            self.partial.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.partial.len() == LINE {
+                let line = std::mem::take(&mut self.partial);
+                self.check_line(&line)?;
+                self.offset += LINE as u64;
+                self.partial = line;
+                self.partial.clear();
             }
-            self.offset += 1;
         }
         Ok(())
     }
 
+    /// One whole line that came back at `self.offset`.
+    fn check_line(&mut self, got: &[u8]) -> Result<(), Fault> {
+        let total = self.lines.total();
+        let index = std::str::from_utf8(&got[..12])
+            .ok()
+            .and_then(|digits| digits.parse::<u64>().ok())
+            .filter(|index| *index < self.lines.count);
+        let Some(index) = index else {
+            let detail = format!(
+                "the line at byte {} of {total} came back numbered {:?}, no line that went in",
+                self.offset,
+                String::from_utf8_lossy(&got[..12])
+            );
+            return Err(Fault::new(Reason::DataMismatch, detail));
+        };
+        let sent = self.lines.line(index);
+        if let Some(at) = got.iter().zip(&sent).position(|(g, s)| g != s) {
+            let detail = format!(
+                "byte {} of {total} came back as {:?} where {:?} went in (line {index})",
+                self.offset + at as u64,
+                char::from(got[at]),
+                char::from(sent[at])
+            );
+            return Err(Fault::new(Reason::DataMismatch, detail));
+        }
+        let (word, bit) = ((index / 64) as usize, 1u64 << (index % 64));
+        if self.seen[word] & bit != 0 {
+            let detail = format!(
+                "line {index} came back twice (byte {} of {total})",
+                self.offset
+            );
+            return Err(Fault::new(Reason::DataMismatch, detail));
+        }
+        self.seen[word] |= bit;
+        Ok(())
+    }
+
+    /// Every line came back exactly once: as many whole lines as went in,
+    /// none twice.
     fn finish(&self) -> Result<(), Fault> {
         let total = self.lines.total();
-        if self.offset == total {
+        let received = self.offset + self.partial.len() as u64;
+        if received == total {
             return Ok(());
         }
-        let detail = format!("truncated: {} of {total} bytes came back", self.offset);
+        let detail = format!("truncated: {received} of {total} bytes came back");
         Err(Fault::new(Reason::DataMismatch, detail))
     }
 }
@@ -247,6 +294,40 @@ mod tests {
         assert_eq!(fault.reason, Reason::DataMismatch);
         assert!(
             fault.detail.starts_with("byte 170 of 300"),
+            "{}",
+            fault.detail
+        );
+    }
+
+    #[test]
+    fn lines_in_any_order_pass_and_a_twice_sent_line_fails() {
+        let lines = Lines::new(500);
+        let mut checker = Checker::new(&lines);
+        let shuffled: Vec<u8> = [3, 0, 4, 1, 2]
+            .iter()
+            .flat_map(|i| lines.line(*i))
+            .collect();
+        checker.feed(&shuffled[..137]).unwrap();
+        checker.feed(&shuffled[137..]).unwrap();
+        checker.finish().unwrap();
+        let mut twice = Checker::new(&lines);
+        let doubled: Vec<u8> = [0, 1, 1].iter().flat_map(|i| lines.line(*i)).collect();
+        let fault = twice.feed(&doubled).unwrap_err();
+        assert!(
+            fault.detail.starts_with("line 1 came back twice"),
+            "{}",
+            fault.detail
+        );
+    }
+
+    #[test]
+    fn a_line_numbered_outside_the_run_is_named() {
+        let lines = Lines::new(200);
+        let mut line = lines.line(1);
+        line[..12].copy_from_slice(b"000000000009");
+        let fault = Checker::new(&lines).feed(&line).unwrap_err();
+        assert!(
+            fault.detail.contains("numbered \"000000000009\""),
             "{}",
             fault.detail
         );
