@@ -149,9 +149,12 @@ impl Lines {
         }
         line[12] = b' ';
         let mut state = self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        for byte in &mut line[13..LINE - 1] {
+        // One SplitMix64 step gives 16 hex digits (a nibble each).
+        for digits in line[13..LINE - 1].chunks_mut(16) {
             state = splitmix(state);
-            *byte = b"0123456789abcdef"[(state >> 60) as usize];
+            for (n, byte) in digits.iter_mut().enumerate() {
+                *byte = b"0123456789abcdef"[((state >> (60 - 4 * n)) & 0xf) as usize];
+            }
         }
         line
     }
