@@ -184,7 +184,8 @@ fn sigterm_mid_run_stops_every_task_it_started() {
     let subnets = [(SUBNET_A, ZONE_A, None), (SUBNET_B, ZONE_B, None)];
     let (ecs, _) = ecs("sigterm", &subnets, json!({}));
     let silent = rig::fixture::spawn(rig::fixture::Mode::Silent).unwrap();
-    // Each task holds a session idle for a minute: still running at 3 s.
+    // Each task holds a session idle for a minute: still running when the
+    // gate is stopped.
     let suite = suite_file(
         "sigterm",
         &format!("[[check]]\nname = \"held\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {silent}\nidle = \"60s\"\n"),
@@ -220,7 +221,19 @@ fn sigterm_mid_run_stops_every_task_it_started() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // Both tasks running (on a loaded machine a fixed sleep was not enough
+    // for the second to start), then a moment for their probes to begin.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = ecs.state().unwrap();
+        let tasks = state["tasks"].as_array().cloned().unwrap_or_default();
+        if tasks.len() == 2 && tasks.iter().all(|t| t["lastStatus"] == "RUNNING") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "tasks not running: {state:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
     // SAFETY: SIGTERM to the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let signalled = Instant::now();
