@@ -149,3 +149,38 @@ fn path_findings(
         _ => walk.findings,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(code: Code, object: &str) -> Finding {
+        Finding {
+            code,
+            object: object.into(),
+            account: None,
+            explanation: String::new(),
+            fix: None,
+        }
+    }
+
+    fn codes(walk: path::Walk) -> Vec<Code> {
+        let address = "10.0.1.12".parse().unwrap();
+        let found = path_findings(walk, address, 5432, false, Seen::Failed);
+        found.iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn an_open_walk_under_a_failed_check_says_the_path_is_open() {
+        assert_eq!(codes(path::Walk::default()), [Code::PathOpen]);
+    }
+
+    #[test]
+    fn a_hop_not_followed_never_reads_as_an_open_path() {
+        let walk = path::Walk {
+            findings: vec![finding(Code::HopNotFollowed, "tgw-1")],
+            ..path::Walk::default()
+        };
+        assert_eq!(codes(walk), [Code::HopNotFollowed]);
+    }
+}
