@@ -16,6 +16,9 @@ pub struct Eni {
     pub subnet: String,
     pub vpc: String,
     pub groups: Vec<String>,
+    /// EC2's `interfaceType` (`interface`, `vpc_endpoint`,
+    /// `network_load_balancer`, ...), when it said one.
+    pub interface_type: Option<String>,
 }
 
 /// A TCP/UDP port range; `None` on a rule means every protocol and port.

@@ -26,6 +26,7 @@ pub(super) fn enis(item: &Element, account: &str) -> Vec<Eni> {
         }
     }
     let owner = item.text_of("ownerId").unwrap_or(account).to_string();
+    let interface_type = item.text_of("interfaceType").map(str::to_string);
     addresses
         .into_iter()
         .map(|address| Eni {
@@ -35,6 +36,7 @@ pub(super) fn enis(item: &Element, account: &str) -> Vec<Eni> {
             subnet: text("subnetId"),
             vpc: text("vpcId"),
             groups: groups.clone(),
+            interface_type: interface_type.clone(),
         })
         .collect()
 }

@@ -89,7 +89,7 @@ impl Code {
             Code::SourceUnknown => ("source_unknown", "no network interface or subnet matches the source, so the path was not walked"),
             Code::DestinationUnknown => ("destination_unknown", "no network interface in the accounts read holds the destination address"),
             Code::AccessDenied => ("access_denied", "a describe call was refused, so part of the path was not read"),
-            Code::HopNotFollowed => ("hop_not_followed", "the path crosses an object the walk does not follow (a transit gateway, an appliance's interface, a gateway endpoint, a route table or network ACL not read): the describes cannot say the path is open"),
+            Code::HopNotFollowed => ("hop_not_followed", "the path crosses an object the walk does not follow (a transit gateway, an appliance's interface, a gateway endpoint, a destination that hands the traffic on such as an interface endpoint or a load balancer, a route table or network ACL not read): the describes cannot say the path is open"),
             Code::PathOpen => ("path_open", "the describes show an open path: the cause is outside the VPC configuration (the host, the proxy, an OS firewall)"),
             Code::AllowedByRule => ("allowed_by_rule", "a path that must stay closed is open: this rule lets the traffic through"),
         }

@@ -162,6 +162,11 @@ pub fn walk(world: &World, source: &End<'_>, address: Ipv4Addr, port: u16) -> Wa
     };
     walk.chain
         .push(format!("{} ({})", dest.eni.map_or("", |e| &e.id), address));
+    if let Some(kind) = dest.eni.and_then(forwards) {
+        let id = dest.eni.map_or("", |e| e.id.as_str());
+        let why = format!("a {kind} interface: where it forwards the traffic (an endpoint service, a load balancer's targets, another network) is not judged");
+        walk.not_followed(id, dest.account(), why);
+    }
     dest_ingress(&mut walk, world, source, &dest, port);
     acl_legs(&mut walk, world, dest.subnet, false, source.address, port);
     return_route(&mut walk, world, source, &dest, peering.as_ref());
@@ -190,6 +195,22 @@ pub(super) fn vpc_cidr(world: &World, vpc: &str) -> Option<Ipv4Net> {
         .peerings
         .iter()
         .find_map(|p| p.side(vpc).and_then(|s| s.cidrs.first().copied()))
+}
+
+/// The interface types that hand traffic on rather than end it, named as
+/// the walk says them; `None` for an interface that is the end.
+fn forwards(eni: &Eni) -> Option<&'static str> {
+    Some(match eni.interface_type.as_deref()? {
+        "vpc_endpoint" => "VPC interface endpoint (PrivateLink)",
+        "network_load_balancer" => "Network Load Balancer",
+        "load_balancer" => "load balancer",
+        "gateway_load_balancer" | "gateway_load_balancer_endpoint" => "Gateway Load Balancer",
+        "transit_gateway" => "transit gateway attachment",
+        "natGateway" => "NAT gateway",
+        "global_accelerator_managed" => "Global Accelerator",
+        "api_gateway_managed" => "API Gateway",
+        _ => return None,
+    })
 }
 
 pub(super) fn vpc_of(world: &World, address: Ipv4Addr) -> Option<String> {

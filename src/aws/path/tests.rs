@@ -82,6 +82,7 @@ fn world(db_cidrs: &[&str], app_routes: Vec<Route>) -> World {
         subnet: "subnet-a".into(),
         vpc: "vpc-app".into(),
         groups: vec!["sg-task".into()],
+        interface_type: None,
     });
     w.enis.push(Eni {
         id: "eni-db".into(),
@@ -90,6 +91,7 @@ fn world(db_cidrs: &[&str], app_routes: Vec<Route>) -> World {
         subnet: "subnet-d".into(),
         vpc: "vpc-db".into(),
         groups: vec!["sg-db".into()],
+        interface_type: None,
     });
     let admit = SgRule {
         id: Some("sgr-1".into()),
@@ -213,4 +215,18 @@ fn a_wider_peering_route_behind_a_specific_gateway_route_is_more_specific_route(
     routes.push(route("10.0.1.0/24", Target::Gateway("igw-1".into())));
     let w = world(&["10.0.0.0/16"], routes);
     assert_eq!(codes(&w), [Code::MoreSpecificRoute]);
+}
+
+#[test]
+fn an_interface_endpoint_destination_keeps_the_path_unjudged() {
+    let mut w = world(&["10.0.0.0/16"], peered());
+    db_type(&mut w, "vpc_endpoint");
+    assert_eq!(codes(&w), [Code::HopNotFollowed]);
+    db_type(&mut w, "interface");
+    assert_eq!(codes(&w), []);
+}
+
+fn db_type(w: &mut World, kind: &str) {
+    let db = w.enis.iter_mut().find(|e| e.id == "eni-db").unwrap();
+    db.interface_type = Some(kind.into());
 }
