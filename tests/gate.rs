@@ -233,7 +233,9 @@ fn sigterm_mid_run_stops_every_task_it_started() {
         assert!(Instant::now() < deadline, "tasks not running: {state:#}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_secs(1));
+    // A probe installs its SIGTERM handler within milliseconds of its
+    // start; two seconds leave room on a loaded machine.
+    std::thread::sleep(Duration::from_secs(2));
     // SAFETY: SIGTERM to the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let signalled = Instant::now();

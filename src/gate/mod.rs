@@ -62,6 +62,9 @@ pub struct Refused(pub String);
 /// The gate's first and last waits between DescribeTasks calls.
 const FIRST_POLL: Duration = Duration::from_millis(250);
 const LAST_POLL: Duration = Duration::from_secs(1);
+/// How long tasks the gate stopped get to stop before their logs are read:
+/// ECS's default stopTimeout (SIGTERM, then SIGKILL 30 s later) and a margin.
+const STOP_WAIT: Duration = Duration::from_secs(35);
 
 /// Run the gate; `stop` (SIGTERM, SIGINT) ends the wait early, and every
 /// task still running is stopped either way.
@@ -241,13 +244,7 @@ async fn wait(
     loop {
         let arns: Vec<String> = running(subnets).map(|t| t.arn.clone()).collect();
         if let Ok(tasks) = ecs::describe(account, &options.cluster, &arns, &container.name).await {
-            for (_, state) in subnets.iter_mut() {
-                if let State::Running(task) = state {
-                    if let Some(fresh) = tasks.iter().find(|t| t.arn == task.arn) {
-                        *task = fresh.clone();
-                    }
-                }
-            }
+            refresh(subnets, &tasks);
         }
         if running(subnets).all(Task::stopped) {
             return false;
@@ -273,7 +270,38 @@ async fn wait(
         "the vpc-probe gate stopped (timeout or signal)",
     )
     .await;
+    until_stopped(account, options, container, subnets).await;
     true
+}
+
+/// After StopTask, poll until every task stopped (its probe, stopped by
+/// SIGTERM, writes its report as it ends) or [`STOP_WAIT`] passes: logs
+/// read any sooner miss the reports of the tasks stopped last.
+async fn until_stopped(
+    account: &Account,
+    options: &Options,
+    container: &Container,
+    subnets: &mut [(String, State)],
+) {
+    let deadline = Instant::now() + STOP_WAIT;
+    while Instant::now() < deadline && !running(subnets).all(Task::stopped) {
+        tokio::time::sleep(FIRST_POLL).await;
+        let arns: Vec<String> = running(subnets).map(|t| t.arn.clone()).collect();
+        if let Ok(tasks) = ecs::describe(account, &options.cluster, &arns, &container.name).await {
+            refresh(subnets, &tasks);
+        }
+    }
+}
+
+/// Each running task's state as DescribeTasks now tells it.
+fn refresh(subnets: &mut [(String, State)], tasks: &[Task]) {
+    for (_, state) in subnets.iter_mut() {
+        if let State::Running(task) = state {
+            if let Some(fresh) = tasks.iter().find(|t| t.arn == task.arn) {
+                *task = fresh.clone();
+            }
+        }
+    }
 }
 
 fn running(subnets: &[(String, State)]) -> impl Iterator<Item = &Task> {
