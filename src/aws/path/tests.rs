@@ -50,6 +50,19 @@ fn route(destination: &str, target: Target) -> Route {
     }
 }
 
+/// An ordinary interface holding `address`, in one security group.
+fn eni(id: &str, account: &str, address: &str, subnet: &str, vpc: &str, group: &str) -> Eni {
+    Eni {
+        id: id.into(),
+        account: account.into(),
+        address: address.parse().unwrap(),
+        subnet: subnet.into(),
+        vpc: vpc.into(),
+        groups: vec![group.into()],
+        interface_type: None,
+    }
+}
+
 /// The app VPC 10.20/16 and the database VPC 10.0/16, peered by pcx-1,
 /// with the database side's CIDRs as given.
 fn world(db_cidrs: &[&str], app_routes: Vec<Route>) -> World {
@@ -57,42 +70,34 @@ fn world(db_cidrs: &[&str], app_routes: Vec<Route>) -> World {
         accounts: vec![APP.into(), DB.into()],
         ..World::default()
     };
-    w.subnets.insert(
-        "subnet-a".into(),
-        Subnet {
-            id: "subnet-a".into(),
-            account: APP.into(),
-            vpc: "vpc-app".into(),
-            cidr: net("10.20.1.0/24"),
-        },
-    );
-    w.subnets.insert(
-        "subnet-d".into(),
-        Subnet {
-            id: "subnet-d".into(),
-            account: DB.into(),
-            vpc: "vpc-db".into(),
-            cidr: net("10.0.1.0/24"),
-        },
-    );
-    w.enis.push(Eni {
-        id: "eni-task".into(),
-        account: APP.into(),
-        address: "10.20.1.10".parse().unwrap(),
-        subnet: "subnet-a".into(),
-        vpc: "vpc-app".into(),
-        groups: vec!["sg-task".into()],
-        interface_type: None,
-    });
-    w.enis.push(Eni {
-        id: "eni-db".into(),
-        account: DB.into(),
-        address: "10.0.1.12".parse().unwrap(),
-        subnet: "subnet-d".into(),
-        vpc: "vpc-db".into(),
-        groups: vec!["sg-db".into()],
-        interface_type: None,
-    });
+    for (id, account, vpc, cidr) in [
+        ("subnet-a", APP, "vpc-app", "10.20.1.0/24"),
+        ("subnet-d", DB, "vpc-db", "10.0.1.0/24"),
+    ] {
+        let subnet = Subnet {
+            id: id.into(),
+            account: account.into(),
+            vpc: vpc.into(),
+            cidr: net(cidr),
+        };
+        w.subnets.insert(id.into(), subnet);
+    }
+    w.enis.push(eni(
+        "eni-task",
+        APP,
+        "10.20.1.10",
+        "subnet-a",
+        "vpc-app",
+        "sg-task",
+    ));
+    w.enis.push(eni(
+        "eni-db",
+        DB,
+        "10.0.1.12",
+        "subnet-d",
+        "vpc-db",
+        "sg-db",
+    ));
     let admit = SgRule {
         id: Some("sgr-1".into()),
         protocol: Protocol::Tcp(Ports::one(5432)),
