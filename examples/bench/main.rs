@@ -137,6 +137,10 @@ fn copy_against_psql(rig: &rig::Rig, binary: &str) {
         rig::PG_PASSWORD
     );
     let mut ours = probe_runs(rig, binary, "bench-copy", &check);
+    // The same check without COPY: what the check pays before its COPY
+    // session opens (process start, lookup, its SELECT 1 cycle).
+    let select_one = check.replace("copy_bytes = \"16MiB\"\n", "");
+    let mut fixed = probe_runs(rig, binary, "bench-copy-fixed", &select_one);
     // 100-byte lines like the probe's (99 characters and a newline).
     let line = format!("{}\n", &"0123456789abcdef".repeat(7)[..99]);
     assert_eq!(line.len(), 100);
@@ -181,6 +185,11 @@ fn copy_against_psql(rig: &rig::Rig, binary: &str) {
         "`copy_bytes = \"16MiB\"` in and out through HAProxy and PgBouncer (whole `vpc-probe check`)",
         &mut ours,
         &format!("{our_rate:.1} MiB/s"),
+    );
+    row_with(
+        "the same check without `copy_bytes` (process start, lookup, one SELECT 1 cycle)",
+        &mut fixed,
+        "",
     );
     row_with(
         "`psql \\copy` of the same 16 MiB in and out on the same path (whole psql run)",
