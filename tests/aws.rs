@@ -255,8 +255,8 @@ const ROWS: &[Row] = &[
         fault: "transit_gateway_without_route",
         source: TASK_A,
         check: "haproxy-rw",
-        verdict: "unknown",
-        code: "hop_not_followed",
+        verdict: "blocked",
+        code: "tgw_attachment_missing",
         object: "tgw",
     },
 ];

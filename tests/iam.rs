@@ -54,6 +54,7 @@ fn actions(doc: &Value, name: &str) -> BTreeSet<String> {
                 verb.starts_with("Describe")
                     || verb.starts_with("List")
                     || verb.starts_with("Get")
+                    || verb.starts_with("Search")
                     || action == "sts:AssumeRole",
                 "{name}: {action} is not read-only"
             );
@@ -84,7 +85,7 @@ fn called() -> BTreeSet<String> {
     for path in rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws")) {
         let text = std::fs::read_to_string(path).unwrap();
         for piece in text.split('"').skip(1).step_by(2) {
-            let read = ["Describe", "List", "Get"]
+            let read = ["Describe", "List", "Get", "Search"]
                 .iter()
                 .any(|v| piece.starts_with(v));
             if !read
@@ -93,7 +94,9 @@ fn called() -> BTreeSet<String> {
             {
                 continue;
             }
-            let ec2 = piece.starts_with("Describe") || piece.starts_with("GetManagedPrefixList");
+            let ec2 = piece.starts_with("Describe")
+                || piece.starts_with("Search")
+                || piece.starts_with("GetManagedPrefixList");
             let service = if ec2 { "ec2" } else { "route53" };
             found.insert(format!("{service}:{piece}"));
         }
@@ -106,7 +109,7 @@ fn the_task_role_grants_exactly_what_the_code_calls() {
     let mut granted = actions(&document("task-role-policy.json"), "task-role-policy.json");
     assert!(
         granted.remove("sts:AssumeRole"),
-        "the task role assumes the peer role"
+        "the task role assumes the peer and network roles"
     );
     assert_eq!(granted, called());
 }
@@ -138,6 +141,27 @@ fn the_peer_role_reads_its_side_and_trusts_only_the_task_role() {
         "the trust names the task definition's task role"
     );
     assert!(trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"].is_string());
+}
+
+/// The network account's role reads the transit gateways and nothing
+/// else: exactly the calls of src/aws/fetch/transit.rs; it trusts the
+/// task role as the peer role does.
+#[test]
+fn the_network_role_reads_only_the_gateways() {
+    let granted = actions(
+        &document("network-role-policy.json"),
+        "network-role-policy.json",
+    );
+    let transit: BTreeSet<String> = called()
+        .into_iter()
+        .filter(|a| a.contains("TransitGateway"))
+        .collect();
+    assert_eq!(granted, transit);
+    assert_eq!(transit.len(), 5, "{transit:?}");
+    assert_eq!(
+        document("network-role-trust.json"),
+        document("peer-role-trust.json")
+    );
 }
 
 /// The ElastiCache user and user group documents are valid input to

@@ -179,6 +179,16 @@ impl Account {
         Account { id, ..self }
     }
 
+    /// Another account (an assumed role's) in the same region, endpoint
+    /// and reading.
+    pub fn other(&self, id: String, credentials: Credentials) -> Account {
+        Account {
+            id,
+            credentials,
+            ..self.clone()
+        }
+    }
+
     /// A query-API call (EC2, STS): `Action` and its parameters, form-encoded.
     pub async fn query(
         &self,

@@ -102,3 +102,44 @@ pub fn vpc_dns(vpc: &str, attribute: &str) -> String {
     };
     format!("aws ec2 modify-vpc-attribute --vpc-id {vpc} {flag} '{{\"Value\":true}}'")
 }
+
+/// Send `cidr` from a transit gateway route table to `attachment`.
+pub fn tgw_route(table: &str, replace: bool, cidr: impl Display, attachment: &str) -> String {
+    let verb = if replace { "replace" } else { "create" };
+    format!(
+        "aws ec2 {verb}-transit-gateway-route --transit-gateway-route-table-id {table} \
+         --destination-cidr-block {cidr} --transit-gateway-attachment-id {attachment}"
+    )
+}
+
+/// Associate an attachment with a transit gateway route table.
+pub fn tgw_associate(table: &str, attachment: &str) -> String {
+    format!(
+        "aws ec2 associate-transit-gateway-route-table --transit-gateway-route-table-id {table} \
+         --transit-gateway-attachment-id {attachment}"
+    )
+}
+
+/// Give an attachment an interface in another subnet (another zone).
+pub fn tgw_add_subnet(attachment: &str, subnet: &str) -> String {
+    format!(
+        "aws ec2 modify-transit-gateway-vpc-attachment --transit-gateway-attachment-id {attachment} \
+         --add-subnet-ids {subnet}"
+    )
+}
+
+/// Attach a VPC to a transit gateway through one of its subnets.
+pub fn tgw_attach(gateway: &str, vpc: &str, subnet: &str) -> String {
+    format!(
+        "aws ec2 create-transit-gateway-vpc-attachment --transit-gateway-id {gateway} \
+         --vpc-id {vpc} --subnet-ids {subnet}"
+    )
+}
+
+/// Send `cidr` from `table` to a transit gateway, adding or replacing the route.
+pub fn route_to_tgw(table: &str, replace: bool, cidr: impl Display, gateway: &str) -> String {
+    let verb = if replace { "replace" } else { "create" };
+    format!(
+        "aws ec2 {verb}-route --route-table-id {table} --destination-cidr-block {cidr} --transit-gateway-id {gateway}"
+    )
+}

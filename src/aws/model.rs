@@ -122,6 +122,8 @@ pub struct Subnet {
     pub account: String,
     pub vpc: String,
     pub cidr: Ipv4Net,
+    /// Its Availability Zone (`eu-west-1a`), when the describe said one.
+    pub zone: Option<String>,
 }
 
 /// Where a route sends traffic.
@@ -236,6 +238,72 @@ pub struct Vpc {
     pub dns_hostnames: Option<bool>,
 }
 
+/// A VPC's attachment to a transit gateway, read in the VPC's account
+/// (or the gateway owner's), with the route table it is associated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TgwAttachment {
+    pub id: String,
+    pub gateway: String,
+    /// The VPC owner's account.
+    pub account: String,
+    pub vpc: String,
+    /// `available`, `pendingAcceptance`, `rejected`, `deleted`, ...
+    pub state: String,
+    /// The subnets it has an interface in: one per Availability Zone it serves.
+    pub subnets: Vec<String>,
+    pub appliance_mode: bool,
+    /// `SecurityGroupReferencingSupport` of this attachment.
+    pub sg_referencing: bool,
+    /// The TGW route table it is associated with, when the association is
+    /// known and not being removed.
+    pub association: Option<String>,
+}
+
+impl TgwAttachment {
+    pub fn available(&self) -> bool {
+        self.state == "available"
+    }
+}
+
+/// A transit gateway, as its owner (or an account it is shared with) reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitGateway {
+    pub id: String,
+    /// The owner's account (a network account, when shared through RAM).
+    pub account: String,
+    /// `SecurityGroupReferencingSupport` of the gateway itself.
+    pub sg_referencing: bool,
+}
+
+/// Where a transit gateway route leads: its attachments' ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TgwRoute {
+    pub destination: Ipv4Net,
+    pub attachments: Vec<String>,
+    /// `propagated`, or `static` (entered by hand).
+    pub propagated: bool,
+    pub blackhole: bool,
+}
+
+/// A transit gateway route table, read in the gateway owner's account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TgwRouteTable {
+    pub id: String,
+    pub gateway: String,
+    pub account: String,
+    pub routes: Vec<TgwRoute>,
+}
+
+impl TgwRouteTable {
+    /// The route a packet for `address` takes: the longest prefix.
+    pub fn route_to(&self, address: Ipv4Addr) -> Option<&TgwRoute> {
+        self.routes
+            .iter()
+            .filter(|r| r.destination.contains(&address))
+            .max_by_key(|r| r.destination.prefix_len())
+    }
+}
+
 /// A private hosted zone and the VPCs it is associated with (as far as read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zone {
@@ -265,6 +333,9 @@ pub struct World {
     pub peerings: Vec<Peering>,
     pub vpcs: BTreeMap<String, Vpc>,
     pub zones: Vec<Zone>,
+    pub gateways: Vec<TransitGateway>,
+    pub attachments: Vec<TgwAttachment>,
+    pub tgw_tables: Vec<TgwRouteTable>,
     pub denied: Vec<Denied>,
     /// The account of each side read: the app's, then the peer's.
     pub accounts: Vec<String>,
@@ -298,6 +369,22 @@ impl World {
     /// The subnet whose CIDR holds `address`, among those read.
     pub fn subnet_holding(&self, address: Ipv4Addr) -> Option<&Subnet> {
         self.subnets.values().find(|s| s.cidr.contains(&address))
+    }
+
+    /// The attachment joining `vpc` to `gateway`: an available one first.
+    pub fn attachment(&self, gateway: &str, vpc: &str) -> Option<&TgwAttachment> {
+        let joining = || {
+            self.attachments
+                .iter()
+                .filter(|a| a.gateway == gateway && a.vpc == vpc)
+        };
+        joining()
+            .find(|a| a.available())
+            .or_else(|| joining().next())
+    }
+
+    pub fn tgw_table(&self, id: &str) -> Option<&TgwRouteTable> {
+        self.tgw_tables.iter().find(|t| t.id == id)
     }
 
     /// The refused action that may hide `action`'s answer, if any.

@@ -47,6 +47,7 @@ pub(super) fn subnet(item: &Element, account: &str) -> Option<Subnet> {
         account: item.text_of("ownerId").unwrap_or(account).to_string(),
         vpc: item.text_of("vpcId")?.to_string(),
         cidr: item.text_of("cidrBlock")?.parse().ok()?,
+        zone: item.text_of("availabilityZone").map(str::to_string),
     })
 }
 

@@ -4,7 +4,7 @@
 //! run's `explain_timeout`.
 
 use super::client::{Account, Pending, Service};
-use super::fetch::{read_account, Part, Wanted};
+use super::fetch::{gateways_routed, read_account, read_gateways, Part, Wanted};
 use super::model::{Denied, World};
 use super::settings::Settings;
 
@@ -36,7 +36,9 @@ pub fn region(settings: &Settings, task_zone: Option<&str>) -> Option<String> {
 pub struct Session {
     app: Account,
     peer: Option<Account>,
-    /// The role that could not be assumed.
+    /// The transit gateway owner's account, through `network_role_arn`.
+    network: Option<Account>,
+    /// The roles that could not be assumed.
     denied: Vec<Denied>,
     budget: std::time::Duration,
 }
@@ -112,37 +114,18 @@ impl Session {
                 .unwrap_or_default(),
         );
         let mut denied = Vec::new();
-        let peer = match &settings.peer_role_arn {
-            None => None,
-            Some(arn) => match super::credentials::sts::assume(
-                &app,
-                arn.as_str(),
-                settings.external_id.as_deref(),
-                "sts-assume-role",
-            )
-            .await
-            {
-                Ok(credentials) => Some(Account::new(
-                    arn.account().to_string(),
-                    credentials,
-                    region,
-                    endpoint,
-                    pending,
-                )),
-                Err(err) => {
-                    let message = format!("cannot assume {}: {err}", arn.as_str());
-                    denied.push(Denied {
-                        action: "sts:AssumeRole".into(),
-                        account: arn.account().to_string(),
-                        message,
-                    });
-                    None
-                }
-            },
-        };
+        let peer = assumed(&app, settings, settings.peer_role_arn.as_ref(), &mut denied).await;
+        let network = assumed(
+            &app,
+            settings,
+            settings.network_role_arn.as_ref(),
+            &mut denied,
+        )
+        .await;
         Ok(Session {
             app,
             peer,
+            network,
             denied,
             budget: settings.explain_timeout,
         })
@@ -163,12 +146,33 @@ impl Session {
             }
         };
         let (mut part, peer_part) = tokio::join!(read_account(&self.app, wanted, true), peer);
-        part.calls += 1 + usize::from(self.peer.is_some() || !self.denied.is_empty());
+        let roles = usize::from(self.peer.is_some()) + usize::from(self.network.is_some());
+        part.calls += 1 + roles.max(self.denied.len());
         if let Some(peer_part) = peer_part {
             part.merge(peer_part);
         }
+        self.read_gateways(&mut part).await;
         part.world.denied.extend(self.denied.iter().cloned());
         finish(part)
+    }
+
+    /// The transit gateways any route table read points at, in every
+    /// account at once: each sees its own attachments, the owner (the
+    /// network account, or one of the two) the route tables.
+    async fn read_gateways(&self, part: &mut Part) {
+        let gateways = gateways_routed(part);
+        if gateways.is_empty() {
+            return;
+        }
+        let accounts = [Some(&self.app), self.peer.as_ref(), self.network.as_ref()];
+        let reads = accounts.into_iter().flatten().map(|account| async {
+            let mut read = Part::default();
+            read_gateways(&mut read, account, &gateways).await;
+            read
+        });
+        for read in futures_util::future::join_all(reads).await {
+            part.merge(read);
+        }
     }
 
     /// The A record of each name in the private zones of both accounts,
@@ -203,6 +207,29 @@ impl Session {
             }
         }
         found
+    }
+}
+
+/// The account behind `arn`, through STS AssumeRole from the app's; a
+/// refusal is noted in `denied` and the run reads without that account.
+async fn assumed(
+    app: &Account,
+    settings: &Settings,
+    arn: Option<&super::settings::RoleArn>,
+    denied: &mut Vec<Denied>,
+) -> Option<Account> {
+    let arn = arn?;
+    let external_id = settings.external_id.as_deref();
+    match super::credentials::sts::assume(app, arn.as_str(), external_id, "sts-assume-role").await {
+        Ok(credentials) => Some(app.other(arn.account().to_string(), credentials)),
+        Err(err) => {
+            denied.push(Denied {
+                action: "sts:AssumeRole".into(),
+                account: arn.account().to_string(),
+                message: format!("cannot assume {}: {err}", arn.as_str()),
+            });
+            None
+        }
     }
 }
 

@@ -20,6 +20,10 @@ pub struct Settings {
     pub endpoint_url: Option<String>,
     /// A read-only role in the database account, assumed with STS.
     pub peer_role_arn: Option<RoleArn>,
+    /// A read-only role in the account that owns a shared transit gateway
+    /// (a network account, through RAM): its route tables answer only there.
+    pub network_role_arn: Option<RoleArn>,
+    /// Sent with every AssumeRole (the peer's and the network's role).
     pub external_id: Option<String>,
     pub explain: Explain,
     /// `None`: the task's own ENI, from the ECS task metadata.

@@ -63,6 +63,7 @@ struct RawAws {
     region: Option<Env<String>>,
     endpoint_url: Option<Env<url::Url>>,
     peer_role_arn: Option<Env<RoleArn>>,
+    network_role_arn: Option<Env<RoleArn>>,
     external_id: Option<Env<String>>,
     #[serde(default)]
     explain: Explain,
@@ -77,14 +78,17 @@ impl RawAws {
                 .map_err(|msg| at.key_error(None, "explain_timeout", msg))?,
             None => DEFAULT_EXPLAIN_TIMEOUT,
         };
-        if self.external_id.is_some() && self.peer_role_arn.is_none() {
-            let message = "an external_id needs a peer_role_arn to assume".to_string();
+        let roles = self.peer_role_arn.is_some() || self.network_role_arn.is_some();
+        if self.external_id.is_some() && !roles {
+            let message =
+                "an external_id needs a peer_role_arn or network_role_arn to assume".to_string();
             return Err(at.key_error(None, "external_id", message));
         }
         Ok(Settings {
             region: self.region.map(|Env(r)| r),
             endpoint_url: self.endpoint_url.map(|Env(u)| u.to_string()),
             peer_role_arn: self.peer_role_arn.map(|Env(a)| a),
+            network_role_arn: self.network_role_arn.map(|Env(a)| a),
             external_id: self.external_id.map(|Env(e)| e),
             explain: self.explain,
             source: self.source.map(|Env(s)| s),

@@ -200,6 +200,6 @@ crate::cases!(refused_at {
     aws_peer_role_not_a_role_arn: aws("peer_role_arn = \"arn:aws:iam::2222:role/x\"") => (3, "peer_role_arn", "not an IAM role ARN");
     aws_unknown_explain: aws("explain = \"sometimes\"") => (3, "explain", "unknown variant");
     aws_source_not_an_eni: aws("source = \"sg-0abc\"") => (3, "source", "an ENI id");
-    aws_external_id_without_role: aws("external_id = \"x\"") => (3, "external_id", "needs a peer_role_arn");
+    aws_external_id_without_role: aws("external_id = \"x\"") => (3, "external_id", "needs a peer_role_arn or network_role_arn");
     aws_explain_timeout_not_a_duration: aws("explain_timeout = \"soon\"") => (3, "explain_timeout", "");
 });

@@ -6,8 +6,10 @@
 //! becomes a `Denied` entry and the rest of the reading goes on.
 //!
 //! Layout: this file reads the network objects; `zones` the DNS facts
-//! (VPC attributes, private hosted zones, a record).
+//! (VPC attributes, private hosted zones, a record); `transit` the transit
+//! gateways the route tables point at.
 
+mod transit;
 mod zones;
 
 use super::client::{Account, CallError, Service};
@@ -18,6 +20,7 @@ use super::xml::Element;
 use ipnet::Ipv4Net;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+pub use transit::{gateways_routed, read_gateways};
 use zones::{dns_facts, merge_zone};
 pub use zones::{record, zones_of};
 
@@ -68,7 +71,8 @@ impl Part {
     }
 
     /// Merge another account's reading into this one.
-    pub fn merge(&mut self, other: Part) {
+    pub fn merge(&mut self, mut other: Part) {
+        transit::merge(self, &mut other.world);
         let (w, o) = (&mut self.world, other.world);
         w.enis.extend(o.enis);
         w.groups.extend(o.groups);

@@ -7,20 +7,24 @@
 //!
 //! Layout: this file holds the two ends, the walk's record and its order;
 //! `security` judges the groups at both ends, `acl` the network ACLs both
-//! ways, `route` the route tables and what they lead to.
+//! ways, `route` the route tables and what they lead to, `transit` a
+//! transit gateway both ways.
 
 mod acl;
 mod route;
 mod security;
 #[cfg(test)]
 mod tests;
+mod transit;
+#[cfg(test)]
+mod transit_tests;
 
 use super::model::{Eni, Peering, Route, RouteTable, SecurityGroup, Subnet, World};
 use crate::outcome::{Code, Finding};
 use acl::acl_legs;
 use ipnet::Ipv4Net;
 use route::{forward_route, return_route};
-use security::{dest_ingress, source_egress};
+use security::{dest_ingress, source_egress, Between};
 use std::net::Ipv4Addr;
 
 /// One end of the path as the describes know it.
@@ -144,7 +148,8 @@ pub fn walk(world: &World, source: &End<'_>, address: Ipv4Addr, port: u16) -> Wa
     if let Some(eni) = source.eni {
         walk.chain.push(format!("{} ({})", eni.id, eni.address));
     }
-    source_egress(&mut walk, source, address, port, &dest_groups);
+    let gateway = gateway_toward(world, source, address);
+    source_egress(&mut walk, source, address, port, &dest_groups, gateway);
     acl_legs(&mut walk, world, source.subnet, true, address, port);
     let peering = forward_route(&mut walk, world, source, address, dest_vpc.as_deref());
     let Some(dest) = dest else {
@@ -167,10 +172,25 @@ pub fn walk(world: &World, source: &End<'_>, address: Ipv4Addr, port: u16) -> Wa
         let why = format!("a {kind} interface: where it forwards the traffic (an endpoint service, a load balancer's targets, another network) is not judged");
         walk.not_followed(id, dest.account(), why);
     }
-    dest_ingress(&mut walk, world, source, &dest, port);
+    let between = Between {
+        gateway,
+        references: gateway.is_none_or(|g| {
+            transit::references_work(world, g, [&source.subnet.vpc, &dest.subnet.vpc])
+        }),
+    };
+    dest_ingress(&mut walk, world, (source, &dest), port, &between);
     acl_legs(&mut walk, world, dest.subnet, false, source.address, port);
     return_route(&mut walk, world, source, &dest, peering.as_ref());
     walk
+}
+
+/// The transit gateway the source's route sends `address` to, if any.
+fn gateway_toward<'w>(world: &'w World, source: &End<'_>, address: Ipv4Addr) -> Option<&'w str> {
+    let table = world.table_of(source.subnet)?;
+    match &longest_match(table, address)?.target {
+        super::model::Target::TransitGateway(id) => Some(id),
+        _ => None,
+    }
 }
 
 pub(super) fn longest_match(table: &RouteTable, address: Ipv4Addr) -> Option<&Route> {

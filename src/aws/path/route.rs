@@ -3,9 +3,10 @@
 //! to (the local VPC, an active peering joining the right VPCs, or
 //! something that stops the traffic).
 
+use super::transit::{cross, Crossing};
 use super::{longest_match, peering_between, vpc_cidr, End, Walk};
 use crate::aws::fix;
-use crate::aws::model::{Peering, Route, RouteTable, Target, World};
+use crate::aws::model::{Peering, Route, RouteTable, Subnet, Target, World};
 use crate::outcome::Code;
 use std::net::Ipv4Addr;
 
@@ -30,6 +31,8 @@ impl Leg {
 /// Where one leg must get to: the address, the VPC holding it when known,
 /// and the peering that joins the two VPCs when there is one.
 struct Toward<'a> {
+    /// The subnet whose table routes the packet.
+    from: &'a Subnet,
     address: Ipv4Addr,
     vpc: Option<&'a str>,
     joining: Option<&'a Peering>,
@@ -52,9 +55,10 @@ pub(super) fn forward_route(
     };
     let joining = dest_vpc.and_then(|d| peering_between(world, &source.subnet.vpc, d));
     let Some(route) = longest_match(table, address) else {
-        let fix = joining
-            .zip(dest_vpc.and_then(|d| vpc_cidr(world, d)))
-            .map(|(p, cidr)| fix::route(&table.id, false, cidr, &p.id));
+        let fix = dest_vpc.and_then(|d| {
+            let cidr = vpc_cidr(world, d)?;
+            way(world, &table.id, cidr, joining, [&source.subnet.vpc, d])
+        });
         walk.find(
             Code::NoRoute,
             table.id.clone(),
@@ -65,6 +69,7 @@ pub(super) fn forward_route(
         return None;
     };
     let toward = Toward {
+        from: source.subnet,
         address,
         vpc: dest_vpc,
         joining,
@@ -94,9 +99,8 @@ pub(super) fn return_route(
         .or_else(|| peering_between(world, &dest.subnet.vpc, &source.subnet.vpc).cloned());
     let source_cidr = vpc_cidr(world, &source.subnet.vpc).unwrap_or(source.subnet.cidr);
     let Some(route) = longest_match(table, source.address) else {
-        let fix = joining
-            .as_ref()
-            .map(|p| fix::route(&table.id, false, source_cidr, &p.id));
+        let vpcs = [dest.subnet.vpc.as_str(), source.subnet.vpc.as_str()];
+        let fix = way(world, &table.id, source_cidr, joining.as_ref(), vpcs);
         walk.find(
             Code::ReturnRouteMissing,
             table.id.clone(),
@@ -110,12 +114,32 @@ pub(super) fn return_route(
         return;
     };
     let toward = Toward {
+        from: dest.subnet,
         address: source.address,
         vpc: Some(&source.subnet.vpc),
         joining: joining.as_ref(),
         leg: Leg::Return,
     };
     judge_route(walk, world, table, route, &toward);
+}
+
+/// The route to add to `table` for `cidr`: through the peering joining the
+/// two VPCs, else through a transit gateway both are attached to.
+fn way(
+    world: &World,
+    table: &str,
+    cidr: ipnet::Ipv4Net,
+    joining: Option<&Peering>,
+    vpcs: [&str; 2],
+) -> Option<String> {
+    if let Some(p) = joining {
+        return Some(fix::route(table, false, cidr, &p.id));
+    }
+    let shared = world
+        .attachments
+        .iter()
+        .find(|a| a.vpc == vpcs[0] && world.attachment(&a.gateway, vpcs[1]).is_some())?;
+    Some(fix::route_to_tgw(table, false, cidr, &shared.gateway))
 }
 
 /// Judge the route that matched: blackhole, a peering that is not active,
@@ -148,11 +172,15 @@ fn judge_route(
         // The VPC's own range: the other end is in this VPC.
         Target::Local => None,
         Target::Peering(id) => judge_peering(walk, world, table, route, id, toward),
-        Target::TransitGateway(id) => {
-            let why = format!(
-                "transit gateway routes not followed ({shown}): its attachments, route tables and the way back are not judged"
-            );
-            walk.not_followed(id, &table.account, why);
+        Target::TransitGateway(gateway) => {
+            let crossing = Crossing {
+                gateway,
+                from: toward.from,
+                address: toward.address,
+                to_vpc: toward.vpc,
+                leg: toward.leg,
+            };
+            cross(walk, world, &crossing);
             None
         }
         Target::Other(id) => {

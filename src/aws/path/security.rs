@@ -4,7 +4,7 @@
 
 use super::{vpc_cidr, End, Walk};
 use crate::aws::fix;
-use crate::aws::model::{Ports, SgRule, World};
+use crate::aws::model::{Ports, SecurityGroup, SgRule, World};
 use crate::aws::rules::{group_allowing, Other};
 use crate::outcome::{Code, Finding};
 use ipnet::Ipv4Net;
@@ -16,6 +16,7 @@ pub(super) fn source_egress(
     address: Ipv4Addr,
     port: u16,
     dest_groups: &[String],
+    gateway: Option<&str>,
 ) {
     if source.eni.is_none() && source.groups.is_empty() {
         walk.chain.push(format!(
@@ -24,14 +25,24 @@ pub(super) fn source_egress(
         ));
         return;
     }
-    let other = Other {
-        address,
-        groups: dest_groups,
-    };
+    // Outbound rules never match a group across a transit gateway.
+    let groups = if gateway.is_some() { &[] } else { dest_groups };
+    let other = Other { address, groups };
     match group_allowing(&source.groups, false, port, other) {
         Some((group, rule)) => walk
             .chain
             .push(format!("{} egress {}", group.id, rule_name(rule))),
+        None if across(
+            walk,
+            &source.groups,
+            false,
+            port,
+            Other {
+                address,
+                groups: dest_groups,
+            },
+            gateway,
+        ) => {}
         None => {
             let ids = source.group_ids().join(", ");
             let first = source.groups.first().map_or("<group>", |g| g.id.as_str());
@@ -46,17 +57,35 @@ pub(super) fn source_egress(
     }
 }
 
+/// How the path crosses between the VPCs, for rules that name a group at
+/// the other end.
+pub(super) struct Between<'a> {
+    /// The transit gateway carrying the traffic, if one does.
+    pub gateway: Option<&'a str>,
+    /// Whether inbound references match across it (enabled on the gateway
+    /// and both attachments).
+    pub references: bool,
+}
+
 pub(super) fn dest_ingress(
     walk: &mut Walk,
     world: &World,
-    source: &End<'_>,
-    dest: &End<'_>,
+    (source, dest): (&End<'_>, &End<'_>),
     port: u16,
+    between: &Between<'_>,
 ) {
     let source_groups = source.group_ids();
-    let other = Other {
+    let named = Other {
         address: source.address,
         groups: &source_groups,
+    };
+    let other = Other {
+        groups: if between.references {
+            &source_groups
+        } else {
+            &[]
+        },
+        ..named
     };
     let source_cidr = vpc_cidr(world, &source.subnet.vpc).unwrap_or(source.subnet.cidr);
     match group_allowing(&dest.groups, true, port, other) {
@@ -82,6 +111,7 @@ pub(super) fn dest_ingress(
                 )),
             });
         }
+        None if across(walk, &dest.groups, true, port, named, between.gateway) => {}
         None => {
             let ids = dest.group_ids().join(", ");
             let first = dest.groups.first().map_or("<group>", |g| g.id.as_str());
@@ -97,6 +127,43 @@ pub(super) fn dest_ingress(
             );
         }
     }
+}
+
+/// When only a rule naming the other end's group would let the traffic
+/// through, and a transit gateway carries it: that rule is the finding.
+fn across(
+    walk: &mut Walk,
+    groups: &[&SecurityGroup],
+    ingress: bool,
+    port: u16,
+    named: Other<'_>,
+    gateway: Option<&str>,
+) -> bool {
+    let Some(gateway) = gateway else {
+        return false;
+    };
+    let Some((group, rule)) = group_allowing(groups, ingress, port, named) else {
+        return false;
+    };
+    let direction = if ingress { "inbound" } else { "outbound" };
+    let peer = Ipv4Net::from(named.address);
+    let fix = match ingress {
+        true => fix::authorize_ingress(&group.id, port, peer),
+        false => fix::authorize_egress(&group.id, port, peer),
+    };
+    walk.find(
+        Code::SgReferenceAcrossTgw,
+        rule.id.clone().unwrap_or_else(|| group.id.clone()),
+        &group.account,
+        format!(
+            "{} {direction} {} names a group in the other VPC, which matches nothing across {gateway} \
+             (security group referencing is off on the gateway or an attachment, or the rule is outbound)",
+            group.id,
+            rule_name(rule)
+        ),
+        Some(fix),
+    );
+    true
 }
 
 fn rule_name(rule: &SgRule) -> String {
