@@ -8,10 +8,9 @@ describe the policy leaves out. Loopback only.
 
     aws_deny.py PORT UPSTREAM ACTION[,ACTION...]
 """
-import http.server
 import sys
-import urllib.parse
-import urllib.request
+
+from forwarding import Forwarding, serve
 
 PORT, UPSTREAM, DENIED = int(sys.argv[1]), sys.argv[2], set(sys.argv[3].split(","))
 
@@ -24,40 +23,15 @@ STS = ("<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Messa
        "resource: {role}</Message></Error><RequestId>deny</RequestId></ErrorResponse>")
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def forward(self):
-        length = int(self.headers.get("Content-Length", 0))
-        body = self.rfile.read(length) if length else b""
-        form = urllib.parse.parse_qs(body.decode(errors="replace"))
-        action = form.get("Action", [""])[0]
-        if action in DENIED:
-            text = STS.format(role=form.get("RoleArn", [""])[0]) if action == "AssumeRole" else EC2.format(action=action)
-            self.answer(403, text.encode())
-            return
-        request = urllib.request.Request(UPSTREAM + self.path, data=body or None, method=self.command)
-        for name, value in self.headers.items():
-            if name.lower() not in ("host", "content-length"):
-                request.add_header(name, value)
-        try:
-            with urllib.request.urlopen(request, timeout=20) as response:
-                self.answer(response.status, response.read())
-        except urllib.error.HTTPError as err:
-            self.answer(err.code, err.read())
+class Handler(Forwarding):
+    UPSTREAM = UPSTREAM
 
-    def answer(self, status, body):
-        self.send_response(status)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = forward
-
-    def log_message(self, *args):
-        pass
+    def handle_form(self, action, form, body):
+        if action not in DENIED:
+            return None
+        if action == "AssumeRole":
+            return 403, STS.format(role=form.get("RoleArn", [""])[0]).encode()
+        return 403, EC2.format(action=action).encode()
 
 
-SERVER = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
-# Readiness for a caller that cannot connect here (inside a namespace).
-print(f"listening on 127.0.0.1:{PORT}", flush=True)
-SERVER.serve_forever()
+serve(PORT, Handler)

@@ -53,8 +53,9 @@ def vpc(ec2, cidr, name):
     return vpc_id
 
 
-def subnet(ec2, vpc_id, cidr, name, table, acl):
-    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr)["Subnet"]["SubnetId"]
+def subnet(ec2, vpc_id, cidr, name, table, acl, zone):
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr,
+                                  AvailabilityZone=REGION + zone)["Subnet"]["SubnetId"]
     tag(ec2, subnet_id, name)
     ec2.associate_route_table(RouteTableId=table, SubnetId=subnet_id)
     current = ec2.describe_network_acls(
@@ -132,7 +133,7 @@ def build(endpoint):
         ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="10.0.0.0/16",
                          VpcPeeringConnectionId=pcx)
         ids[f"rtb_{letter}"] = rtb
-        ids[f"subnet_{letter}"] = subnet(ec2, ids["app_vpc"], cidr, f"ecs-{letter}", rtb, app_acl)
+        ids[f"subnet_{letter}"] = subnet(ec2, ids["app_vpc"], cidr, f"ecs-{letter}", rtb, app_acl, letter)
     ids["sg_tasks"] = group(ec2, ids["app_vpc"], "ecs-tasks", [])
     ids["task_eni"] = eni(ec2, ids["subnet_a"], "10.20.1.10", [ids["sg_tasks"]], "task")
 
@@ -142,8 +143,8 @@ def build(endpoint):
     dbec2.create_route(RouteTableId=db_rtb, DestinationCidrBlock="10.20.0.0/16",
                        VpcPeeringConnectionId=pcx)
     ids["rtb_db"] = db_rtb
-    for n in (1, 2, 3):
-        ids[f"subnet_db{n}"] = subnet(dbec2, ids["db_vpc"], f"10.0.{n}.0/24", f"db-{n}", db_rtb, db_acl)
+    for n, zone in ((1, "a"), (2, "b"), (3, "c")):
+        ids[f"subnet_db{n}"] = subnet(dbec2, ids["db_vpc"], f"10.0.{n}.0/24", f"db-{n}", db_rtb, db_acl, zone)
     ids["sg_haproxy"] = group(dbec2, ids["db_vpc"], "haproxy",
                               [(5432, "10.20.0.0/16"), (5433, "10.20.0.0/16")])
     ids["sg_patroni"] = group(dbec2, ids["db_vpc"], "patroni",
@@ -253,8 +254,102 @@ def fault(name, ids, app, db):
         ec2.replace_route(RouteTableId=ids["rtb_a"], DestinationCidrBlock="10.0.0.0/16",
                           TransitGatewayId=tgw)
         ids["tgw"] = tgw
+    elif name.startswith("tgw_"):
+        transit(name, ids, app, db)
     elif name != "healthy":
         sys.exit(f"unknown fault {name}")
+
+
+NETWORK = "333333333333"
+TGW = "tgw-0e1f2a3b4c5d60001"
+
+
+def transit(name, ids, app, db):
+    """The same two VPCs joined by a transit gateway of a network account,
+    shared through RAM, instead of the peering: each subnet routes the
+    other VPC to the gateway, each VPC has an attachment associated with
+    its own TGW route table, each table has the propagated route to the
+    other attachment. Then the fault `name` (tgw_healthy: none). What moto
+    cannot hold goes to tgw.json, for tests/rig/aws_tgw.py to answer."""
+    ec2, dbec2 = app("ec2"), db("ec2")
+    joins = [(ec2, ids["rtb_a"], "10.0.0.0/16"), (ec2, ids["rtb_b"], "10.0.0.0/16"),
+             (dbec2, ids["rtb_db"], "10.20.0.0/16")]
+    for client, rtb, cidr in joins:
+        client.replace_route(RouteTableId=rtb, DestinationCidrBlock=cidr, TransitGatewayId=TGW)
+    ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=ids["pcx"])
+    ids.update(tgw=TGW, network_account=NETWORK, network_role=f"arn:aws:iam::{NETWORK}:role/vpc-probe-network-read",
+               tgw_attach_app="tgw-attach-0a9900000000000a1", tgw_attach_db="tgw-attach-0db00000000000db1",
+               tgw_rtb_app="tgw-rtb-0a9900000000000a1", tgw_rtb_db="tgw-rtb-0db00000000000db1")
+    app_side = attachment(ids, "app", APP, [ids["subnet_a"], ids["subnet_b"]])
+    db_side = attachment(ids, "db", DB, [ids["subnet_db1"], ids["subnet_db2"], ids["subnet_db3"]])
+    routes = {ids["tgw_rtb_app"]: [tgw_route("10.0.0.0/16", ids, "db")],
+              ids["tgw_rtb_db"]: [tgw_route("10.20.0.0/16", ids, "app")]}
+    gateway = {"TransitGatewayId": TGW, "OwnerId": NETWORK, "State": "available",
+               "Options": {"SecurityGroupReferencingSupport": "disable",
+                           "DefaultRouteTableAssociation": "disable",
+                           "DefaultRouteTablePropagation": "disable"}}
+    references = {}
+    if name == "tgw_subnet_route_missing":
+        ec2.delete_route(RouteTableId=ids["rtb_a"], DestinationCidrBlock="10.0.0.0/16")
+    elif name == "tgw_no_route":
+        routes[ids["tgw_rtb_app"]] = []
+    elif name == "tgw_blackhole":
+        routes[ids["tgw_rtb_app"]] = [{"DestinationCidrBlock": "10.0.0.0/16", "Type": "static",
+                                       "State": "blackhole"}]
+    elif name == "tgw_not_associated":
+        del app_side[1]["Association"]
+    elif name == "tgw_return_route_missing":
+        routes[ids["tgw_rtb_db"]] = []
+    elif name == "tgw_return_subnet_route_missing":
+        dbec2.delete_route(RouteTableId=ids["rtb_db"], DestinationCidrBlock="10.20.0.0/16")
+    elif name == "tgw_no_subnet_in_zone":
+        app_side[0]["SubnetIds"] = [ids["subnet_b"]]
+    elif name == "tgw_sg_reference":
+        dbec2.revoke_security_group_ingress(GroupId=ids["sg_haproxy"], IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "10.20.0.0/16"}]}])
+        # moto refuses a pair naming another account's group
+        # (InvalidGroup.NotFound): the rule names a stand-in of the database
+        # account, which aws_tgw.py answers as the app's ecs-tasks group.
+        stand_in = group(dbec2, ids["db_vpc"], "stands-for-ecs-tasks", [])
+        dbec2.authorize_security_group_ingress(GroupId=ids["sg_haproxy"], IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+             "UserIdGroupPairs": [{"GroupId": stand_in}]}])
+        references[stand_in] = ids["sg_tasks"]
+    elif name != "tgw_healthy":
+        sys.exit(f"unknown fault {name}")
+    state = {"network": NETWORK, "gateways": [gateway],
+             "vpc_attachments": [app_side[0], db_side[0]], "attachments": [app_side[1], db_side[1]],
+             "route_tables": [{"TransitGatewayRouteTableId": t, "TransitGatewayId": TGW, "State": "available",
+                               "DefaultAssociationRouteTable": False, "DefaultPropagationRouteTable": False}
+                              for t in routes],
+             "routes": routes,
+             "subnet_routes": [[rtb, cidr] for _, rtb, cidr in joins],
+             "group_references": references}
+    with open("tgw.json", "w") as out:
+        json.dump(state, out, indent=1)
+
+
+def attachment(ids, side, owner, subnets):
+    """One VPC's attachment as DescribeTransitGatewayVpcAttachments and
+    DescribeTransitGatewayAttachments give it (associated with its table)."""
+    attachment_id, vpc_id = ids[f"tgw_attach_{side}"], ids[f"{side}_vpc"]
+    vpc_view = {"TransitGatewayAttachmentId": attachment_id, "TransitGatewayId": TGW, "VpcId": vpc_id,
+                "VpcOwnerId": owner, "State": "available", "SubnetIds": subnets,
+                "Options": {"ApplianceModeSupport": "disable", "SecurityGroupReferencingSupport": "disable",
+                            "DnsSupport": "enable", "Ipv6Support": "disable"}}
+    view = {"TransitGatewayAttachmentId": attachment_id, "TransitGatewayId": TGW,
+            "TransitGatewayOwnerId": NETWORK, "ResourceOwnerId": owner, "ResourceType": "vpc",
+            "ResourceId": vpc_id, "State": "available",
+            "Association": {"TransitGatewayRouteTableId": ids[f"tgw_rtb_{side}"], "State": "associated"}}
+    return [vpc_view, view]
+
+
+def tgw_route(cidr, ids, to):
+    """A propagated route to the attachment of `to`."""
+    return {"DestinationCidrBlock": cidr, "Type": "propagated", "State": "active",
+            "TransitGatewayAttachments": [{"ResourceId": ids[f"{to}_vpc"],
+                                           "TransitGatewayAttachmentId": ids[f"tgw_attach_{to}"],
+                                           "ResourceType": "vpc"}]}
 
 
 def main():

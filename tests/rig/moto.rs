@@ -15,6 +15,8 @@ pub const REGION: &str = "eu-west-1";
 pub struct Moto {
     pub endpoint: String,
     pub ids: serde_json::Value,
+    /// Where moto and the world's build ran (the world's tgw.json).
+    pub dir: PathBuf,
     _daemon: Daemon,
 }
 
@@ -51,14 +53,20 @@ impl Moto {
             .current_dir(&dir)
             .envs(CREDENTIALS);
         let mut ids = Err(String::new());
-        daemon.wait_ready("moto_server", Duration::from_secs(60), || {
-            ids = process::run(&mut build, "building the AWS world");
-            ids.as_ref().is_ok_and(|text| !text.is_empty())
-        })?;
+        daemon
+            .wait_ready("moto_server", Duration::from_secs(60), || {
+                ids = process::run(&mut build, "building the AWS world");
+                ids.as_ref().is_ok_and(|text| !text.is_empty())
+            })
+            .map_err(|err| match &ids {
+                Err(why) if !why.is_empty() => format!("{err}\n--- the last build said: {why}"),
+                _ => err,
+            })?;
         let ids = serde_json::from_str(&ids?).map_err(|err| format!("world ids: {err}"))?;
         Ok(Moto {
             endpoint,
             ids,
+            dir,
             _daemon: daemon,
         })
     }
@@ -67,18 +75,41 @@ impl Moto {
     /// (tests/rig/aws_deny.py); its endpoint and its process. `wrap` runs
     /// it where this moto runs (`ip netns exec NS`), or not.
     pub fn denying(&self, actions: &[&str], wrap: &[&str]) -> Result<(String, Daemon), String> {
+        self.in_front("aws_deny.py", "aws_deny", &actions.join(","), wrap)
+    }
+
+    /// The network account's transit gateway, shared through RAM, in front
+    /// of this moto (tests/rig/aws_tgw.py, answering from the tgw.json a
+    /// `tgw_…` world wrote): its endpoint and its process.
+    pub fn with_gateway(&self) -> Result<(String, Daemon), String> {
+        let state = self.dir.join("tgw.json");
+        let state = state.to_str().ok_or("a UTF-8 scratch path")?;
+        self.in_front("aws_tgw.py", "aws_tgw", state, &[])
+    }
+
+    /// A forwarding fixture `script` on a free loopback port, in front of
+    /// this moto, given `argument`; ready once it says it listens.
+    fn in_front(
+        &self,
+        script: &str,
+        name: &'static str,
+        argument: &str,
+        wrap: &[&str],
+    ) -> Result<(String, Daemon), String> {
         let bin = venv_bin()?;
-        let dir = process::scratch_dir(&format!("aws-deny-{}", actions.join("-")))?;
+        let dir = process::scratch_dir(name)?;
         let port = process::free_port()?;
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rig/aws_deny.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/rig")
+            .join(script);
         let mut command = wrapped(wrap, &bin.join("python"));
         command
             .arg(script)
-            .args([&port.to_string(), &self.endpoint, &actions.join(",")])
+            .args([&port.to_string(), &self.endpoint, argument])
             .current_dir(&dir);
-        let daemon = Daemon::spawn("aws_deny", command, &dir.join("deny.log"))?;
-        let log = dir.join("deny.log");
-        daemon.wait_ready("aws_deny", Duration::from_secs(30), || {
+        let log = dir.join("fixture.log");
+        let daemon = Daemon::spawn(name, command, &log)?;
+        daemon.wait_ready(name, Duration::from_secs(30), || {
             std::fs::read_to_string(&log).is_ok_and(|text| text.contains("listening"))
         })?;
         Ok((format!("http://127.0.0.1:{port}"), daemon))
@@ -94,9 +125,13 @@ impl Moto {
 
     /// The `[aws]` table of a suite reading this world from `source`.
     pub fn table(&self, source: &str, extra: &str) -> String {
+        self.table_at(&self.endpoint, source, extra)
+    }
+
+    /// [`Moto::table`] through another endpoint (a fixture in front).
+    pub fn table_at(&self, endpoint: &str, source: &str, extra: &str) -> String {
         format!(
-            "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\npeer_role_arn = \"{ROLE}\"\nsource = \"{source}\"\n{extra}",
-            self.endpoint
+            "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{endpoint}\"\npeer_role_arn = \"{ROLE}\"\nsource = \"{source}\"\n{extra}"
         )
     }
 }

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""A transit gateway owned by a network account and shared through RAM, in
+front of the offline AWS. moto 5.2.5 cannot attach another account's VPC to
+a gateway, returns static routes without their attachments, never shows
+propagated routes, and answers 500 to SearchTransitGatewayRoutes with
+MaxResults, and drops the target of a subnet route to a gateway it does
+not hold; so this fixture answers the five transit gateway reads itself,
+as AWS documents them, puts the gateway back on those subnet routes in
+DescribeRouteTables, and forwards every other request to moto unchanged.
+moto also refuses a security group rule naming another account's group:
+the world names a stand-in group instead, and the rule answers
+(DescribeSecurityGroupRules, DescribeSecurityGroups) name the group the
+stand-in stands for.
+
+    aws_tgw.py PORT UPSTREAM STATE_JSON
+
+STATE_JSON (written by aws_world.py) holds the gateway, its VPC attachments,
+their associations, the TGW route tables and their routes, in the field
+names of botocore's EC2 model. Who sees what follows RAM: every account
+sees the shared gateway; an account sees the attachments of its own VPCs;
+only the owner (the network account) sees the route tables and routes. The
+caller's account is learned from the traffic: the AssumeRole answers this
+fixture forwards map their access keys to the role's account; any other
+key is the app account's. Every answer is serialized from botocore's output
+shape and parsed back with botocore's EC2 parser before it is sent: a field
+that would not survive is a 500 naming it, never a silent gap. Loopback only.
+"""
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
+
+import botocore.parsers
+import botocore.session
+from forwarding import Forwarding, serve
+
+PORT, UPSTREAM, STATE = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+APP = "123456789012"
+MODEL = botocore.session.get_session().get_service_model("ec2")
+ACCOUNT_OF_KEY = {}
+ANSWERED = {
+    "DescribeTransitGateways": "TransitGateways",
+    "DescribeTransitGatewayVpcAttachments": "TransitGatewayVpcAttachments",
+    "DescribeTransitGatewayAttachments": "TransitGatewayAttachments",
+    "DescribeTransitGatewayRouteTables": "TransitGatewayRouteTables",
+    "SearchTransitGatewayRoutes": "Routes",
+}
+
+
+def inner(shape, value):
+    """`value` as the EC2 query protocol writes `shape`'s content."""
+    if shape.type_name == "structure":
+        out = []
+        for name, member in shape.members.items():
+            if name in value:
+                tag = member.serialization.get("name", name[0].lower() + name[1:])
+                out.append(f"<{tag}>{inner(member, value[name])}</{tag}>")
+        return "".join(out)
+    if shape.type_name == "list":
+        return "".join(f"<item>{inner(shape.member, v)}</item>" for v in value)
+    if shape.type_name == "boolean":
+        return "true" if value else "false"
+    return escape(str(value))
+
+
+def document(action, value):
+    shape = MODEL.operation_model(action).output_shape
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<{action}Response '
+            f'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>tgw-fixture</requestId>'
+            f"{inner(shape, value)}</{action}Response>").encode()
+    parsed = botocore.parsers.create_parser("ec2").parse(
+        {"body": body, "headers": {}, "status_code": 200}, shape)
+    parsed.pop("ResponseMetadata", None)
+    if parsed != value:
+        raise ValueError(f"{action}: botocore reads back {parsed}, not {value}")
+    return body
+
+
+def filters(form):
+    """Filter.N.Name / Filter.N.Value.M, as {name: [values]}."""
+    found = {}
+    for key, values in form.items():
+        match = re.fullmatch(r"Filter\.(\d+)\.Name", key)
+        if match:
+            n = match.group(1)
+            found[values[0]] = [v[0] for k, v in sorted(form.items())
+                                if re.fullmatch(rf"Filter\.{n}\.Value\.\d+", k)]
+    return found
+
+
+def answer(action, form, account):
+    state = json.load(open(STATE))
+    owner = account == state["network"]
+    wanted = filters(form)
+    gateways = wanted.get("transit-gateway-id")
+    on_gateway = lambda item: gateways is None or item["TransitGatewayId"] in gateways
+    if action == "DescribeTransitGateways":
+        items = [g for g in state["gateways"] if on_gateway(g)]
+    elif action == "DescribeTransitGatewayVpcAttachments":
+        items = [a for a in state["vpc_attachments"]
+                 if on_gateway(a) and (owner or a["VpcOwnerId"] == account)]
+    elif action == "DescribeTransitGatewayAttachments":
+        items = [a for a in state["attachments"]
+                 if on_gateway(a) and (owner or a["ResourceOwnerId"] == account)]
+    elif action == "DescribeTransitGatewayRouteTables":
+        items = [t for t in state["route_tables"] if owner and on_gateway(t)]
+    else:
+        table = form.get("TransitGatewayRouteTableId", [""])[0]
+        if not owner or table not in state["routes"]:
+            return None
+        states = wanted.get("state", ["active", "blackhole"])
+        items = [r for r in state["routes"][table] if r["State"] in states]
+    value = {ANSWERED[action]: items}
+    if action == "SearchTransitGatewayRoutes":
+        value["AdditionalRoutesAvailable"] = False
+    return document(action, value)
+
+
+TARGETS = ("gatewayId", "natGatewayId", "transitGatewayId", "vpcPeeringConnectionId",
+           "networkInterfaceId", "instanceId", "egressOnlyInternetGatewayId")
+
+
+def with_gateway_routes(body):
+    """moto's DescribeRouteTables answer with `transitGatewayId` on the
+    subnet routes tgw.json says point at the gateway (moto keeps the
+    route and drops its target)."""
+    state = json.load(open(STATE))
+    wanted = {(rtb, cidr) for rtb, cidr in state["subnet_routes"]}
+    gateway = state["gateways"][0]["TransitGatewayId"]
+    namespace = re.search(rb'xmlns="([^"]+)"', body).group(1).decode()
+    ET.register_namespace("", namespace)
+    root = ET.fromstring(body)
+    tag = lambda name: f"{{{namespace}}}{name}"
+    for table in root.iter(tag("item")):
+        rtb = table.findtext(tag("routeTableId"))
+        for route in table.findall(f"{tag('routeSet')}/{tag('item')}"):
+            cidr = route.findtext(tag("destinationCidrBlock"))
+            bare = all(route.find(tag(t)) is None for t in TARGETS)
+            if (rtb, cidr) in wanted and bare:
+                ET.SubElement(route, tag("transitGatewayId")).text = gateway
+    return ET.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+NOT_FOUND = ("<Response><Errors><Error><Code>InvalidRouteTableID.NotFound</Code><Message>"
+             "The transitGatewayRouteTable ID '{table}' does not exist</Message></Error></Errors>"
+             "<RequestID>tgw-fixture</RequestID></Response>")
+
+
+class Handler(Forwarding):
+    UPSTREAM = UPSTREAM
+
+    def handle_form(self, action, form, body):
+        key = re.search(r"Credential=([A-Z0-9]+)/", self.headers.get("Authorization", ""))
+        account = ACCOUNT_OF_KEY.get(key.group(1) if key else "", APP)
+        if action in ANSWERED:
+            try:
+                text = answer(action, form, account)
+            except Exception as err:  # a fixture bug: loud, never a silent gap
+                return 500, f"aws_tgw.py: {err}".encode()
+            if text is None:
+                table = form.get("TransitGatewayRouteTableId", [""])[0]
+                return 400, NOT_FOUND.format(table=table).encode()
+            return 200, text
+        status, answer_body = self.upstream(body)
+        if status != 200:
+            return status, answer_body
+        if action == "DescribeRouteTables":
+            answer_body = with_gateway_routes(answer_body)
+        if action in ("DescribeSecurityGroupRules", "DescribeSecurityGroups"):
+            for stand_in, meant in json.load(open(STATE))["group_references"].items():
+                answer_body = answer_body.replace(stand_in.encode(), meant.encode())
+        if action == "AssumeRole":
+            learned = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", answer_body)
+            role = form.get("RoleArn", [""])[0].split(":")
+            if learned and len(role) > 4:
+                ACCOUNT_OF_KEY[learned.group(1).decode()] = role[4]
+        return status, answer_body
+
+
+serve(PORT, Handler)
