@@ -6,7 +6,8 @@
 //! sessions at once) through HAProxy and PgBouncer, and finally a failover
 //! drill: a Patroni switchover behind HAProxy, measured; and last, which
 //! AWS object blocks a path, from describe calls against an offline AWS
-//! (moto) with the production shape's two accounts; then the gate in every
+//! (moto) with the production shape's two accounts, over the peering and
+//! over a network account's transit gateway; then the gate in every
 //! subnet, through an ECS stand-in that runs the real tasks.
 //! Run it with `scripts/demo`.
 
@@ -55,7 +56,11 @@ fn main() -> ExitCode {
         "   The database account's HAProxy security group lost its rule for 5432 from the ECS VPC."
     );
     println!("   The same command against real AWS: drop endpoint_url, give the task role deploy/iam/.\n");
-    let explained = aws_paths();
+    let explained = aws_paths("sg_drops_haproxy");
+    println!("\n   The same two accounts joined by a network account's transit gateway (shared through RAM)");
+    println!("   instead of the peering; the database attachment's TGW route table lost its route back to");
+    println!("   the ECS VPC. network_role_arn lets the probe read the gateway's tables in its owner's account.\n");
+    let crossed = aws_paths("tgw_return_route_missing");
 
     banner(
         "7. The gate in every subnet, through ECS: `vpc-probe gate` over two subnets, one blocked",
@@ -67,7 +72,15 @@ fn main() -> ExitCode {
         "   tests/gate.rs removes B's route for real, in the two-VPC topology's namespaces).\n"
     );
     let gated = gate(rig, &healthy);
-    if first == 0 && second == 1 && served && path == 1 && drilled && explained == 1 && gated == 1 {
+    if first == 0
+        && second == 1
+        && served
+        && path == 1
+        && drilled
+        && explained == 1
+        && crossed == 1
+        && gated == 1
+    {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -188,29 +201,47 @@ fn drill() -> bool {
     status.success()
 }
 
-/// `vpc-probe paths` on the moto world with HAProxy's ingress rule gone:
-/// exit 1, the finding names the group, its account and the fix.
-fn aws_paths() -> i32 {
-    let moto = match rig::moto::Moto::start("sg_drops_haproxy", &[]) {
+/// `vpc-probe paths` on the moto world with `fault` applied (a `tgw_…`
+/// world through the gateway fixture, with the network account's role):
+/// exit 1, the finding names the object, its account and the fix.
+fn aws_paths(fault: &str) -> i32 {
+    let moto = match rig::moto::Moto::start(fault, &[]) {
         Ok(moto) => moto,
         Err(err) => {
             println!("could not start the offline AWS: {err}");
             return -1;
         }
     };
+    let gateway = match fault.starts_with("tgw_") {
+        true => match moto.with_gateway() {
+            Ok(gateway) => Some(gateway),
+            Err(err) => {
+                println!("could not start the gateway fixture: {err}");
+                return -1;
+            }
+        },
+        false => None,
+    };
+    let (endpoint, extra) = match &gateway {
+        Some((endpoint, _)) => (
+            endpoint.clone(),
+            format!("network_role_arn = \"{}\"\n", moto.id("network_role")),
+        ),
+        None => (moto.endpoint.clone(), String::new()),
+    };
+    let table = moto.table_at(&endpoint, "10.20.1.10", &extra);
     let checks = "[[check]]\nname = \"haproxy-rw\"\nkind = \"tcp\"\nhost = \"production-haproxy.timescale.glimpse.internal\"\nport = 5432\n\n\
         [[check]]\nname = \"patroni-direct\"\nkind = \"tcp\"\nhost = \"10.0.1.21\"\nport = 5432\nexpect = \"unreachable\"\n\n\
         [[check]]\nname = \"redis\"\nkind = \"tcp\"\nhost = \"10.0.2.10\"\nport = 6379\n";
-    let dir = std::env::temp_dir().join(format!("vpc-probe-demo-aws-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("vpc-probe-demo-{fault}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let suite = dir.join("production-aws.toml");
     let text = format!(
-        "[suite]\nname = \"production\"\nresolver = \"127.0.0.1:{}\"\n{}\n{checks}",
+        "[suite]\nname = \"production\"\nresolver = \"127.0.0.1:{}\"\n{table}\n{checks}",
         rig::process::free_udp_port().expect("a free UDP port"),
-        moto.table("10.20.1.10", "")
     );
     std::fs::write(&suite, &text).expect("write the demo suite");
-    println!("{}\n", moto.table("10.20.1.10", "").trim_end());
+    println!("{}\n", table.trim_end());
     let binary = std::env::var("VPC_PROBE_BIN").unwrap_or_else(|_| "target/debug/vpc-probe".into());
     let status = Command::new(binary)
         .args(["paths", "--suite"])

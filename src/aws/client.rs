@@ -80,6 +80,8 @@ pub enum Service {
     Ecs,
     /// CloudWatch Logs (JSON 1.1): the gate reads its tasks' reports.
     Logs,
+    /// Elastic Load Balancing v2 (query): the NLB behind an endpoint service.
+    Elb,
 }
 
 impl Service {
@@ -90,6 +92,7 @@ impl Service {
             Service::Sts => "sts",
             Service::Ecs => "ecs",
             Service::Logs => "logs",
+            Service::Elb => "elasticloadbalancing",
         }
     }
 
@@ -106,6 +109,7 @@ impl Service {
             Service::Sts => "AWS_ENDPOINT_URL_STS",
             Service::Ecs => "AWS_ENDPOINT_URL_ECS",
             Service::Logs => "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
+            Service::Elb => "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2",
         }
     }
 
@@ -120,7 +124,7 @@ impl Service {
     fn signing_region(self, region: &str) -> &str {
         match self {
             Service::Route53 => "us-east-1",
-            Service::Ec2 | Service::Sts | Service::Ecs | Service::Logs => region,
+            Service::Ec2 | Service::Sts | Service::Ecs | Service::Logs | Service::Elb => region,
         }
     }
 
@@ -129,7 +133,7 @@ impl Service {
         match self {
             Service::Ecs => Some("AmazonEC2ContainerServiceV20141113"),
             Service::Logs => Some("Logs_20140328"),
-            Service::Ec2 | Service::Route53 | Service::Sts => None,
+            Service::Ec2 | Service::Route53 | Service::Sts | Service::Elb => None,
         }
     }
 }
@@ -199,6 +203,7 @@ impl Account {
         let version = match service {
             Service::Ec2 => "2016-11-15",
             Service::Sts => "2011-06-15",
+            Service::Elb => "2015-12-01",
             // REST and JSON services take no query version.
             Service::Route53 | Service::Ecs | Service::Logs => "",
         };

@@ -143,3 +143,25 @@ pub fn route_to_tgw(table: &str, replace: bool, cidr: impl Display, gateway: &st
         "aws ec2 {verb}-route --route-table-id {table} --destination-cidr-block {cidr} --transit-gateway-id {gateway}"
     )
 }
+
+/// Accept a pending endpoint connection (run in the provider's account).
+pub fn accept_endpoint(service: &str, endpoint: &str) -> String {
+    format!(
+        "aws ec2 accept-vpc-endpoint-connections --service-id {service} --vpc-endpoint-ids {endpoint}"
+    )
+}
+
+/// Let `principal` connect endpoints to `service` (provider's account).
+pub fn allow_principal(service: &str, principal: &str) -> String {
+    format!(
+        "aws ec2 modify-vpc-endpoint-service-permissions --service-id {service} --add-allowed-principals {principal}"
+    )
+}
+
+/// A TCP listener on `port` forwarding to `target_group`.
+pub fn create_listener(balancer: &str, port: u16, target_group: &str) -> String {
+    format!(
+        "aws elbv2 create-listener --load-balancer-arn {balancer} --protocol TCP --port {port} \
+         --default-actions Type=forward,TargetGroupArn={target_group}"
+    )
+}

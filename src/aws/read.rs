@@ -4,7 +4,10 @@
 //! run's `explain_timeout`.
 
 use super::client::{Account, Pending, Service};
-use super::fetch::{gateways_routed, read_account, read_gateways, Part, Wanted};
+use super::fetch::{
+    endpoint_vpcs, gateways_routed, read_account, read_endpoints, read_gateways, read_services,
+    services_named, Part, Wanted,
+};
 use super::model::{Denied, World};
 use super::settings::Settings;
 
@@ -29,6 +32,17 @@ impl Reading {
 /// The region: [`super::settings::region`]'s rule.
 pub fn region(settings: &Settings, task_zone: Option<&str>) -> Option<String> {
     super::settings::region(settings.region.as_deref(), task_zone)
+}
+
+/// A round of reads that needs what the first reading found.
+#[derive(Debug, Clone, Copy)]
+enum Round<'a> {
+    /// The transit gateways of these ids.
+    Gateways(&'a std::collections::BTreeSet<String>),
+    /// The interface endpoints in these VPCs.
+    Endpoints(&'a std::collections::BTreeSet<String>),
+    /// The endpoint services of these names.
+    Services(&'a std::collections::BTreeSet<String>),
 }
 
 /// The accounts of one run: the app's, and the peer's through its role.
@@ -152,6 +166,7 @@ impl Session {
             part.merge(peer_part);
         }
         self.read_gateways(&mut part).await;
+        self.read_privatelink(&mut part).await;
         part.world.denied.extend(self.denied.iter().cloned());
         finish(part)
     }
@@ -161,18 +176,46 @@ impl Session {
     /// network account, or one of the two) the route tables.
     async fn read_gateways(&self, part: &mut Part) {
         let gateways = gateways_routed(part);
-        if gateways.is_empty() {
+        if !gateways.is_empty() {
+            self.in_every_account(part, Round::Gateways(&gateways))
+                .await;
+        }
+    }
+
+    /// The interface endpoints among the interfaces read, in every account
+    /// (each sees its own), then the services they lead to, read where they
+    /// are provided: two more rounds, only when an endpoint was met.
+    async fn read_privatelink(&self, part: &mut Part) {
+        let vpcs = endpoint_vpcs(part);
+        if vpcs.is_empty() {
             return;
         }
-        let accounts = [Some(&self.app), self.peer.as_ref(), self.network.as_ref()];
-        let reads = accounts.into_iter().flatten().map(|account| async {
+        self.in_every_account(part, Round::Endpoints(&vpcs)).await;
+        let names = services_named(part);
+        self.in_every_account(part, Round::Services(&names)).await;
+    }
+
+    /// One round of reads in every account side by side, merged into `part`.
+    async fn in_every_account(&self, part: &mut Part, round: Round<'_>) {
+        let reads = self.accounts().map(|account| async move {
             let mut read = Part::default();
-            read_gateways(&mut read, account, &gateways).await;
+            match round {
+                Round::Gateways(ids) => read_gateways(&mut read, account, ids).await,
+                Round::Endpoints(vpcs) => read_endpoints(&mut read, account, vpcs).await,
+                Round::Services(names) => read_services(&mut read, account, names).await,
+            }
             read
         });
         for read in futures_util::future::join_all(reads).await {
             part.merge(read);
         }
+    }
+
+    /// Every account of the run: the app's, the peer's, the network's.
+    fn accounts(&self) -> impl Iterator<Item = &Account> {
+        [Some(&self.app), self.peer.as_ref(), self.network.as_ref()]
+            .into_iter()
+            .flatten()
     }
 
     /// The A record of each name in the private zones of both accounts,

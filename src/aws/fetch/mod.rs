@@ -7,8 +7,10 @@
 //!
 //! Layout: this file reads the network objects; `zones` the DNS facts
 //! (VPC attributes, private hosted zones, a record); `transit` the transit
-//! gateways the route tables point at.
+//! gateways the route tables point at; `privatelink` interface endpoints,
+//! their services and the load balancers behind them.
 
+mod privatelink;
 mod transit;
 mod zones;
 
@@ -18,6 +20,7 @@ use super::parse::{acl, enis, group, peering, subnet, table, vpc};
 use super::settings::Source;
 use super::xml::Element;
 use ipnet::Ipv4Net;
+pub use privatelink::{endpoint_vpcs, read_endpoints, read_services, services_named};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 pub use transit::{gateways_routed, read_gateways};
@@ -88,6 +91,14 @@ impl Part {
         for zone in o.zones {
             merge_zone(&mut w.zones, zone);
         }
+        for e in o.endpoints {
+            if !w.endpoints.iter().any(|known| known.id == e.id) {
+                w.endpoints.push(e);
+            }
+        }
+        w.services.extend(o.services);
+        w.balancers.extend(o.balancers);
+        w.target_groups.extend(o.target_groups);
         w.denied.extend(o.denied);
         w.accounts.extend(o.accounts);
         self.calls += other.calls;

@@ -8,9 +8,13 @@
 //! Layout: this file holds the two ends, the walk's record and its order;
 //! `security` judges the groups at both ends, `acl` the network ACLs both
 //! ways, `route` the route tables and what they lead to, `transit` a
-//! transit gateway both ways.
+//! transit gateway both ways, `privatelink` an interface endpoint to the
+//! load balancer's targets behind it.
 
 mod acl;
+mod privatelink;
+#[cfg(test)]
+mod privatelink_tests;
 mod route;
 mod security;
 #[cfg(test)]
@@ -167,7 +171,12 @@ pub fn walk(world: &World, source: &End<'_>, address: Ipv4Addr, port: u16) -> Wa
     };
     walk.chain
         .push(format!("{} ({})", dest.eni.map_or("", |e| &e.id), address));
-    if let Some(kind) = dest.eni.and_then(forwards) {
+    if let Some(eni) = dest
+        .eni
+        .filter(|e| e.interface_type.as_deref() == Some("vpc_endpoint"))
+    {
+        privatelink::beyond(&mut walk, world, eni, port);
+    } else if let Some(kind) = dest.eni.and_then(forwards) {
         let id = dest.eni.map_or("", |e| e.id.as_str());
         let why = format!("a {kind} interface: where it forwards the traffic (an endpoint service, a load balancer's targets, another network) is not judged");
         walk.not_followed(id, dest.account(), why);
@@ -221,7 +230,6 @@ pub(super) fn vpc_cidr(world: &World, vpc: &str) -> Option<Ipv4Net> {
 /// the walk says them; `None` for an interface that is the end.
 fn forwards(eni: &Eni) -> Option<&'static str> {
     Some(match eni.interface_type.as_deref()? {
-        "vpc_endpoint" => "VPC interface endpoint (PrivateLink)",
         "network_load_balancer" => "Network Load Balancer",
         "load_balancer" => "load balancer",
         "gateway_load_balancer" | "gateway_load_balancer_endpoint" => "Gateway Load Balancer",

@@ -163,7 +163,7 @@ pub(super) fn codes(w: &World) -> Vec<Code> {
         .collect()
 }
 
-fn peered() -> Vec<Route> {
+pub(super) fn peered() -> Vec<Route> {
     vec![route("10.0.0.0/16", Target::Peering("pcx-1".into()))]
 }
 

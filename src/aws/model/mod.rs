@@ -2,10 +2,19 @@
 //! interfaces, security groups, subnets, route tables, network ACLs,
 //! peerings, VPC attributes and private hosted zones, each with the account
 //! it was read in. The SDK's types stop at `fetch`; the walk only sees these.
+//!
+//! Layout: this file holds the VPC objects and the `World`; `transit` the
+//! transit gateways, `privatelink` interface endpoints, endpoint services
+//! and the load balancers behind them.
+
+mod privatelink;
+mod transit;
 
 use ipnet::Ipv4Net;
+pub use privatelink::*;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+pub use transit::*;
 
 /// A network interface: what holds an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,72 +247,6 @@ pub struct Vpc {
     pub dns_hostnames: Option<bool>,
 }
 
-/// A VPC's attachment to a transit gateway, read in the VPC's account
-/// (or the gateway owner's), with the route table it is associated with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TgwAttachment {
-    pub id: String,
-    pub gateway: String,
-    /// The VPC owner's account.
-    pub account: String,
-    pub vpc: String,
-    /// `available`, `pendingAcceptance`, `rejected`, `deleted`, ...
-    pub state: String,
-    /// The subnets it has an interface in: one per Availability Zone it serves.
-    pub subnets: Vec<String>,
-    pub appliance_mode: bool,
-    /// `SecurityGroupReferencingSupport` of this attachment.
-    pub sg_referencing: bool,
-    /// The TGW route table it is associated with, when the association is
-    /// known and not being removed.
-    pub association: Option<String>,
-}
-
-impl TgwAttachment {
-    pub fn available(&self) -> bool {
-        self.state == "available"
-    }
-}
-
-/// A transit gateway, as its owner (or an account it is shared with) reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransitGateway {
-    pub id: String,
-    /// The owner's account (a network account, when shared through RAM).
-    pub account: String,
-    /// `SecurityGroupReferencingSupport` of the gateway itself.
-    pub sg_referencing: bool,
-}
-
-/// Where a transit gateway route leads: its attachments' ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TgwRoute {
-    pub destination: Ipv4Net,
-    pub attachments: Vec<String>,
-    /// `propagated`, or `static` (entered by hand).
-    pub propagated: bool,
-    pub blackhole: bool,
-}
-
-/// A transit gateway route table, read in the gateway owner's account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TgwRouteTable {
-    pub id: String,
-    pub gateway: String,
-    pub account: String,
-    pub routes: Vec<TgwRoute>,
-}
-
-impl TgwRouteTable {
-    /// The route a packet for `address` takes: the longest prefix.
-    pub fn route_to(&self, address: Ipv4Addr) -> Option<&TgwRoute> {
-        self.routes
-            .iter()
-            .filter(|r| r.destination.contains(&address))
-            .max_by_key(|r| r.destination.prefix_len())
-    }
-}
-
 /// A private hosted zone and the VPCs it is associated with (as far as read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zone {
@@ -336,6 +279,10 @@ pub struct World {
     pub gateways: Vec<TransitGateway>,
     pub attachments: Vec<TgwAttachment>,
     pub tgw_tables: Vec<TgwRouteTable>,
+    pub endpoints: Vec<Endpoint>,
+    pub services: Vec<EndpointService>,
+    pub balancers: Vec<LoadBalancer>,
+    pub target_groups: Vec<TargetGroup>,
     pub denied: Vec<Denied>,
     /// The account of each side read: the app's, then the peer's.
     pub accounts: Vec<String>,
@@ -381,6 +328,18 @@ impl World {
         joining()
             .find(|a| a.available())
             .or_else(|| joining().next())
+    }
+
+    /// The interface endpoint owning the interface `eni`.
+    pub fn endpoint_of(&self, eni: &str) -> Option<&Endpoint> {
+        self.endpoints
+            .iter()
+            .find(|e| e.interfaces.iter().any(|i| i == eni))
+    }
+
+    /// The endpoint service named `name`, when its provider was read.
+    pub fn service(&self, name: &str) -> Option<&EndpointService> {
+        self.services.iter().find(|s| s.name == name)
     }
 
     pub fn tgw_table(&self, id: &str) -> Option<&TgwRouteTable> {
