@@ -61,6 +61,11 @@ fn main() -> ExitCode {
     println!("   instead of the peering; the database attachment's TGW route table lost its route back to");
     println!("   the ECS VPC. network_role_arn lets the probe read the gateway's tables in its owner's account.\n");
     let crossed = aws_paths("tgw_return_route_missing");
+    println!("\n   HAProxy offered through PrivateLink instead: an interface endpoint in the ECS VPC to the");
+    println!(
+        "   database account's endpoint service (an NLB in front of HAProxy), not yet accepted.\n"
+    );
+    let linked = aws_paths("vpce_pending_acceptance");
 
     banner(
         "7. The gate in every subnet, through ECS: `vpc-probe gate` over two subnets, one blocked",
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         && drilled
         && explained == 1
         && crossed == 1
+        && linked == 1
         && gated == 1
     {
         ExitCode::SUCCESS
@@ -201,8 +207,9 @@ fn drill() -> bool {
     status.success()
 }
 
-/// `vpc-probe paths` on the moto world with `fault` applied (a `tgw_…`
-/// world through the gateway fixture, with the network account's role):
+/// `vpc-probe paths` on the moto world with `fault` applied (a `tgw_…` or
+/// `vpce_…` world through the gaps fixture, a gateway with the network
+/// account's role):
 /// exit 1, the finding names the object, its account and the fix.
 fn aws_paths(fault: &str) -> i32 {
     let moto = match rig::moto::Moto::start(fault, &[]) {
@@ -212,27 +219,35 @@ fn aws_paths(fault: &str) -> i32 {
             return -1;
         }
     };
-    let gateway = match fault.starts_with("tgw_") {
-        true => match moto.with_gateway() {
+    let gaps = fault.starts_with("tgw_") || fault.starts_with("vpce_");
+    let fixture = match gaps {
+        true => match moto.with_gaps() {
             Ok(gateway) => Some(gateway),
             Err(err) => {
-                println!("could not start the gateway fixture: {err}");
+                println!("could not start the fixture for moto's gaps: {err}");
                 return -1;
             }
         },
         false => None,
     };
-    let (endpoint, extra) = match &gateway {
-        Some((endpoint, _)) => (
+    let (endpoint, extra) = match &fixture {
+        Some((endpoint, _)) if fault.starts_with("tgw_") => (
             endpoint.clone(),
             format!("network_role_arn = \"{}\"\n", moto.id("network_role")),
         ),
+        Some((endpoint, _)) => (endpoint.clone(), String::new()),
         None => (moto.endpoint.clone(), String::new()),
     };
     let table = moto.table_at(&endpoint, "10.20.1.10", &extra);
-    let checks = "[[check]]\nname = \"haproxy-rw\"\nkind = \"tcp\"\nhost = \"production-haproxy.timescale.glimpse.internal\"\nport = 5432\n\n\
+    let endpoint_check =
+        "[[check]]\nname = \"haproxy-vpce\"\nkind = \"tcp\"\nhost = \"10.20.1.50\"\nport = 5432\n";
+    let checks = if fault.starts_with("vpce_") {
+        endpoint_check
+    } else {
+        "[[check]]\nname = \"haproxy-rw\"\nkind = \"tcp\"\nhost = \"production-haproxy.timescale.glimpse.internal\"\nport = 5432\n\n\
         [[check]]\nname = \"patroni-direct\"\nkind = \"tcp\"\nhost = \"10.0.1.21\"\nport = 5432\nexpect = \"unreachable\"\n\n\
-        [[check]]\nname = \"redis\"\nkind = \"tcp\"\nhost = \"10.0.2.10\"\nport = 6379\n";
+        [[check]]\nname = \"redis\"\nkind = \"tcp\"\nhost = \"10.0.2.10\"\nport = 6379\n"
+    };
     let dir = std::env::temp_dir().join(format!("vpc-probe-demo-{fault}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let suite = dir.join("production-aws.toml");

@@ -1,7 +1,7 @@
 //! Path evidence across a transit gateway, against the offline AWS: the
 //! two accounts of tests/rig/aws_world.py joined by a network account's
 //! gateway, shared through RAM, instead of the peering. moto holds the
-//! VPCs, subnets, route tables, groups and zones; tests/rig/aws_tgw.py
+//! VPCs, subnets, route tables, groups and zones; tests/rig/aws_gaps.py
 //! answers the five gateway reads moto cannot (a gateway of another
 //! account, routes with their attachments, propagated routes) as AWS
 //! documents them. One test per fault row, each naming the code and the
@@ -10,10 +10,8 @@
 mod rig;
 
 use rig::moto::{Moto, CREDENTIALS};
-use rig::probe::{run_with, Run};
+use rig::probe::Run;
 use serde_json::Value;
-use std::io::Write;
-use std::time::Duration;
 
 /// The task's address in subnet A (zone a).
 const TASK_A: &str = "10.20.1.10";
@@ -31,31 +29,11 @@ port = 5432
 /// `network`: whether the suite names the network account's role.
 fn paths(fault: &str, network: bool) -> (Moto, Run) {
     let moto = Moto::start(fault, &[]).unwrap_or_else(|err| panic!("{err}"));
-    let (endpoint, fixture) = moto.with_gateway().unwrap_or_else(|err| panic!("{err}"));
     let extra = match network {
         true => format!("network_role_arn = \"{}\"\n", moto.id("network_role")),
         false => String::new(),
     };
-    let mut file = tempfile::Builder::new()
-        .suffix(".toml")
-        .tempfile()
-        .expect("suite file");
-    let resolver = format!(
-        "127.0.0.1:{}",
-        rig::process::free_udp_port().expect("a free UDP port")
-    );
-    let text = format!(
-        "[suite]\nname = \"tgw\"\nresolver = \"{resolver}\"\n{}\n{CHECK}",
-        moto.table_at(&endpoint, TASK_A, &extra)
-    );
-    file.write_all(text.as_bytes()).expect("write suite");
-    let path = file.path().to_str().expect("utf-8");
-    let run = run_with(
-        &["paths", "--suite", path, "--format", "json"],
-        &CREDENTIALS,
-        Duration::from_secs(60),
-    );
-    drop(fixture);
+    let run = moto.paths_through_gaps(TASK_A, &extra, CHECK);
     (moto, run)
 }
 

@@ -256,6 +256,8 @@ def fault(name, ids, app, db):
         ids["tgw"] = tgw
     elif name.startswith("tgw_"):
         transit(name, ids, app, db)
+    elif name.startswith("vpce_"):
+        privatelink(name, ids, app, db)
     elif name != "healthy":
         sys.exit(f"unknown fault {name}")
 
@@ -270,7 +272,7 @@ def transit(name, ids, app, db):
     other VPC to the gateway, each VPC has an attachment associated with
     its own TGW route table, each table has the propagated route to the
     other attachment. Then the fault `name` (tgw_healthy: none). What moto
-    cannot hold goes to tgw.json, for tests/rig/aws_tgw.py to answer."""
+    cannot hold goes to gaps.json, for tests/rig/aws_gaps.py to answer."""
     ec2, dbec2 = app("ec2"), db("ec2")
     joins = [(ec2, ids["rtb_a"], "10.0.0.0/16"), (ec2, ids["rtb_b"], "10.0.0.0/16"),
              (dbec2, ids["rtb_db"], "10.20.0.0/16")]
@@ -309,7 +311,7 @@ def transit(name, ids, app, db):
             {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "10.20.0.0/16"}]}])
         # moto refuses a pair naming another account's group
         # (InvalidGroup.NotFound): the rule names a stand-in of the database
-        # account, which aws_tgw.py answers as the app's ecs-tasks group.
+        # account, which aws_gaps.py answers as the app's ecs-tasks group.
         stand_in = group(dbec2, ids["db_vpc"], "stands-for-ecs-tasks", [])
         dbec2.authorize_security_group_ingress(GroupId=ids["sg_haproxy"], IpPermissions=[
             {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
@@ -317,15 +319,63 @@ def transit(name, ids, app, db):
         references[stand_in] = ids["sg_tasks"]
     elif name != "tgw_healthy":
         sys.exit(f"unknown fault {name}")
-    state = {"network": NETWORK, "gateways": [gateway],
-             "vpc_attachments": [app_side[0], db_side[0]], "attachments": [app_side[1], db_side[1]],
-             "route_tables": [{"TransitGatewayRouteTableId": t, "TransitGatewayId": TGW, "State": "available",
-                               "DefaultAssociationRouteTable": False, "DefaultPropagationRouteTable": False}
-                              for t in routes],
-             "routes": routes,
-             "subnet_routes": [[rtb, cidr] for _, rtb, cidr in joins],
-             "group_references": references}
-    with open("tgw.json", "w") as out:
+    transit_state = {"network": NETWORK, "gateways": [gateway],
+                     "vpc_attachments": [app_side[0], db_side[0]], "attachments": [app_side[1], db_side[1]],
+                     "route_tables": [{"TransitGatewayRouteTableId": t, "TransitGatewayId": TGW,
+                                       "State": "available", "DefaultAssociationRouteTable": False,
+                                       "DefaultPropagationRouteTable": False} for t in routes],
+                     "routes": routes,
+                     "subnet_routes": [[rtb, cidr] for _, rtb, cidr in joins]}
+    write_gaps({"transit": transit_state, "group_references": references})
+
+
+VPCE_FAULTS = ("vpce_healthy", "vpce_pending_acceptance", "vpce_rejected", "vpce_principal_not_allowed",
+               "vpce_sg_without_port", "vpce_no_listener", "vpce_targets_unhealthy")
+
+
+def privatelink(name, ids, app, db):
+    """HAProxy offered to the ECS VPC through PrivateLink: in the database
+    account an internal NLB in subnet db-1 forwarding 5432 to HAProxy's
+    address, behind an endpoint service that requires acceptance and allows
+    the app account; in the ECS VPC an interface endpoint in subnet A whose
+    interface (10.20.1.50) has a group admitting 5432 from the VPC. Then the
+    fault `name` (vpce_healthy: none). What moto cannot hold goes to
+    gaps.json, for tests/rig/aws_gaps.py to answer."""
+    if name not in VPCE_FAULTS:
+        sys.exit(f"unknown fault {name}")
+    ec2, dbec2, elb = app("ec2"), db("ec2"), db("elbv2")
+    lb = elb.create_load_balancer(Name="haproxy", Subnets=[ids["subnet_db1"]], Type="network",
+                                  Scheme="internal")["LoadBalancers"][0]["LoadBalancerArn"]
+    tg = elb.create_target_group(Name="haproxy", Protocol="TCP", Port=5432, VpcId=ids["db_vpc"],
+                                 TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "10.0.1.12", "Port": 5432}])
+    port = 5433 if name == "vpce_no_listener" else 5432
+    elb.create_listener(LoadBalancerArn=lb, Protocol="TCP", Port=port,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    service = dbec2.create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[lb], AcceptanceRequired=True)["ServiceConfiguration"]
+    allowed = "999999999999" if name == "vpce_principal_not_allowed" else APP
+    dbec2.modify_vpc_endpoint_service_permissions(
+        ServiceId=service["ServiceId"], AddAllowedPrincipals=[f"arn:aws:iam::{allowed}:root"])
+    admits = [] if name == "vpce_sg_without_port" else [(5432, "10.20.0.0/16")]
+    sg = group(ec2, ids["app_vpc"], "vpce-haproxy", admits)
+    endpoint = ec2.create_vpc_endpoint(
+        VpcEndpointType="Interface", VpcId=ids["app_vpc"], ServiceName=service["ServiceName"],
+        SubnetIds=[ids["subnet_a"]], SecurityGroupIds=[sg])["VpcEndpoint"]["VpcEndpointId"]
+    interface = eni(ec2, ids["subnet_a"], "10.20.1.50", [sg], f"VPC Endpoint Interface {endpoint}")
+    state = {"vpce_pending_acceptance": "pendingAcceptance", "vpce_rejected": "rejected"}.get(name, "available")
+    ids.update(vpce=endpoint, vpce_svc=service["ServiceId"], nlb=lb, target_group=tg, sg_vpce=sg,
+               vpce_interface=interface)
+    connection = {"ServiceId": service["ServiceId"], "VpcEndpointId": endpoint, "VpcEndpointOwner": APP,
+                  "VpcEndpointState": state}
+    unhealthy = {"10.0.1.12": "Target.FailedHealthChecks"} if name == "vpce_targets_unhealthy" else {}
+    write_gaps({"privatelink": {"endpoint": endpoint, "state": state, "interface": interface,
+                                "connections": [connection], "unhealthy": unhealthy}})
+
+
+def write_gaps(state):
+    """What moto cannot hold, for tests/rig/aws_gaps.py: gaps.json here."""
+    with open("gaps.json", "w") as out:
         json.dump(state, out, indent=1)
 
 

@@ -1,5 +1,5 @@
 """What the fixtures in front of the offline AWS share (aws_deny.py,
-aws_tgw.py): a handler that reads each query-API request, lets the fixture
+aws_gaps.py): a handler that reads each query-API request, lets the fixture
 answer it or forwards it to moto unchanged, and replies. Loopback only."""
 import http.server
 import urllib.error

@@ -2,6 +2,7 @@
 //! loopback of a test-made namespace), its log in the test's own temp dir,
 //! and the two-account world of `aws_world.py` built in it with one fault.
 
+use super::probe::{run_with, Run};
 use super::process::{self, Daemon};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,7 +16,7 @@ pub const REGION: &str = "eu-west-1";
 pub struct Moto {
     pub endpoint: String,
     pub ids: serde_json::Value,
-    /// Where moto and the world's build ran (the world's tgw.json).
+    /// Where moto and the world's build ran (the gaps.json a world writes).
     pub dir: PathBuf,
     _daemon: Daemon,
 }
@@ -78,13 +79,14 @@ impl Moto {
         self.in_front("aws_deny.py", "aws_deny", &actions.join(","), wrap)
     }
 
-    /// The network account's transit gateway, shared through RAM, in front
-    /// of this moto (tests/rig/aws_tgw.py, answering from the tgw.json a
-    /// `tgw_…` world wrote): its endpoint and its process.
-    pub fn with_gateway(&self) -> Result<(String, Daemon), String> {
-        let state = self.dir.join("tgw.json");
+    /// What moto cannot hold (a network account's shared transit gateway,
+    /// an endpoint's state and interface, target health), answered in front
+    /// of this moto by tests/rig/aws_gaps.py from the gaps.json a `tgw_…`
+    /// or `vpce_…` world wrote: its endpoint and its process.
+    pub fn with_gaps(&self) -> Result<(String, Daemon), String> {
+        let state = self.dir.join("gaps.json");
         let state = state.to_str().ok_or("a UTF-8 scratch path")?;
-        self.in_front("aws_tgw.py", "aws_tgw", state, &[])
+        self.in_front("aws_gaps.py", "aws_gaps", state, &[])
     }
 
     /// A forwarding fixture `script` on a free loopback port, in front of
@@ -113,6 +115,35 @@ impl Moto {
             std::fs::read_to_string(&log).is_ok_and(|text| text.contains("listening"))
         })?;
         Ok((format!("http://127.0.0.1:{port}"), daemon))
+    }
+
+    /// `vpc-probe paths` of `checks` from `source`, through the gaps
+    /// fixture in front of this moto, the `[aws]` table given `extra`.
+    pub fn paths_through_gaps(&self, source: &str, extra: &str, checks: &str) -> Run {
+        let (endpoint, fixture) = self.with_gaps().unwrap_or_else(|err| panic!("{err}"));
+        let resolver = format!(
+            "127.0.0.1:{}",
+            process::free_udp_port().expect("a free UDP port")
+        );
+        let text = format!(
+            "[suite]\nname = \"gaps\"\nresolver = \"{resolver}\"\n{}\n{checks}",
+            self.table_at(&endpoint, source, extra)
+        );
+        let suite = self.dir.join("gaps-suite.toml");
+        std::fs::write(&suite, text).expect("write the suite");
+        let run = run_with(
+            &[
+                "paths",
+                "--suite",
+                suite.to_str().expect("utf-8"),
+                "--format",
+                "json",
+            ],
+            &CREDENTIALS,
+            Duration::from_secs(60),
+        );
+        drop(fixture);
+        run
     }
 
     /// The id the world gave `key` (`sg_haproxy`, `rtb_b`, `pcx`, …).

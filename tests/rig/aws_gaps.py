@@ -1,29 +1,38 @@
 #!/usr/bin/env python3
-"""A transit gateway owned by a network account and shared through RAM, in
-front of the offline AWS. moto 5.2.5 cannot attach another account's VPC to
-a gateway, returns static routes without their attachments, never shows
-propagated routes, and answers 500 to SearchTransitGatewayRoutes with
-MaxResults, and drops the target of a subnet route to a gateway it does
-not hold; so this fixture answers the five transit gateway reads itself,
-as AWS documents them, puts the gateway back on those subnet routes in
-DescribeRouteTables, and forwards every other request to moto unchanged.
-moto also refuses a security group rule naming another account's group:
-the world names a stand-in group instead, and the rule answers
-(DescribeSecurityGroupRules, DescribeSecurityGroups) name the group the
-stand-in stands for.
+"""What moto 5.2.5 gets wrong or lacks, answered as AWS documents it, in
+front of the offline AWS; every other request goes to moto unchanged.
 
-    aws_tgw.py PORT UPSTREAM STATE_JSON
+    aws_gaps.py PORT UPSTREAM STATE_JSON
 
-STATE_JSON (written by aws_world.py) holds the gateway, its VPC attachments,
-their associations, the TGW route tables and their routes, in the field
-names of botocore's EC2 model. Who sees what follows RAM: every account
-sees the shared gateway; an account sees the attachments of its own VPCs;
-only the owner (the network account) sees the route tables and routes. The
-caller's account is learned from the traffic: the AssumeRole answers this
-fixture forwards map their access keys to the role's account; any other
-key is the app account's. Every answer is serialized from botocore's output
-shape and parsed back with botocore's EC2 parser before it is sent: a field
-that would not survive is a 500 naming it, never a silent gap. Loopback only.
+STATE_JSON (written by aws_world.py, in the field names of botocore's EC2
+model) says what the world holds that moto cannot:
+
+- "transit": a transit gateway owned by a network account and shared
+  through RAM. moto cannot attach another account's VPC to a gateway,
+  returns static routes without their attachments, never shows propagated
+  routes, answers 500 to SearchTransitGatewayRoutes with MaxResults, and
+  drops the target of a subnet route to a gateway it does not hold. This
+  fixture answers the five gateway reads itself and puts the gateway back
+  on those subnet routes (DescribeRouteTables). Who sees what follows RAM:
+  every account sees the shared gateway and the attachments of its own
+  VPCs; only the owner (the network account) sees the route tables.
+- "group_references": moto refuses a rule naming another account's group;
+  the world names a stand-in, and the rule answers name the group meant.
+- "privatelink": moto makes every interface endpoint `available` even when
+  the service requires acceptance, gives its interface an address outside
+  its subnet with the type `interface`, always calls targets healthy, and
+  answers 500 to DescribeVpcEndpointConnections. The world makes the
+  endpoint's interface itself (an address in the subnet, the endpoint's
+  group); this fixture gives it the type `vpc_endpoint` and puts it on the
+  endpoint, says the endpoint's state, answers the connections, and the
+  target health the world chose.
+
+The caller's account is learned from the traffic: the AssumeRole answers
+this fixture forwards map their access keys to the role's account; any
+other key is the app account's. Every answer made here is serialized from
+botocore's output shape and parsed back with botocore's EC2 parser before
+it is sent: a field that would not survive is a 500 naming it, never a
+silent gap. Loopback only.
 """
 import json
 import re
@@ -40,12 +49,18 @@ APP = "123456789012"
 MODEL = botocore.session.get_session().get_service_model("ec2")
 ACCOUNT_OF_KEY = {}
 ANSWERED = {
+    "DescribeVpcEndpointConnections": "VpcEndpointConnections",
     "DescribeTransitGateways": "TransitGateways",
     "DescribeTransitGatewayVpcAttachments": "TransitGatewayVpcAttachments",
     "DescribeTransitGatewayAttachments": "TransitGatewayAttachments",
     "DescribeTransitGatewayRouteTables": "TransitGatewayRouteTables",
     "SearchTransitGatewayRoutes": "Routes",
 }
+
+
+def load():
+    with open(STATE) as state:
+        return json.load(state)
 
 
 def inner(shape, value):
@@ -90,7 +105,11 @@ def filters(form):
 
 
 def answer(action, form, account):
-    state = json.load(open(STATE))
+    if action == "DescribeVpcEndpointConnections":
+        return connections(form)
+    state = load().get("transit")
+    if state is None:
+        return None
     owner = account == state["network"]
     wanted = filters(form)
     gateways = wanted.get("transit-gateway-id")
@@ -121,17 +140,23 @@ TARGETS = ("gatewayId", "natGatewayId", "transitGatewayId", "vpcPeeringConnectio
            "networkInterfaceId", "instanceId", "egressOnlyInternetGatewayId")
 
 
-def with_gateway_routes(body):
-    """moto's DescribeRouteTables answer with `transitGatewayId` on the
-    subnet routes tgw.json says point at the gateway (moto keeps the
-    route and drops its target)."""
-    state = json.load(open(STATE))
-    wanted = {(rtb, cidr) for rtb, cidr in state["subnet_routes"]}
-    gateway = state["gateways"][0]["TransitGatewayId"]
+def edited(body, change):
+    """`body` (an XML answer) after `change(root, tag)`, in its own namespace."""
     namespace = re.search(rb'xmlns="([^"]+)"', body).group(1).decode()
     ET.register_namespace("", namespace)
     root = ET.fromstring(body)
-    tag = lambda name: f"{{{namespace}}}{name}"
+    change(root, lambda name: f"{{{namespace}}}{name}")
+    return ET.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+def gateway_routes(root, tag):
+    """`transitGatewayId` back on the subnet routes the state lists (moto
+    keeps the route and drops its target)."""
+    transit = load().get("transit")
+    if transit is None:
+        return
+    wanted = {(rtb, cidr) for rtb, cidr in transit["subnet_routes"]}
+    gateway = transit["gateways"][0]["TransitGatewayId"]
     for table in root.iter(tag("item")):
         rtb = table.findtext(tag("routeTableId"))
         for route in table.findall(f"{tag('routeSet')}/{tag('item')}"):
@@ -139,7 +164,59 @@ def with_gateway_routes(body):
             bare = all(route.find(tag(t)) is None for t in TARGETS)
             if (rtb, cidr) in wanted and bare:
                 ET.SubElement(route, tag("transitGatewayId")).text = gateway
-    return ET.tostring(root, xml_declaration=True, encoding="utf-8")
+
+
+def endpoint_state(root, tag):
+    """The endpoint's state and its interface, as the world chose them."""
+    link = load().get("privatelink")
+    for item in root.iter(tag("item")) if link else []:
+        if item.findtext(tag("vpcEndpointId")) != link["endpoint"]:
+            continue
+        item.find(tag("state")).text = link["state"]
+        interfaces = item.find(tag("networkInterfaceIdSet"))
+        for old in list(interfaces):
+            interfaces.remove(old)
+        ET.SubElement(interfaces, tag("item")).text = link["interface"]
+
+
+def endpoint_interface(root, tag):
+    """The endpoint's interface has the type `vpc_endpoint`."""
+    link = load().get("privatelink")
+    for item in root.iter(tag("item")) if link else []:
+        if item.findtext(tag("networkInterfaceId")) == link["interface"]:
+            kind = item.find(tag("interfaceType"))
+            if kind is None:
+                kind = ET.SubElement(item, tag("interfaceType"))
+            kind.text = "vpc_endpoint"
+
+
+def target_health(root, tag):
+    """The targets the world made unhealthy, with their reason code."""
+    link = load().get("privatelink") or {}
+    for member in root.iter(tag("member")):
+        reason = link.get("unhealthy", {}).get(member.findtext(f"{tag('Target')}/{tag('Id')}") or "")
+        health = member.find(tag("TargetHealth"))
+        if reason and health is not None:
+            for old in list(health):
+                health.remove(old)
+            ET.SubElement(health, tag("State")).text = "unhealthy"
+            ET.SubElement(health, tag("Reason")).text = reason
+
+
+def connections(form):
+    link = load().get("privatelink")
+    wanted = filters(form).get("service-id")
+    items = [c for c in (link or {}).get("connections", [])
+             if wanted is None or c["ServiceId"] in wanted]
+    return document("DescribeVpcEndpointConnections", {"VpcEndpointConnections": items})
+
+
+EDITS = {
+    "DescribeRouteTables": gateway_routes,
+    "DescribeVpcEndpoints": endpoint_state,
+    "DescribeNetworkInterfaces": endpoint_interface,
+    "DescribeTargetHealth": target_health,
+}
 
 
 NOT_FOUND = ("<Response><Errors><Error><Code>InvalidRouteTableID.NotFound</Code><Message>"
@@ -153,11 +230,11 @@ class Handler(Forwarding):
     def handle_form(self, action, form, body):
         key = re.search(r"Credential=([A-Z0-9]+)/", self.headers.get("Authorization", ""))
         account = ACCOUNT_OF_KEY.get(key.group(1) if key else "", APP)
-        if action in ANSWERED:
+        if action in ANSWERED and (action == "DescribeVpcEndpointConnections" or "transit" in load()):
             try:
                 text = answer(action, form, account)
             except Exception as err:  # a fixture bug: loud, never a silent gap
-                return 500, f"aws_tgw.py: {err}".encode()
+                return 500, f"aws_gaps.py: {err}".encode()
             if text is None:
                 table = form.get("TransitGatewayRouteTableId", [""])[0]
                 return 400, NOT_FOUND.format(table=table).encode()
@@ -165,10 +242,10 @@ class Handler(Forwarding):
         status, answer_body = self.upstream(body)
         if status != 200:
             return status, answer_body
-        if action == "DescribeRouteTables":
-            answer_body = with_gateway_routes(answer_body)
+        if action in EDITS:
+            answer_body = edited(answer_body, EDITS[action])
         if action in ("DescribeSecurityGroupRules", "DescribeSecurityGroups"):
-            for stand_in, meant in json.load(open(STATE))["group_references"].items():
+            for stand_in, meant in load().get("group_references", {}).items():
                 answer_body = answer_body.replace(stand_in.encode(), meant.encode())
         if action == "AssumeRole":
             learned = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", answer_body)
