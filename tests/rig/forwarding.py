@@ -46,8 +46,15 @@ class Forwarding(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Server(http.server.ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a reading that opens a dozen
+    # connections at once (three accounts, four describes each) had SYNs
+    # dropped and retried a second later, a delay that was the fixture's.
+    request_queue_size = 128
+
+
 def serve(port, handler):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = Server(("127.0.0.1", port), handler)
     # Readiness for a caller that cannot connect here (inside a namespace).
     print(f"listening on 127.0.0.1:{port}", flush=True)
     server.serve_forever()
