@@ -52,6 +52,34 @@ fn a_healthy_endpoint_is_reachable_down_to_a_healthy_target() {
     assert!(chain.contains("a healthy target"), "{chain}");
 }
 
+/// The service's private name, asked for as a dns check: with the
+/// endpoint's private DNS off it is `endpoint_private_dns_off`, naming the
+/// endpoint and the modify-vpc-endpoint fix; on, the same check is clean.
+#[test]
+fn private_dns_off_is_named_on_the_endpoint() {
+    let dns_check = "[[check]]\nname = \"haproxy-vpce-dns\"\nkind = \"dns\"\nhost = \"haproxy.vpce.glimpse.example\"\n";
+    let moto = Moto::start("vpce_private_dns_off", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let run = moto.paths_through_gaps(TASK_A, "", dns_check);
+    let report = run.json();
+    let got = &report["rows"][0];
+    let findings = got["evidence"]["findings"].to_string();
+    assert!(
+        findings.contains("endpoint_private_dns_off") && findings.contains(&moto.id("vpce")),
+        "{got:#}\n{}",
+        run.stderr
+    );
+    assert!(findings.contains("--private-dns-enabled"), "{findings}");
+    assert_eq!(got["verdict"], "blocked", "{got:#}");
+    let healthy = Moto::start("vpce_healthy", &[]).unwrap_or_else(|err| panic!("{err}"));
+    let run = healthy.paths_through_gaps(TASK_A, "", dns_check);
+    let chain = run.json()["rows"][0]["evidence"].to_string();
+    assert!(!chain.contains("endpoint_private_dns_off"), "{chain}");
+    assert!(
+        chain.contains("private DNS on"),
+        "the endpoint serving the name is on the chain: {chain}"
+    );
+}
+
 /// One fault of the endpoint world: the code and the object it names.
 struct Row {
     fault: &'static str,

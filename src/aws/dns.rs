@@ -1,7 +1,8 @@
 //! Why a private name gives no private answer in the source VPC: the
 //! private hosted zone that holds it is not associated with the VPC, the
-//! VPC's DNS attributes are off, or the peering does not let the VPC
-//! resolve the remote VPC's private names.
+//! VPC's DNS attributes are off, the peering does not let the VPC resolve
+//! the remote VPC's private names, or the interface endpoint whose service
+//! the name belongs to has its private DNS off.
 
 use super::fix;
 use super::model::{World, Zone};
@@ -51,7 +52,43 @@ pub fn walk(world: &World, vpc: &str, host: &str, region: &str) -> (Vec<String>,
         }
     }
     peering_dns(world, vpc, zone, &mut chain, &mut findings);
+    endpoint_dns(world, vpc, &host, &mut chain, &mut findings);
     (chain, findings)
+}
+
+/// An interface endpoint in `vpc` whose service's private DNS name covers
+/// `host` answers it with the endpoint's addresses only when its private
+/// DNS is on; off, the name resolves to the service's public answer.
+fn endpoint_dns(
+    world: &World,
+    vpc: &str,
+    host: &str,
+    chain: &mut Vec<String>,
+    findings: &mut Vec<Finding>,
+) {
+    let serving = world
+        .endpoints
+        .iter()
+        .filter(|e| e.vpc == vpc && e.names(host));
+    for endpoint in serving {
+        chain.push(format!(
+            "{} private DNS {}",
+            endpoint.id,
+            if endpoint.private_dns { "on" } else { "off" }
+        ));
+        if !endpoint.private_dns {
+            findings.push(Finding {
+                code: Code::EndpointPrivateDnsOff,
+                object: endpoint.id.clone(),
+                account: Some(endpoint.account.clone()),
+                explanation: format!(
+                    "{} serves {host} but its private DNS is off: {vpc} resolves the name to the service's public answer, not the endpoint's addresses",
+                    endpoint.id
+                ),
+                fix: Some(fix::endpoint_private_dns(&endpoint.id)),
+            });
+        }
+    }
 }
 
 /// The zone whose name is the longest suffix of `host`.

@@ -165,3 +165,8 @@ pub fn create_listener(balancer: &str, port: u16, target_group: &str) -> String 
          --default-actions Type=forward,TargetGroupArn={target_group}"
     )
 }
+
+/// Let the endpoint answer its service's private DNS name in its VPC.
+pub fn endpoint_private_dns(endpoint: &str) -> String {
+    format!("aws ec2 modify-vpc-endpoint --vpc-endpoint-id {endpoint} --private-dns-enabled")
+}

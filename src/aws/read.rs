@@ -6,7 +6,7 @@
 use super::client::{Account, Pending, Service};
 use super::fetch::{
     endpoint_vpcs, gateways_routed, read_account, read_endpoints, read_gateways, read_services,
-    services_named, Part, Wanted,
+    services_named, source_vpc, Part, Wanted,
 };
 use super::model::{Denied, World};
 use super::settings::Settings;
@@ -166,7 +166,7 @@ impl Session {
             part.merge(peer_part);
         }
         self.read_gateways(&mut part).await;
-        self.read_privatelink(&mut part).await;
+        self.read_privatelink(&mut part, wanted).await;
         part.world.denied.extend(self.denied.iter().cloned());
         finish(part)
     }
@@ -182,11 +182,16 @@ impl Session {
         }
     }
 
-    /// The interface endpoints among the interfaces read, in every account
-    /// (each sees its own), then the services they lead to, read where they
-    /// are provided: two more rounds, only when an endpoint was met.
-    async fn read_privatelink(&self, part: &mut Part) {
-        let vpcs = endpoint_vpcs(part);
+    /// The interface endpoints among the interfaces read, and, when names
+    /// are asked about, those of the source's VPC (whose private DNS may
+    /// answer them), in every account (each sees its own); then the services
+    /// they lead to, read where they are provided: two more rounds, only
+    /// when there is an endpoint to look for.
+    async fn read_privatelink(&self, part: &mut Part, wanted: &Wanted) {
+        let mut vpcs = endpoint_vpcs(part);
+        if !wanted.hosts.is_empty() {
+            vpcs.extend(source_vpc(part, wanted.source.as_ref()));
+        }
         if vpcs.is_empty() {
             return;
         }

@@ -20,12 +20,14 @@ model) says what the world holds that moto cannot:
   the world names a stand-in, and the rule answers name the group meant.
 - "privatelink": moto makes every interface endpoint `available` even when
   the service requires acceptance, gives its interface an address outside
-  its subnet with the type `interface`, always calls targets healthy, and
-  answers 500 to DescribeVpcEndpointConnections. The world makes the
+  its subnet with the type `interface`, always calls targets healthy,
+  answers 500 to DescribeVpcEndpointConnections, and does not show another
+  account's service to DescribeVpcEndpointServices. The world makes the
   endpoint's interface itself (an address in the subnet, the endpoint's
   group); this fixture gives it the type `vpc_endpoint` and puts it on the
-  endpoint, says the endpoint's state, answers the connections, and the
-  target health the world chose.
+  endpoint, says the endpoint's state and private DNS, answers the
+  connections and the consumer's view of the service, and the target
+  health the world chose.
 
 The caller's account is learned from the traffic: the AssumeRole answers
 this fixture forwards map their access keys to the role's account; any
@@ -50,6 +52,7 @@ MODEL = botocore.session.get_session().get_service_model("ec2")
 ACCOUNT_OF_KEY = {}
 ANSWERED = {
     "DescribeVpcEndpointConnections": "VpcEndpointConnections",
+    "DescribeVpcEndpointServices": "ServiceDetails",
     "DescribeTransitGateways": "TransitGateways",
     "DescribeTransitGatewayVpcAttachments": "TransitGatewayVpcAttachments",
     "DescribeTransitGatewayAttachments": "TransitGatewayAttachments",
@@ -112,6 +115,8 @@ def filters(form):
 def answer(action, form, account):
     if action == "DescribeVpcEndpointConnections":
         return connections(form)
+    if action == "DescribeVpcEndpointServices":
+        return services(form)
     state = load().get("transit")
     if state is None:
         return None
@@ -178,6 +183,9 @@ def endpoint_state(root, tag):
         if item.findtext(tag("vpcEndpointId")) != link["endpoint"]:
             continue
         item.find(tag("state")).text = link["state"]
+        dns = item.find(tag("privateDnsEnabled"))
+        if dns is not None:
+            dns.text = "true" if link.get("private_dns", True) else "false"
         interfaces = item.find(tag("networkInterfaceIdSet"))
         for old in list(interfaces):
             interfaces.remove(old)
@@ -229,13 +237,29 @@ NOT_FOUND = ("<Response><Errors><Error><Code>InvalidRouteTableID.NotFound</Code>
              "<RequestID>tgw-fixture</RequestID></Response>")
 
 
+def answers(action):
+    """Whether this fixture answers `action` for the world it was given."""
+    state = load()
+    if action.startswith("DescribeVpcEndpoint"):
+        return "privatelink" in state
+    return "transit" in state
+
+
+def services(form):
+    """The consumer's view of the services the world offers by name."""
+    link = load()["privatelink"]
+    wanted = [v[0] for k, v in form.items() if k.startswith("ServiceName.")]
+    items = [d for d in link["services"] if not wanted or d["ServiceName"] in wanted]
+    return document("DescribeVpcEndpointServices", {"ServiceDetails": items})
+
+
 class Handler(Forwarding):
     UPSTREAM = UPSTREAM
 
     def handle_form(self, action, form, body):
         key = re.search(r"Credential=([A-Z0-9]+)/", self.headers.get("Authorization", ""))
         account = ACCOUNT_OF_KEY.get(key.group(1) if key else "", APP)
-        if action in ANSWERED and (action == "DescribeVpcEndpointConnections" or "transit" in load()):
+        if action in ANSWERED and answers(action):
             try:
                 text = answer(action, form, account)
             except Exception as err:  # a fixture bug: loud, never a silent gap

@@ -330,7 +330,8 @@ def transit(name, ids, app, db):
 
 
 VPCE_FAULTS = ("vpce_healthy", "vpce_pending_acceptance", "vpce_rejected", "vpce_principal_not_allowed",
-               "vpce_sg_without_port", "vpce_no_listener", "vpce_targets_unhealthy")
+               "vpce_sg_without_port", "vpce_no_listener", "vpce_targets_unhealthy", "vpce_private_dns_off")
+VPCE_NAME = "haproxy.vpce.glimpse.example"
 
 
 def privatelink(name, ids, app, db):
@@ -353,15 +354,17 @@ def privatelink(name, ids, app, db):
     elb.create_listener(LoadBalancerArn=lb, Protocol="TCP", Port=port,
                         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
     service = dbec2.create_vpc_endpoint_service_configuration(
-        NetworkLoadBalancerArns=[lb], AcceptanceRequired=True)["ServiceConfiguration"]
+        NetworkLoadBalancerArns=[lb], AcceptanceRequired=True, PrivateDnsName=VPCE_NAME)["ServiceConfiguration"]
     allowed = "999999999999" if name == "vpce_principal_not_allowed" else APP
     dbec2.modify_vpc_endpoint_service_permissions(
         ServiceId=service["ServiceId"], AddAllowedPrincipals=[f"arn:aws:iam::{allowed}:root"])
     admits = [] if name == "vpce_sg_without_port" else [(5432, "10.20.0.0/16")]
     sg = group(ec2, ids["app_vpc"], "vpce-haproxy", admits)
+    private_dns = name != "vpce_private_dns_off"
     endpoint = ec2.create_vpc_endpoint(
         VpcEndpointType="Interface", VpcId=ids["app_vpc"], ServiceName=service["ServiceName"],
-        SubnetIds=[ids["subnet_a"]], SecurityGroupIds=[sg])["VpcEndpoint"]["VpcEndpointId"]
+        SubnetIds=[ids["subnet_a"]], SecurityGroupIds=[sg],
+        PrivateDnsEnabled=private_dns)["VpcEndpoint"]["VpcEndpointId"]
     interface = eni(ec2, ids["subnet_a"], "10.20.1.50", [sg], f"VPC Endpoint Interface {endpoint}")
     state = {"vpce_pending_acceptance": "pendingAcceptance", "vpce_rejected": "rejected"}.get(name, "available")
     ids.update(vpce=endpoint, vpce_svc=service["ServiceId"], nlb=lb, target_group=tg, sg_vpce=sg,
@@ -369,7 +372,14 @@ def privatelink(name, ids, app, db):
     connection = {"ServiceId": service["ServiceId"], "VpcEndpointId": endpoint, "VpcEndpointOwner": APP,
                   "VpcEndpointState": state}
     unhealthy = {"10.0.1.12": "Target.FailedHealthChecks"} if name == "vpce_targets_unhealthy" else {}
+    # What the consumer's DescribeVpcEndpointServices says (moto does not
+    # show another account's service to it).
+    detail = {"ServiceName": service["ServiceName"], "ServiceId": service["ServiceId"],
+              "ServiceType": [{"ServiceType": "Interface"}], "Owner": DB,
+              "AvailabilityZones": [REGION + "a"], "AcceptanceRequired": True,
+              "PrivateDnsName": VPCE_NAME}
     write_gaps({"privatelink": {"endpoint": endpoint, "state": state, "interface": interface,
+                                "private_dns": private_dns, "services": [detail],
                                 "connections": [connection], "unhealthy": unhealthy}})
 
 

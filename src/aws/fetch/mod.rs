@@ -20,7 +20,7 @@ use super::parse::{acl, enis, group, peering, subnet, table, vpc};
 use super::settings::Source;
 use super::xml::Element;
 use ipnet::Ipv4Net;
-pub use privatelink::{endpoint_vpcs, read_endpoints, read_services, services_named};
+pub use privatelink::{endpoint_vpcs, read_endpoints, read_services, services_named, source_vpc};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 pub use transit::{gateways_routed, read_gateways};

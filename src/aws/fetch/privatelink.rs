@@ -5,6 +5,7 @@
 //! does not provide a service finds none and reads no further.
 
 use super::{describe, Part};
+use crate::aws::answer::CallError;
 use crate::aws::client::{Account, Service};
 use crate::aws::model::{
     Endpoint, EndpointService, Listener, LoadBalancer, TargetGroup, TargetHealth,
@@ -30,11 +31,68 @@ pub async fn read_endpoints(part: &mut Part, account: &Account, vpcs: &BTreeSet<
         ("vpc-endpoint-type", vec!["Interface".to_string()]),
     ];
     let answer = describe(account, "DescribeVpcEndpoints", &filters, "vpcEndpointSet").await;
-    for item in part.note(account, answer).unwrap_or_default() {
-        let read = endpoint(&item, &account.id);
+    let mut found: Vec<Endpoint> = part
+        .note(account, answer)
+        .unwrap_or_default()
+        .iter()
+        .map(|item| endpoint(item, &account.id))
+        .collect();
+    dns_names(part, account, &mut found).await;
+    for read in found {
         if !part.world.endpoints.iter().any(|e| e.id == read.id) {
             part.world.endpoints.push(read);
         }
+    }
+}
+
+/// The private DNS name of each endpoint's service, as the consumer sees
+/// it (DescribeVpcEndpointServices, one call for all of them).
+async fn dns_names(part: &mut Part, account: &Account, endpoints: &mut [Endpoint]) {
+    let names: BTreeSet<&str> = endpoints.iter().map(|e| e.service.as_str()).collect();
+    if names.is_empty() {
+        return;
+    }
+    let params: Vec<(String, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(n, name)| (format!("ServiceName.{}", n + 1), name.to_string()))
+        .collect();
+    let answer = account
+        .query(Service::Ec2, "DescribeVpcEndpointServices", &params)
+        .await;
+    // A service this account may not connect to is one it cannot see:
+    // AWS answers InvalidServiceName. Its name stays unknown; the reading
+    // is not void for it (the provider's side says why).
+    if let Err(CallError::Failed { code, .. }) = &answer {
+        if code.starts_with("InvalidServiceName") {
+            part.calls += 1;
+            return;
+        }
+    }
+    let Some(answer) = part.note(account, answer) else {
+        return;
+    };
+    for detail in answer.items("serviceDetailSet") {
+        let (Some(name), Some(dns)) = (
+            detail.text_of("serviceName"),
+            detail.text_of("privateDnsName"),
+        ) else {
+            continue;
+        };
+        for e in endpoints.iter_mut().filter(|e| e.service == name) {
+            e.dns_name = Some(dns.to_string());
+        }
+    }
+}
+
+/// The VPC the path starts in, when the interfaces or subnets read hold it.
+pub fn source_vpc(part: &Part, source: Option<&crate::aws::settings::Source>) -> Option<String> {
+    use crate::aws::settings::Source;
+    let world = &part.world;
+    match source? {
+        Source::Eni(id) => world.eni(id).map(|e| e.vpc.clone()),
+        Source::Subnet(id) => world.subnets.get(id).map(|s| s.vpc.clone()),
+        Source::Address(a) => world.eni_at(*a).map(|e| e.vpc.clone()),
     }
 }
 
@@ -168,6 +226,7 @@ fn endpoint(item: &Element, account: &str) -> Endpoint {
         interfaces: listed("networkInterfaceIdSet"),
         subnets: listed("subnetIdSet"),
         private_dns: item.text_of("privateDnsEnabled") == Some("true"),
+        dns_name: None,
     }
 }
 

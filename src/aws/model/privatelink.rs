@@ -16,9 +16,30 @@ pub struct Endpoint {
     pub interfaces: Vec<String>,
     pub subnets: Vec<String>,
     pub private_dns: bool,
+    /// The service's private DNS name (`db.example.com`, `*.example.com`),
+    /// as the consumer's DescribeVpcEndpointServices says it.
+    pub dns_name: Option<String>,
 }
 
 impl Endpoint {
+    /// Whether the service's private DNS name covers `host` (lowercase,
+    /// no trailing dot); a `*.` name covers one more label.
+    pub fn names(&self, host: &str) -> bool {
+        let Some(name) = self.dns_name.as_deref() else {
+            return false;
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        match name.strip_prefix("*.") {
+            Some(parent) => host
+                .split_once('.')
+                .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+            None => host == name,
+        }
+    }
+}
+
+impl Endpoint {
+    /// Whether traffic crosses it: only `available` carries any.
     pub fn available(&self) -> bool {
         self.state.eq_ignore_ascii_case("available")
     }

@@ -7,7 +7,7 @@
 
 use super::Walk;
 use crate::aws::fix;
-use crate::aws::model::{Endpoint, EndpointService, Eni, LoadBalancer, World};
+use crate::aws::model::{Endpoint, EndpointService, Eni, LoadBalancer, TargetGroup, World};
 use crate::outcome::Code;
 
 /// Follow the endpoint owning `eni` to a target that answers on `port`;
@@ -134,31 +134,14 @@ fn answered(
         .iter()
         .find_map(|b| Some((*b, b.listeners.iter().find(|l| l.port == port)?)));
     let Some((balancer, listener)) = listening else {
-        let first = balancers[0];
-        let ports: Vec<String> = first.listeners.iter().map(|l| l.port.to_string()).collect();
-        walk.find(
-            Code::NlbNoListener,
-            first.arn.clone(),
-            &first.account,
-            format!(
-                "{} (behind {}) has no listener on port {port} (it listens on {})",
-                first.name,
-                service.id,
-                if ports.is_empty() {
-                    "none".to_string()
-                } else {
-                    ports.join(", ")
-                }
-            ),
-            Some(fix::create_listener(&first.arn, port, "<target group ARN>")),
-        );
+        no_listener(walk, service, balancers[0], port);
         return false;
     };
     walk.chain.push(format!(
         "{} listener {}:{}",
         balancer.name, listener.protocol, listener.port
     ));
-    let groups: Vec<_> = listener
+    let groups: Vec<&TargetGroup> = listener
         .target_groups
         .iter()
         .filter_map(|arn| world.target_groups.iter().find(|g| g.arn == *arn))
@@ -176,35 +159,51 @@ fn answered(
             .push(format!("{} (a healthy target)", groups[0].name));
         return true;
     }
+    unhealthy(walk, balancer, &groups, port);
+    false
+}
+
+/// No listener on `port`: say which ports the load balancer listens on.
+fn no_listener(walk: &mut Walk, service: &EndpointService, first: &LoadBalancer, port: u16) {
+    let ports: Vec<String> = first.listeners.iter().map(|l| l.port.to_string()).collect();
+    let ports = match ports.is_empty() {
+        true => "none".to_string(),
+        false => ports.join(", "),
+    };
+    walk.find(
+        Code::NlbNoListener,
+        first.arn.clone(),
+        &first.account,
+        format!(
+            "{} (behind {}) has no listener on port {port} (it listens on {ports})",
+            first.name, service.id
+        ),
+        Some(fix::create_listener(&first.arn, port, "<target group ARN>")),
+    );
+}
+
+/// No healthy target behind the listener: each target's state and reason.
+fn unhealthy(walk: &mut Walk, balancer: &LoadBalancer, groups: &[&TargetGroup], port: u16) {
     let seen: Vec<String> = groups
         .iter()
         .flat_map(|g| &g.targets)
         .map(|t| {
-            format!(
-                "{} {}{}",
-                t.target,
-                t.state,
-                t.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            )
+            let reason = t.reason.as_deref().map(|r| format!(" ({r})"));
+            format!("{} {}{}", t.target, t.state, reason.unwrap_or_default())
         })
         .collect();
+    let seen = match seen.is_empty() {
+        true => "no target registered".to_string(),
+        false => seen.join("; "),
+    };
     walk.find(
         Code::NlbTargetsUnhealthy,
         groups[0].arn.clone(),
         &balancer.account,
         format!(
-            "no healthy target behind {}'s listener on {port}: {}",
-            balancer.name,
-            if seen.is_empty() {
-                "no target registered".to_string()
-            } else {
-                seen.join("; ")
-            }
+            "no healthy target behind {}'s listener on {port}: {seen}",
+            balancer.name
         ),
         None,
     );
-    false
 }

@@ -40,6 +40,7 @@ fn linked() -> World {
         interfaces: vec!["eni-vpce".into()],
         subnets: vec!["subnet-a".into()],
         private_dns: true,
+        dns_name: Some("haproxy.vpce.glimpse.example".into()),
     });
     w.services.push(EndpointService {
         id: "vpce-svc-1".into(),
@@ -212,4 +213,39 @@ fn an_endpoint_not_read_keeps_the_path_unjudged() {
         "{:#?}",
         walked.findings
     );
+}
+
+#[test]
+fn endpoint_private_dns_off_is_named_for_the_service_name() {
+    let mut w = linked();
+    let (chain, findings) =
+        crate::aws::dns::walk(&w, "vpc-app", "haproxy.vpce.glimpse.example", "eu-west-1");
+    assert_eq!(findings, [], "{chain:?}");
+    assert!(
+        chain.iter().any(|c| c == "vpce-1 private DNS on"),
+        "{chain:?}"
+    );
+    w.endpoints[0].private_dns = false;
+    let (_, findings) =
+        crate::aws::dns::walk(&w, "vpc-app", "HAProxy.vpce.glimpse.example.", "eu-west-1");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(
+        (findings[0].code, findings[0].object.as_str()),
+        (Code::EndpointPrivateDnsOff, "vpce-1")
+    );
+    assert_eq!(
+        findings[0].fix.as_deref(),
+        Some("aws ec2 modify-vpc-endpoint --vpc-endpoint-id vpce-1 --private-dns-enabled")
+    );
+    let (_, other) = crate::aws::dns::walk(&w, "vpc-app", "other.glimpse.example", "eu-west-1");
+    assert_eq!(other, [], "a name the service does not hold");
+}
+
+#[test]
+fn a_wildcard_private_name_covers_one_label() {
+    let mut endpoint = linked().endpoints.remove(0);
+    endpoint.dns_name = Some("*.vpce.glimpse.example".into());
+    assert!(endpoint.names("db.vpce.glimpse.example"));
+    assert!(!endpoint.names("a.db.vpce.glimpse.example"));
+    assert!(!endpoint.names("vpce.glimpse.example"));
 }
