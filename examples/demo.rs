@@ -221,7 +221,7 @@ fn aws_paths(fault: &str) -> i32 {
     };
     let gaps = fault.starts_with("tgw_") || fault.starts_with("vpce_");
     let fixture = match gaps {
-        true => match moto.with_gaps() {
+        true => match moto.with_gaps(&[]) {
             Ok(gateway) => Some(gateway),
             Err(err) => {
                 println!("could not start the fixture for moto's gaps: {err}");

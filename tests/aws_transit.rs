@@ -124,6 +124,12 @@ const ROWS: &[Row] = &[
 
 fn fault_row(fault: &str) {
     let row_of = ROWS.iter().find(|r| r.fault == fault).expect("a row");
+    if let Some(cause) = rig::causes::cause(fault) {
+        assert_eq!(
+            cause.code, row_of.code,
+            "tests/rig/causes.rs and this row disagree on {fault}"
+        );
+    }
     let (moto, run) = paths(fault, true);
     let got = haproxy(&run);
     assert_eq!(got["verdict"], "blocked", "{got:#}\n{}", run.stderr);

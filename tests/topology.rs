@@ -131,6 +131,26 @@ enum Change {
     Env(&'static str, &'static str),
 }
 
+/// The ECS subnets' attachment table drops what goes to the database VPC:
+/// no route there and a blackhole route look alike on the wire.
+fn ecs_attachment_drops() -> Vec<Change> {
+    vec![
+        exec("r", "ip rule add iif @ra lookup 200 pref 100"),
+        exec("r", "ip rule add iif @rb lookup 200 pref 101"),
+        exec("r", "ip route add blackhole 10.0.0.0/16 table 200"),
+    ]
+}
+
+/// The router's per-attachment rules `prefs` and table `table` gone again.
+fn tgw_tables_back(prefs: &[&str], table: &str) -> Vec<Change> {
+    let rules = prefs
+        .iter()
+        .map(|pref| exec("r", &format!("ip rule del pref {pref}")));
+    rules
+        .chain([exec("r", &format!("ip route flush table {table}"))])
+        .collect()
+}
+
 fn exec(namespace: &'static str, command: &str) -> Change {
     Change::Exec(
         namespace,
@@ -360,6 +380,53 @@ fn faults() -> Vec<Fault> {
             name: "peering connection deleted (its route is a blackhole in the VPC route table)",
             apply: vec![exec("r", "ip route replace blackhole 10.0.0.0/16")],
             revert: vec![exec("r", "ip route replace 10.0.0.0/16 via 10.0.0.10 mtu 1500")],
+            expect: vec![
+                (A, "haproxy-tcp", "connect_timeout"),
+                (B, "haproxy-tcp", "connect_timeout"),
+                (A, "haproxy-dns", "pass"),
+            ],
+            compare: None,
+            names: None,
+            hops: None,
+        },
+        // The router as a transit gateway: one TGW route table per
+        // attachment, as `ip rule` by the link a packet came in on. A TGW
+        // drops what its table has no route for, as a blackhole does.
+        Fault {
+            id: "tgw_no_route",
+            name: "transit gateway: the ECS attachment's route table has no route to the database VPC",
+            apply: ecs_attachment_drops(),
+            revert: tgw_tables_back(&["100", "101"], "200"),
+            expect: vec![
+                (A, "haproxy-tcp", "connect_timeout"),
+                (B, "haproxy-tcp", "connect_timeout"),
+                (A, "haproxy-dns", "pass"),
+            ],
+            compare: None,
+            names: None,
+            hops: None,
+        },
+        Fault {
+            id: "tgw_blackhole",
+            name: "transit gateway: the route to the database VPC is a blackhole (its attachment is gone)",
+            apply: ecs_attachment_drops(),
+            revert: tgw_tables_back(&["100", "101"], "200"),
+            expect: vec![
+                (A, "haproxy-tcp", "connect_timeout"),
+                (B, "haproxy-tcp", "connect_timeout"),
+            ],
+            compare: None,
+            names: None,
+            hops: None,
+        },
+        Fault {
+            id: "tgw_return_route_missing",
+            name: "transit gateway: the database attachment's route table has no route back to the ECS VPC",
+            apply: vec![
+                exec("r", "ip rule add iif @rd lookup 201 pref 102"),
+                exec("r", "ip route add blackhole 10.20.0.0/16 table 201"),
+            ],
+            revert: tgw_tables_back(&["102"], "201"),
             expect: vec![
                 (A, "haproxy-tcp", "connect_timeout"),
                 (B, "haproxy-tcp", "connect_timeout"),
@@ -611,7 +678,21 @@ fn describes_agree(
     envs: &[(&str, &str)],
 ) -> Result<(), String> {
     let namespace = format!("{}-{}", topology.prefix, cause.subnet);
-    let moto = rig::moto::Moto::start(cause.fault, &["ip", "netns", "exec", &namespace])?;
+    let inside = ["ip", "netns", "exec", namespace.as_str()];
+    let moto = rig::moto::Moto::start(cause.fault, &inside)?;
+    // A gateway world reads what moto cannot hold through the gaps fixture,
+    // the gateway's tables through the network account's role.
+    let gaps = match cause.fault.starts_with("tgw_") {
+        true => Some(moto.with_gaps(&inside)?),
+        false => None,
+    };
+    let (endpoint, extra) = match &gaps {
+        Some((endpoint, _)) => {
+            let role = format!("network_role_arn = \"{}\"\n", moto.id("network_role"));
+            (endpoint.clone(), role)
+        }
+        None => (moto.endpoint.clone(), String::new()),
+    };
     let subnet = if cause.subnet == "a" {
         Subnet::A
     } else {
@@ -625,7 +706,10 @@ fn describes_agree(
         .ok_or(format!("no check {} in the topology suite", cause.check))?;
     let head = whole.split("[[check]]").next().unwrap_or_default();
     let path = topology.root.join(format!("aws-{}.toml", cause.fault));
-    let text = format!("{head}{}\n[[check]]{block}", moto.table(&source, ""));
+    let text = format!(
+        "{head}{}\n[[check]]{block}",
+        moto.table_at(&endpoint, &source, &extra)
+    );
     std::fs::write(&path, text).map_err(|err| err.to_string())?;
     let mut all: Vec<(&str, &str)> = envs.to_vec();
     all.extend(rig::moto::CREDENTIALS);
@@ -651,6 +735,9 @@ fault_rows!(
     zone_missing_the_name,
     resolver_unreachable_from_a,
     route_missing_from_b,
+    tgw_no_route,
+    tgw_blackhole,
+    tgw_return_route_missing,
     sg_drops_haproxy,
     haproxy_stopped,
     haproxy_without_backends,

@@ -1,6 +1,7 @@
 //! The one table joining the two fault matrices: a fault of the
 //! network-namespace topology (tests/topology.rs, what the wire sees) and
-//! the same fault in the moto world (tests/aws.rs, what the describes say)
+//! the same fault in the moto world (tests/aws.rs, tests/aws_transit.rs:
+//! what the describes say)
 //! name the same cause. Both test files read it, so they cannot drift.
 
 /// One fault both matrices make, the check that shows it, and the finding.
@@ -62,6 +63,26 @@ pub const CAUSES: &[Cause] = &[
         subnet: "a",
         check: "redis",
         code: "sg_ingress_missing",
+    },
+    // The router plays the transit gateway (tests/topology.rs); the moto
+    // world is tests/aws_transit.rs's.
+    Cause {
+        fault: "tgw_no_route",
+        subnet: "a",
+        check: "haproxy-tcp",
+        code: "tgw_no_route",
+    },
+    Cause {
+        fault: "tgw_blackhole",
+        subnet: "a",
+        check: "haproxy-tcp",
+        code: "tgw_blackhole_route",
+    },
+    Cause {
+        fault: "tgw_return_route_missing",
+        subnet: "a",
+        check: "haproxy-tcp",
+        code: "tgw_return_route_missing",
     },
 ];
 

@@ -83,10 +83,11 @@ impl Moto {
     /// an endpoint's state and interface, target health), answered in front
     /// of this moto by tests/rig/aws_gaps.py from the gaps.json a `tgw_…`
     /// or `vpce_…` world wrote: its endpoint and its process.
-    pub fn with_gaps(&self) -> Result<(String, Daemon), String> {
+    /// `wrap` runs it where this moto runs (`ip netns exec NS`), or not.
+    pub fn with_gaps(&self, wrap: &[&str]) -> Result<(String, Daemon), String> {
         let state = self.dir.join("gaps.json");
         let state = state.to_str().ok_or("a UTF-8 scratch path")?;
-        self.in_front("aws_gaps.py", "aws_gaps", state, &[])
+        self.in_front("aws_gaps.py", "aws_gaps", state, wrap)
     }
 
     /// A forwarding fixture `script` on a free loopback port, in front of
@@ -120,7 +121,7 @@ impl Moto {
     /// `vpc-probe paths` of `checks` from `source`, through the gaps
     /// fixture in front of this moto, the `[aws]` table given `extra`.
     pub fn paths_through_gaps(&self, source: &str, extra: &str, checks: &str) -> Run {
-        let (endpoint, fixture) = self.with_gaps().unwrap_or_else(|err| panic!("{err}"));
+        let (endpoint, fixture) = self.with_gaps(&[]).unwrap_or_else(|err| panic!("{err}"));
         let resolver = format!(
             "127.0.0.1:{}",
             process::free_udp_port().expect("a free UDP port")
